@@ -1,0 +1,74 @@
+"""Shared fixtures: businesses, API keys, customers and an API client per business."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from wallets import services
+from wallets.services.actors import Actor
+from wallets.services.api_keys import api_key_create, business_get_or_create
+
+
+@pytest.fixture
+def business(db):
+    return business_get_or_create(name="Acme")[0]
+
+
+@pytest.fixture
+def other_business(db):
+    return business_get_or_create(name="Globex")[0]
+
+
+def _client_for(business, read_only=False):
+    _, raw = api_key_create(business=business, read_only=read_only)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    client.raw_key = raw
+    return client
+
+
+@pytest.fixture
+def api(business):
+    return _client_for(business)
+
+
+@pytest.fixture
+def other_api(other_business):
+    return _client_for(other_business)
+
+
+@pytest.fixture
+def read_only_api(business):
+    return _client_for(business, read_only=True)
+
+
+@pytest.fixture
+def make_customer(business):
+    counter = {"n": 0}
+
+    def make(email=None, name="Customer", business_id=None, **kwargs):
+        counter["n"] += 1
+        customer, _ = services.customer_create(
+            business_id=business_id or business.id, email=email or f"c{counter['n']}@example.com",
+            name=name, **kwargs,
+        )
+        return customer
+
+    return make
+
+
+@pytest.fixture
+def customer(make_customer):
+    return make_customer(email="ann@example.com", name="Ann Lee")
+
+
+@pytest.fixture
+def post():
+    """Post through the service layer as a command actor."""
+
+    def post(customer, amount, currency="USD", credit=True, **kwargs):
+        return services.ledger_entry_post(
+            business_id=customer.business_id, customer_id=customer.id, currency=currency, amount=amount,
+            is_credit=credit, actor=Actor.command("test"), **kwargs,
+        )
+
+    return post

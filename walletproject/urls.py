@@ -1,0 +1,39 @@
+from django.contrib import admin
+from django.http import Http404
+from django.shortcuts import redirect
+from django.urls import include, path, re_path
+from django.views.defaults import page_not_found
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from wallets.api.errors import json_not_found
+from wallets.middleware import is_api_path
+from wallets.views_health import health
+
+
+def not_found(request, rest=""):
+    """Unknown paths: JSON for the API, the HTML 404 page for the web UI."""
+    if not is_api_path(request.path):
+        raise Http404(request.path)
+    return json_not_found(request)
+
+
+urlpatterns = [
+    path("", lambda request: redirect("/dashboard/"), name="home"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("healthz", health, name="health"),
+    path("api/schema", SpectacularAPIView.as_view(), name="openapi-schema"),
+    path("api/docs", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="api-docs"),
+    path("api/redoc", SpectacularRedocView.as_view(url_name="openapi-schema"), name="api-redoc"),
+    path("api-auth/", include("rest_framework.urls")),
+    path("", include("wallets.api.urls")),
+    re_path(r"^(?P<rest>.*)$", not_found),
+]
+
+
+
+def handler404(request, exception=None):
+    if is_api_path(request.path):
+        return json_not_found(request)
+    return page_not_found(request, exception)
+

@@ -1,0 +1,80 @@
+"""Who is calling: a business's bearer API key, or a logged-in dashboard user's session.
+
+Either way the request carries an ``ApiPrincipal``: the one business it may see, whether it may
+write, and the actor recorded on ledger entries.
+"""
+
+from dataclasses import dataclass
+
+from rest_framework import authentication, exceptions, permissions
+
+from wallets.services.actors import Actor
+from wallets.services.api_keys import api_key_authenticate
+
+
+@dataclass(frozen=True, slots=True)
+class ApiPrincipal:
+    business_id: str
+    read_only: bool
+    actor: Actor
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request)
+        if not header:
+            return None
+        try:
+            scheme, _, token = header.decode("ascii").partition(" ")
+        except UnicodeDecodeError as exc:
+            raise exceptions.AuthenticationFailed("Invalid API key.") from exc
+        if scheme.lower() != "bearer" or not token.strip():
+            raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer <API key>'.")
+        api_key = api_key_authenticate(token.strip())
+        if api_key is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        principal = ApiPrincipal(
+            business_id=api_key.business_id, read_only=api_key.read_only, actor=Actor.api_key(api_key.id)
+        )
+        return (None, principal)
+
+    def authenticate_header(self, request) -> str:
+        return f'{self.keyword} realm="api"'
+
+
+class BusinessSessionAuthentication(authentication.SessionAuthentication):
+    """A dashboard user in the browsable API, limited to their business (CSRF-checked writes)."""
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        user, _ = result
+        membership = getattr(user, "membership", None)
+        if membership is not None:
+            principal = ApiPrincipal(
+                business_id=membership.business_id, read_only=not membership.can_post, actor=Actor.user(user.pk)
+            )
+        elif user.is_superuser and request.session.get("business_id"):
+            principal = ApiPrincipal(
+                business_id=request.session["business_id"], read_only=False, actor=Actor.user(user.pk)
+            )
+        else:
+            raise exceptions.PermissionDenied("Your user does not belong to a business.")
+        return (user, principal)
+
+
+class HasBusiness(permissions.BasePermission):
+    """Authenticated as a business; writes need a key or role that may write."""
+
+    message = "This API key is read-only."
+
+    def has_permission(self, request, view) -> bool:
+        principal = request.auth
+        if not isinstance(principal, ApiPrincipal):
+            raise exceptions.NotAuthenticated("Missing API key: send 'Authorization: Bearer <API key>'.")
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        return not principal.read_only

@@ -1,0 +1,138 @@
+"""Request and response shapes, mirroring Dodo's schema (field names, types, nullability).
+
+Inputs are strict: a JSON string is not an integer, a number is not a string, a boolean is
+neither. ``null`` for a nullable field means "not given".
+"""
+
+from rest_framework import serializers
+
+from wallets.exceptions import MaximumKeysReached
+from wallets.models import Customer, LedgerEntry, Wallet
+from wallets.money import DODO_CURRENCIES, INT64_MAX
+
+METADATA_MAX_KEYS = 50
+
+
+class StrictIntegerField(serializers.IntegerField):
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            if isinstance(data, str) and self.context.get("from_query"):
+                return super().to_internal_value(data)
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(serializers.CharField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictEmailField(serializers.EmailField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class CurrencyField(serializers.ChoiceField):
+    def __init__(self, **kwargs):
+        super().__init__(choices=DODO_CURRENCIES, **kwargs)
+
+
+class MetadataField(serializers.DictField):
+    """Up to 50 keys; values are strings, numbers or booleans (no null, lists or objects)."""
+
+    default_error_messages = {"value": "Metadata values must be strings, numbers or booleans (key {key!r})."}
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if len(value) > METADATA_MAX_KEYS:
+            raise MaximumKeysReached(f"Metadata may have at most {METADATA_MAX_KEYS} keys; got {len(value)}.")
+        for key, item in value.items():
+            if not isinstance(item, str | int | float | bool) or item is None:
+                self.fail("value", key=key)
+        return value
+
+
+# --- Customers ----------------------------------------------------------------------------
+
+
+class CustomerCreateRequest(serializers.Serializer):
+    email = StrictEmailField(max_length=254)
+    name = StrictCharField(max_length=200)
+    phone_number = StrictCharField(max_length=50, required=False, allow_null=True, allow_blank=True)
+    metadata = MetadataField(required=False, allow_null=True)
+
+
+class CustomerPatchRequest(serializers.Serializer):
+    email = StrictEmailField(max_length=254, required=False)
+    name = StrictCharField(max_length=200, required=False)
+    phone_number = StrictCharField(max_length=50, required=False, allow_null=True, allow_blank=True)
+    metadata = MetadataField(required=False, allow_null=True)
+
+
+class CustomerResponse(serializers.ModelSerializer):
+    customer_id = serializers.CharField(source="id")
+    business_id = serializers.CharField()
+
+    class Meta:
+        model = Customer
+        fields = ["business_id", "created_at", "customer_id", "email", "metadata", "name", "phone_number"]
+
+
+class CustomerListResponse(serializers.Serializer):
+    items = CustomerResponse(many=True)
+
+
+# --- Wallets and ledger entries -------------------------------------------------------------
+
+
+class WalletResponse(serializers.ModelSerializer):
+    customer_id = serializers.CharField()
+
+    class Meta:
+        model = Wallet
+        fields = ["balance", "created_at", "currency", "customer_id", "updated_at"]
+
+
+class WalletListResponse(serializers.Serializer):
+    items = WalletResponse(many=True)
+    total_balance_usd = serializers.IntegerField()
+
+
+class LedgerEntryCreateRequest(serializers.Serializer):
+    amount = StrictIntegerField(min_value=1, max_value=INT64_MAX)
+    currency = CurrencyField()
+    entry_type = serializers.ChoiceField(choices=["credit", "debit"])
+    idempotency_key = StrictCharField(max_length=255, required=False, allow_null=True, trim_whitespace=False)
+    reason = StrictCharField(max_length=500, required=False, allow_null=True, allow_blank=True,
+                             trim_whitespace=False)
+
+
+class LedgerEntryResponse(serializers.ModelSerializer):
+    business_id = serializers.CharField()
+    customer_id = serializers.CharField()
+    event_type = serializers.ChoiceField(choices=LedgerEntry.EventType.choices)
+
+    class Meta:
+        model = LedgerEntry
+        fields = [
+            "id", "business_id", "customer_id", "currency", "amount", "is_credit", "event_type", "reason",
+            "reference_object_id", "before_balance", "after_balance", "created_at",
+        ]
+
+
+class LedgerEntryListResponse(serializers.Serializer):
+    items = LedgerEntryResponse(many=True)
+
+
+# --- Paging ------------------------------------------------------------------------------------
+
+
+class PageParams(serializers.Serializer):
+    """0-based page numbers; ``page_size`` 0..100 (0 is an empty page)."""
+
+    page_number = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
+    page_size = serializers.IntegerField(min_value=0, max_value=100, default=10)

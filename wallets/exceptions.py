@@ -1,0 +1,57 @@
+"""Domain errors: plain exceptions, free of HTTP. ``wallets.api.errors`` translates them."""
+
+
+class WalletError(Exception):
+    """Base of every domain error. ``code`` is the stable machine-readable name."""
+
+    code = "WALLET_ERROR"
+
+    def __init__(self, message: str | None = None):
+        super().__init__(message or self.default_message)
+
+    default_message = "The request could not be completed."
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class CustomerNotFound(WalletError):
+    code = "NOT_FOUND"
+    default_message = "Customer not found."
+
+
+class InsufficientFunds(WalletError):
+    code = "INSUFFICIENT_WALLET_FUNDS"
+    default_message = "Insufficient wallet funds for this debit."
+
+
+class IdempotencyKeyReused(WalletError):
+    code = "IDEMPOTENCY_KEY_REUSED"
+    default_message = "This idempotency key was already used with a different request body."
+
+
+class BalanceOverflow(WalletError):
+    code = "INVALID_REQUEST_BODY"
+    default_message = "The credit would make the balance larger than the maximum (2^63-1)."
+
+
+class ExchangeRateNotFound(WalletError):
+    code = "EXCHANGE_RATE_NOT_FOUND"
+    default_message = "No exchange rate to USD is known for a currency of this customer."
+
+
+class MaximumKeysReached(WalletError):
+    code = "MAXIMUM_KEYS_REACHED"
+    default_message = "Metadata may have at most 50 keys."
+
+
+class InvalidInput(WalletError):
+    """Input that passed the shape checks but breaks a domain rule (e.g. a duplicate email)."""
+
+    code = "INVALID_REQUEST_BODY"
+    default_message = "Invalid request."
+
+    def __init__(self, message: str | None = None, errors: dict[str, list[str]] | None = None):
+        super().__init__(message)
+        self.errors = errors or {}

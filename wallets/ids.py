@@ -1,0 +1,47 @@
+"""Opaque, random, URL-safe identifiers with a type prefix: ``cus_TV52uJWWXt2yIoBBxpjaa``.
+
+21 base62 characters carry about 125 bits of randomness, so ids never collide in practice,
+never leak volume, and shard cleanly (no sequences).
+"""
+
+import secrets
+import string
+
+ALPHABET = string.ascii_letters + string.digits
+ID_LENGTH = 21
+
+PREFIXES = {
+    "business": "bus",
+    "customer": "cus",
+    "wallet": "wal",
+    "ledger_entry": "wle",
+    "api_key": "key",
+}
+
+
+def random_token(length: int) -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(length))
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{random_token(ID_LENGTH)}"
+
+
+def business_id() -> str:
+    return new_id(PREFIXES["business"])
+
+
+def customer_id() -> str:
+    return new_id(PREFIXES["customer"])
+
+
+def wallet_id() -> str:
+    return new_id(PREFIXES["wallet"])
+
+
+def ledger_entry_id() -> str:
+    return new_id(PREFIXES["ledger_entry"])
+
+
+def api_key_id() -> str:
+    return new_id(PREFIXES["api_key"])

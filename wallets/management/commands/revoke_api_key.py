@@ -1,0 +1,21 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from wallets.models import ApiKey
+from wallets.services.api_keys import api_key_revoke
+
+
+class Command(BaseCommand):
+    help = (
+        "Revoke an API key by its id (key_…) or its prefix (wsk_…). It fails from the next request on.\n\n"
+        "Example: python manage.py revoke_api_key key_TV52uJWWXt2yIoBBxpjaa"
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("key", help="The key's id (key_…) or the prefix shown by list_api_keys.")
+
+    def handle(self, *args, key: str, **options):
+        try:
+            api_key = api_key_revoke(key_id=key.rstrip("…"))
+        except ApiKey.DoesNotExist as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(self.style.SUCCESS(f"Revoked {api_key.id} ({api_key.prefix}…) of {api_key.business_id}."))

@@ -1,0 +1,243 @@
+"""The ledger's tables.
+
+Invariants held by the database itself (named constraints, so a violation names itself):
+- a wallet's balance is never negative (``wallet_balance_non_negative``);
+- an entry's amount is positive and its balances agree with it
+  (``ledger_entry_amount_positive``, ``ledger_entry_balances_agree``);
+- one wallet per customer and currency, one entry per wallet sequence number, one entry per
+  idempotency key and customer, one email per business (case-insensitive);
+- ledger entries cannot be updated or deleted (a trigger; see migration 0002).
+
+Every wallet-related table carries ``business_id`` and every unique key includes it, so the
+tables can be distributed by business later (Citus) without a rewrite. Ids are random strings.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Lower
+
+from wallets import ids
+from wallets.money import CURRENCY_CHOICES
+
+ID_MAX_LENGTH = 32
+
+
+class Business(models.Model):
+    id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=ids.business_id, editable=False)
+    name = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "businesses"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A dashboard user's place in one business, with a role."""
+
+    class Role(models.TextChoices):
+        VIEWER = "viewer", "Viewer (read only)"
+        OPERATOR = "operator", "Operator (may adjust balances)"
+        APPROVER = "approver", "Approver (operator who may approve held adjustments)"
+
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="memberships")
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.business} ({self.role})"
+
+    @property
+    def can_post(self) -> bool:
+        return self.role in (self.Role.OPERATOR, self.Role.APPROVER)
+
+
+class ApiKey(models.Model):
+    """A bearer key of one business. Only a SHA-256 digest of the secret is stored.
+
+    Keys are 256-bit random secrets, so a fast hash is the right tool (no dictionary to
+    attack); ``prefix`` (the first characters of the key) finds the row, and the digest is
+    compared in constant time.
+    """
+
+    PREFIX_LENGTH = 12
+
+    id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=ids.api_key_id, editable=False)
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=200, blank=True, default="")
+    prefix = models.CharField(max_length=PREFIX_LENGTH, db_index=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    read_only = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+        constraints = [
+            models.UniqueConstraint(fields=["business", "key_hash"], name="api_key_hash_unique_per_business"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.business})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class Customer(models.Model):
+    id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=ids.customer_id, editable=False)
+    business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="customers")
+    email = models.CharField(max_length=254)
+    name = models.CharField(max_length=200)
+    phone_number = models.CharField(max_length=50, null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), "business", name="customer_email_unique_per_business"),
+        ]
+        indexes = [
+            models.Index(fields=["business", "-created_at"], name="customer_business_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+class Wallet(models.Model):
+    id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=ids.wallet_id, editable=False)
+    business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="wallets")
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    balance = models.BigIntegerField(default=0)
+    # Number of entries posted; the next entry's sequence is entry_count + 1.
+    entry_count = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["currency"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["business", "customer", "currency"], name="wallet_unique_per_customer_currency"
+            ),
+            models.CheckConstraint(condition=Q(balance__gte=0), name="wallet_balance_non_negative"),
+            models.CheckConstraint(condition=Q(entry_count__gte=0), name="wallet_entry_count_non_negative"),
+        ]
+        indexes = [
+            models.Index(fields=["business", "currency", "balance"], name="wallet_business_ccy_balance"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.currency}"
+
+
+class LedgerEntry(models.Model):
+    """One immutable movement of money in one wallet. Corrections are new entries."""
+
+    class EventType(models.TextChoices):
+        PAYMENT = "payment"
+        PAYMENT_REVERSAL = "payment_reversal"
+        REFUND = "refund"
+        REFUND_REVERSAL = "refund_reversal"
+        DISPUTE = "dispute"
+        DISPUTE_REVERSAL = "dispute_reversal"
+        MERCHANT_ADJUSTMENT = "merchant_adjustment"
+
+    class ActorType(models.TextChoices):
+        API_KEY = "api_key", "API key"
+        USER = "user", "Dashboard user"
+        COMMAND = "command", "Management command"
+        SYSTEM = "system", "System"
+
+    id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=ids.ledger_entry_id, editable=False)
+    business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="ledger_entries")
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries")
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    sequence = models.BigIntegerField()
+    amount = models.BigIntegerField()
+    is_credit = models.BooleanField()
+    event_type = models.CharField(max_length=32, choices=EventType.choices, default=EventType.MERCHANT_ADJUSTMENT)
+    reason = models.CharField(max_length=500, null=True, blank=True)
+    reference_object_id = models.CharField(max_length=255, null=True, blank=True)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    before_balance = models.BigIntegerField()
+    after_balance = models.BigIntegerField()
+    actor_type = models.CharField(max_length=16, choices=ActorType.choices)
+    actor_id = models.CharField(max_length=255)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "ledger entries"
+        ordering = ["-created_at", "-sequence"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="ledger_entry_amount_positive"),
+            models.CheckConstraint(condition=Q(before_balance__gte=0), name="ledger_entry_before_non_negative"),
+            models.CheckConstraint(condition=Q(after_balance__gte=0), name="ledger_entry_after_non_negative"),
+            models.CheckConstraint(condition=Q(sequence__gte=1), name="ledger_entry_sequence_positive"),
+            models.CheckConstraint(
+                condition=(
+                    Q(is_credit=True, after_balance=F("before_balance") + F("amount"))
+                    | Q(is_credit=False, after_balance=F("before_balance") - F("amount"))
+                ),
+                name="ledger_entry_balances_agree",
+            ),
+            models.UniqueConstraint(fields=["business", "wallet", "sequence"], name="ledger_entry_wallet_sequence"),
+            models.UniqueConstraint(
+                fields=["business", "customer", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="ledger_entry_idempotency_key_per_customer",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["business", "customer", "-created_at", "-sequence"], name="ledger_customer_recent"
+            ),
+            models.Index(
+                fields=["business", "customer", "currency", "-created_at", "-sequence"],
+                name="ledger_customer_ccy_recent",
+            ),
+            models.Index(fields=["business", "-created_at"], name="ledger_business_recent"),
+        ]
+
+    def __str__(self) -> str:
+        sign = "+" if self.is_credit else "-"
+        return f"{self.id} {sign}{self.amount} {self.currency}"
+
+    @property
+    def entry_type(self) -> str:
+        return "credit" if self.is_credit else "debit"
+
+    @property
+    def signed_amount(self) -> int:
+        return self.amount if self.is_credit else -self.amount
+
+
+class ExchangeRate(models.Model):
+    """USD value of one major unit of ``currency`` as of a date. The latest as-of date wins."""
+
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    rate_to_usd = models.DecimalField(max_digits=24, decimal_places=12)
+    as_of = models.DateField()
+    source = models.CharField(max_length=200, default="manual")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["currency", "-as_of"]
+        constraints = [
+            models.UniqueConstraint(fields=["currency", "as_of"], name="exchange_rate_unique_per_day"),
+            models.CheckConstraint(condition=Q(rate_to_usd__gt=0), name="exchange_rate_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"1 {self.currency} = {self.rate_to_usd} USD ({self.as_of})"

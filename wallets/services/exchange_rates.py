@@ -1,0 +1,66 @@
+"""Loading exchange rates (USD value of one major unit of a currency, as of a date)."""
+
+import csv
+import datetime
+from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from django.db import transaction
+
+from wallets.exceptions import InvalidInput
+from wallets.models import ExchangeRate
+from wallets.money import is_supported_currency
+
+SNAPSHOT_PATH = Path(__file__).resolve().parent.parent / "data" / "exchange_rates_2026-10-30.csv"
+SNAPSHOT_SOURCE = "ECB reference rates via currency_converter, 2026-10-30"
+
+
+def parse_rate_rows(rows: Iterable[dict[str, str]]) -> list[ExchangeRate]:
+    """Validate every row first; raise ``InvalidInput`` naming each bad line (header is line 1)."""
+    rates: list[ExchangeRate] = []
+    problems: list[str] = []
+    for line, row in enumerate(rows, start=2):
+        currency = (row.get("currency") or "").strip()
+        raw_rate = (row.get("rate_to_usd") or "").strip()
+        raw_date = (row.get("as_of") or row.get("date") or "").strip()
+        if not is_supported_currency(currency):
+            problems.append(f"line {line}: unknown currency {currency!r}")
+            continue
+        try:
+            rate = Decimal(raw_rate)
+            if not rate.is_finite() or rate <= 0:
+                raise InvalidOperation
+        except InvalidOperation:
+            problems.append(f"line {line}: rate_to_usd must be a positive decimal, got {raw_rate!r}")
+            continue
+        try:
+            as_of = datetime.date.fromisoformat(raw_date)
+        except ValueError:
+            problems.append(f"line {line}: as_of must be a date like 2026-10-30, got {raw_date!r}")
+            continue
+        rates.append(ExchangeRate(currency=currency, rate_to_usd=rate, as_of=as_of))
+    if problems:
+        raise InvalidInput("; ".join(problems))
+    return rates
+
+
+def exchange_rates_load_csv(*, path: Path | str, source: str, using: str = "default") -> int:
+    """Load a CSV (currency, rate_to_usd, as_of). All rows or none; returns rows written.
+
+    A rate for a (currency, date) that exists is replaced by the file's value.
+    """
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"currency", "rate_to_usd"} - set(reader.fieldnames or [])
+        if missing or not ({"as_of", "date"} & set(reader.fieldnames or [])):
+            raise InvalidInput("The header must be: currency,rate_to_usd,as_of")
+        rates = parse_rate_rows(reader)
+    for rate in rates:
+        rate.source = source
+    with transaction.atomic(using=using):
+        ExchangeRate.objects.using(using).bulk_create(
+            rates, update_conflicts=True, unique_fields=["currency", "as_of"],
+            update_fields=["rate_to_usd", "source"],
+        )
+    return len(rates)

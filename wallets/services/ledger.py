@@ -1,0 +1,148 @@
+"""Posting credits and debits: the one writer of balances and ledger entries.
+
+Locking rule: a posting locks exactly one wallet row (``SELECT … FOR UPDATE``) and holds it
+only for the statements that need it: check the idempotency key, check the balance, insert
+the entry, update the balance, commit. Work that touches several wallets locks them in
+ascending wallet id order (see ``bulk``), so two such transactions cannot deadlock.
+
+Idempotency keys are scoped to the customer and kept forever. Under the wallet lock a key
+that is already used either replays (same amount, currency, direction, reason) or is refused.
+Two requests with one key in *different* currencies lock different wallets; the unique
+constraint ``ledger_entry_idempotency_key_per_customer`` stops the second, which then retries
+once and sees the first.
+"""
+
+import datetime
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from wallets.exceptions import BalanceOverflow, CustomerNotFound, IdempotencyKeyReused, InsufficientFunds
+from wallets.models import Customer, LedgerEntry, Wallet
+from wallets.money import INT64_MAX
+from wallets.services.actors import Actor
+
+_WALLET_FIELDS = ("id", "balance", "entry_count", "created_at", "updated_at")
+
+
+@dataclass(frozen=True, slots=True)
+class PostingResult:
+    """The wallet right after the entry (what the API returns) and the entry itself."""
+
+    customer_id: str
+    currency: str
+    balance: int
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+    entry: LedgerEntry
+    replayed: bool
+
+
+def ledger_entry_post(
+    *,
+    business_id: str,
+    customer_id: str,
+    currency: str,
+    amount: int,
+    is_credit: bool,
+    actor: Actor,
+    reason: str | None = None,
+    idempotency_key: str | None = None,
+    event_type: str = LedgerEntry.EventType.MERCHANT_ADJUSTMENT,
+    reference_object_id: str | None = None,
+) -> PostingResult:
+    """Credit or debit one wallet. Raises a ``WalletError`` and writes nothing on refusal."""
+    if amount <= 0:
+        raise ValueError("amount must be positive")  # callers validate; this is a programming error
+    args = dict(
+        business_id=business_id, customer_id=customer_id, currency=currency, amount=amount,
+        is_credit=is_credit, actor=actor, reason=reason, idempotency_key=idempotency_key,
+        event_type=event_type, reference_object_id=reference_object_id,
+    )
+    try:
+        return _post(**args)
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        # Another transaction committed this key first (in another currency's wallet);
+        # run again to replay or refuse it.
+        return _post(**args)
+
+
+def _post(
+    *, business_id, customer_id, currency, amount, is_credit, actor, reason, idempotency_key,
+    event_type, reference_object_id,
+) -> PostingResult:
+    with transaction.atomic(durable=True):
+        wallet = _lock_wallet(business_id, customer_id, currency)
+        if wallet is None:
+            wallet = _create_and_lock_wallet(business_id, customer_id, currency)
+
+        if idempotency_key is not None:
+            prior = (
+                LedgerEntry.objects.filter(
+                    business_id=business_id, customer_id=customer_id, idempotency_key=idempotency_key
+                )
+                .only("currency", "amount", "is_credit", "reason", "after_balance", "created_at")
+                .first()
+            )
+            if prior is not None:
+                if (prior.currency, prior.amount, prior.is_credit, prior.reason) != (
+                    currency, amount, is_credit, reason,
+                ):
+                    raise IdempotencyKeyReused()
+                return PostingResult(
+                    customer_id=customer_id, currency=currency, balance=prior.after_balance,
+                    created_at=wallet.created_at, updated_at=prior.created_at, entry=prior, replayed=True,
+                )
+
+        before = wallet.balance
+        if is_credit:
+            if before > INT64_MAX - amount:
+                raise BalanceOverflow()
+            after = before + amount
+        else:
+            if amount > before:
+                raise InsufficientFunds(
+                    f"Insufficient wallet funds: the {currency} balance is {before}, the debit is {amount}."
+                )
+            after = before - amount
+
+        now = timezone.now()
+        sequence = wallet.entry_count + 1
+        entry = LedgerEntry(
+            business_id=business_id, customer_id=customer_id, wallet_id=wallet.id, currency=currency,
+            sequence=sequence, amount=amount, is_credit=is_credit, event_type=event_type, reason=reason,
+            reference_object_id=reference_object_id, idempotency_key=idempotency_key,
+            before_balance=before, after_balance=after, actor_type=actor.type, actor_id=actor.id,
+            created_at=now,
+        )
+        entry.save(force_insert=True)
+        Wallet.objects.filter(pk=wallet.id).update(balance=after, entry_count=sequence, updated_at=now)
+    return PostingResult(
+        customer_id=customer_id, currency=currency, balance=after, created_at=wallet.created_at,
+        updated_at=now, entry=entry, replayed=False,
+    )
+
+
+def _lock_wallet(business_id: str, customer_id: str, currency: str) -> Wallet | None:
+    return (
+        Wallet.objects.select_for_update(no_key=True)
+        .filter(business_id=business_id, customer_id=customer_id, currency=currency)
+        .only(*_WALLET_FIELDS)
+        .first()
+    )
+
+
+def _create_and_lock_wallet(business_id: str, customer_id: str, currency: str) -> Wallet:
+    """First posting in a currency: the wallet is created inside the posting transaction, so a
+    refused posting rolls it back and creates nothing."""
+    if not Customer.objects.filter(business_id=business_id, id=customer_id).exists():
+        raise CustomerNotFound()
+    Wallet.objects.bulk_create(
+        [Wallet(business_id=business_id, customer_id=customer_id, currency=currency)], ignore_conflicts=True
+    )
+    wallet = _lock_wallet(business_id, customer_id, currency)
+    assert wallet is not None  # it exists now: created here or by a concurrent transaction
+    return wallet
