@@ -185,3 +185,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# A wallet whose balance is below this many major units (10.00 USD, ₹10.00, ¥10) is "low",
+# unless the business set its own threshold for the currency (CurrencyPolicy).
+WALLET_LOW_BALANCE_DEFAULT = env.str("WALLET_LOW_BALANCE_DEFAULT", default="10")

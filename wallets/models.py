@@ -241,3 +241,30 @@ class ExchangeRate(models.Model):
 
     def __str__(self) -> str:
         return f"1 {self.currency} = {self.rate_to_usd} USD ({self.as_of})"
+
+
+class CurrencyPolicy(models.Model):
+    """A business's rules for one currency: when a wallet counts as low, and above which amount a
+    manual adjustment needs a second person's approval. Absent values fall back to defaults
+    (``WALLET_LOW_BALANCE_DEFAULT`` in major units; no approval needed)."""
+
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="currency_policies")
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    low_balance_below = models.BigIntegerField(
+        null=True, blank=True, help_text="Minor units: a wallet below this balance is low."
+    )
+    approval_above = models.BigIntegerField(
+        null=True, blank=True, help_text="Minor units: a manual adjustment above this amount needs approval."
+    )
+
+    class Meta:
+        verbose_name_plural = "currency policies"
+        ordering = ["currency"]
+        constraints = [
+            models.UniqueConstraint(fields=["business", "currency"], name="currency_policy_unique_per_business"),
+            models.CheckConstraint(condition=Q(low_balance_below__gte=0), name="currency_policy_low_non_negative"),
+            models.CheckConstraint(condition=Q(approval_above__gte=0), name="currency_policy_approval_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.business} {self.currency}"

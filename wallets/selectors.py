@@ -48,3 +48,41 @@ def total_balance_usd(wallets: list[Wallet]) -> int:
     if missing:
         raise ExchangeRateNotFound(f"No exchange rate to USD for {', '.join(missing)}.")
     return convert_to_usd_minor(balances, rates)
+
+
+def low_balance_thresholds(*, business_id: str, currencies) -> dict[str, int]:
+    """Threshold in minor units per currency: the business's own, else the default."""
+    from django.conf import settings
+
+    from wallets.models import CurrencyPolicy
+    from wallets.money import minor_unit_exponent
+
+    own = dict(
+        CurrencyPolicy.objects.filter(business_id=business_id, low_balance_below__isnull=False)
+        .values_list("currency", "low_balance_below")
+    )
+    default_major = Decimal(settings.WALLET_LOW_BALANCE_DEFAULT)
+    return {c: own.get(c, int(default_major.scaleb(minor_unit_exponent(c)))) for c in currencies}
+
+
+def wallet_low_balance_list(*, business_id: str, currency: str | None = None, below: int | None = None):
+    """Wallets under their currency's threshold (or under ``below`` minor units if given), with the
+    customer joined. One query: thresholds are folded into a CASE over the currencies in use."""
+    from django.db.models import Case, IntegerField, Q, Value, When
+
+    wallets = Wallet.objects.filter(business_id=business_id).select_related("customer")
+    if currency:
+        wallets = wallets.filter(currency=currency)
+    if below is not None:
+        return wallets.filter(balance__lt=below)
+    currencies = set(wallets.order_by().values_list("currency", flat=True).distinct())
+    thresholds = low_balance_thresholds(business_id=business_id, currencies=currencies)
+    if not thresholds:
+        return wallets.none()
+    condition = Q()
+    for code, threshold in thresholds.items():
+        condition |= Q(currency=code, balance__lt=threshold)
+    return wallets.filter(condition).annotate(
+        threshold=Case(*[When(currency=c, then=Value(t)) for c, t in thresholds.items()],
+                       output_field=IntegerField())
+    )
