@@ -70,56 +70,71 @@ def ledger_entry_post(
         return _post(**args)
 
 
-def _post(
-    *, business_id, customer_id, currency, amount, is_credit, actor, reason, idempotency_key,
-    event_type, reference_object_id,
-) -> PostingResult:
+def _post(**kwargs) -> PostingResult:
     with transaction.atomic(durable=True):
-        wallet = _lock_wallet(business_id, customer_id, currency)
-        if wallet is None:
-            wallet = _create_and_lock_wallet(business_id, customer_id, currency)
+        return ledger_entry_post_in_transaction(**kwargs)
 
-        if idempotency_key is not None:
-            prior = (
-                LedgerEntry.objects.filter(
-                    business_id=business_id, customer_id=customer_id, idempotency_key=idempotency_key
-                )
-                .only("currency", "amount", "is_credit", "reason", "after_balance", "created_at")
-                .first()
+
+def ledger_entry_post_in_transaction(
+    *,
+    business_id: str,
+    customer_id: str,
+    currency: str,
+    amount: int,
+    is_credit: bool,
+    actor: Actor,
+    reason: str | None = None,
+    idempotency_key: str | None = None,
+    event_type: str = LedgerEntry.EventType.MERCHANT_ADJUSTMENT,
+    reference_object_id: str | None = None,
+) -> PostingResult:
+    """The posting itself, for services that already hold a transaction (``atomic``) and need the
+    posting to commit or roll back with their own writes. Locks the wallet row."""
+    wallet = _lock_wallet(business_id, customer_id, currency)
+    if wallet is None:
+        wallet = _create_and_lock_wallet(business_id, customer_id, currency)
+
+    if idempotency_key is not None:
+        prior = (
+            LedgerEntry.objects.filter(
+                business_id=business_id, customer_id=customer_id, idempotency_key=idempotency_key
             )
-            if prior is not None:
-                if (prior.currency, prior.amount, prior.is_credit, prior.reason) != (
-                    currency, amount, is_credit, reason,
-                ):
-                    raise IdempotencyKeyReused()
-                return PostingResult(
-                    customer_id=customer_id, currency=currency, balance=prior.after_balance,
-                    created_at=wallet.created_at, updated_at=prior.created_at, entry=prior, replayed=True,
-                )
-
-        before = wallet.balance
-        if is_credit:
-            if before > INT64_MAX - amount:
-                raise BalanceOverflow()
-            after = before + amount
-        else:
-            if amount > before:
-                raise InsufficientFunds(
-                    f"Insufficient wallet funds: the {currency} balance is {before}, the debit is {amount}."
-                )
-            after = before - amount
-
-        now = timezone.now()
-        sequence = wallet.entry_count + 1
-        entry = LedgerEntry(
-            business_id=business_id, customer_id=customer_id, wallet_id=wallet.id, currency=currency,
-            sequence=sequence, amount=amount, is_credit=is_credit, event_type=event_type, reason=reason,
-            reference_object_id=reference_object_id, idempotency_key=idempotency_key,
-            before_balance=before, after_balance=after, actor_type=actor.type, actor_id=actor.id,
-            created_at=now,
+            .only("currency", "amount", "is_credit", "reason", "after_balance", "created_at")
+            .first()
         )
-        entry.save(force_insert=True)
-        Wallet.objects.filter(pk=wallet.id).update(balance=after, entry_count=sequence, updated_at=now)
+        if prior is not None:
+            if (prior.currency, prior.amount, prior.is_credit, prior.reason) != (
+                currency, amount, is_credit, reason,
+            ):
+                raise IdempotencyKeyReused()
+            return PostingResult(
+                customer_id=customer_id, currency=currency, balance=prior.after_balance,
+                created_at=wallet.created_at, updated_at=prior.created_at, entry=prior, replayed=True,
+            )
+
+    before = wallet.balance
+    if is_credit:
+        if before > INT64_MAX - amount:
+            raise BalanceOverflow()
+        after = before + amount
+    else:
+        if amount > before:
+            raise InsufficientFunds(
+                f"Insufficient wallet funds: the {currency} balance is {before}, the debit is {amount}."
+            )
+        after = before - amount
+
+    now = timezone.now()
+    sequence = wallet.entry_count + 1
+    entry = LedgerEntry(
+        business_id=business_id, customer_id=customer_id, wallet_id=wallet.id, currency=currency,
+        sequence=sequence, amount=amount, is_credit=is_credit, event_type=event_type, reason=reason,
+        reference_object_id=reference_object_id, idempotency_key=idempotency_key,
+        before_balance=before, after_balance=after, actor_type=actor.type, actor_id=actor.id,
+        created_at=now,
+    )
+    entry.save(force_insert=True)
+    Wallet.objects.filter(pk=wallet.id).update(balance=after, entry_count=sequence, updated_at=now)
     return PostingResult(
         customer_id=customer_id, currency=currency, balance=after, created_at=wallet.created_at,
         updated_at=now, entry=entry, replayed=False,
