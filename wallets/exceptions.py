@@ -55,3 +55,15 @@ class InvalidInput(WalletError):
     def __init__(self, message: str | None = None, errors: dict[str, list[str]] | None = None):
         super().__init__(message)
         self.errors = errors or {}
+
+
+class NotAllowed(WalletError):
+    """The person lacks the role for this action (e.g. approving their own request)."""
+
+    code = "FORBIDDEN"
+    default_message = "You are not allowed to do this."
+
+
+class InvalidState(WalletError):
+    code = "INVALID_STATE"
+    default_message = "This request was already decided."

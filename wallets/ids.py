@@ -16,6 +16,7 @@ PREFIXES = {
     "wallet": "wal",
     "ledger_entry": "wle",
     "api_key": "key",
+    "adjustment_request": "adj",
 }
 
 
@@ -45,3 +46,7 @@ def ledger_entry_id() -> str:
 
 def api_key_id() -> str:
     return new_id(PREFIXES["api_key"])
+
+
+def adjustment_request_id() -> str:
+    return new_id(PREFIXES["adjustment_request"])

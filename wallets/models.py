@@ -268,3 +268,62 @@ class CurrencyPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.business} {self.currency}"
+
+
+class AdjustmentRequest(models.Model):
+    """A manual credit or debit above the business's approval threshold (maker–checker).
+
+    It is held as *pending* until a different user with the approver role approves it (the
+    posting then happens, in the same transaction) or rejects it. Both identities, the reason
+    and the times are kept; the posted entry is linked.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+
+    id = models.CharField(
+        primary_key=True, max_length=ID_MAX_LENGTH, default=ids.adjustment_request_id, editable=False
+    )
+    business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="adjustment_requests")
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    amount = models.BigIntegerField()
+    is_credit = models.BooleanField()
+    reason = models.CharField(max_length=500)
+    # The form's idempotency key: a double submit finds the same request.
+    idempotency_key = models.CharField(max_length=255)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=500, blank=True, default="")
+    ledger_entry = models.OneToOneField(
+        LedgerEntry, on_delete=models.PROTECT, related_name="adjustment_request", null=True, blank=True
+    )
+
+    class Meta:
+        ordering = ["-requested_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="adjustment_request_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("requested_by")),
+                name="adjustment_request_four_eyes",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="approved") | Q(ledger_entry__isnull=False),
+                name="adjustment_request_approved_has_entry",
+            ),
+            models.UniqueConstraint(
+                fields=["business", "idempotency_key"], name="adjustment_request_key_per_business"
+            ),
+        ]
+        indexes = [models.Index(fields=["business", "status", "-requested_at"], name="adjustment_business_status")]
+
+    def __str__(self) -> str:
+        sign = "+" if self.is_credit else "-"
+        return f"{self.id} {sign}{self.amount} {self.currency} ({self.status})"

@@ -1,0 +1,127 @@
+"""Maker–checker: adjustments above the threshold are held until a different approver decides."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, connection, transaction
+
+from wallets.exceptions import InsufficientFunds, InvalidState, NotAllowed
+from wallets.models import AdjustmentRequest, CurrencyPolicy, LedgerEntry, Membership, Wallet
+from wallets.services.approvals import adjustment_approve, adjustment_reject, adjustment_submit
+
+
+@pytest.fixture
+def users(business):
+    User = get_user_model()
+    made = {}
+    for role in ("operator", "approver", "viewer"):
+        user = User.objects.create_user(f"{role}1", password="pw-123456789")
+        Membership.objects.create(user=user, business=business, role=role)
+        made[role] = user
+    second = User.objects.create_user("approver2", password="pw-123456789")
+    Membership.objects.create(user=second, business=business, role="approver")
+    made["approver2"] = second
+    return made
+
+
+@pytest.fixture
+def threshold(business):
+    return CurrencyPolicy.objects.create(business=business, currency="USD", approval_above=10_000)
+
+
+def submit(customer, user, amount, key, credit=True, currency="USD"):
+    return adjustment_submit(
+        business_id=customer.business_id, customer_id=customer.id, currency=currency, amount=amount,
+        is_credit=credit, reason="goodwill", idempotency_key=key, user=user,
+    )
+
+
+def test_within_threshold_posts_at_once(customer, users, threshold):
+    outcome = submit(customer, users["operator"], 10_000, "k1")
+    assert not outcome.held and outcome.posting.balance == 10_000
+    entry = LedgerEntry.objects.get(customer=customer)
+    assert (entry.actor_type, entry.actor_id) == ("user", str(users["operator"].pk))
+    assert not AdjustmentRequest.objects.exists()
+
+
+def test_no_policy_means_no_approval(customer, users):
+    outcome = submit(customer, users["operator"], 10**9, "k1")
+    assert outcome.posting.balance == 10**9
+
+
+def test_above_threshold_is_held_and_changes_no_balance(customer, users, threshold):
+    outcome = submit(customer, users["operator"], 10_001, "k1")
+    assert outcome.held and outcome.request.status == "pending"
+    assert Wallet.objects.get(customer=customer, currency="USD").balance == 0
+    assert not LedgerEntry.objects.exists()
+    # A double submit of the same form finds the same request.
+    again = submit(customer, users["operator"], 10_001, "k1")
+    assert again.request.id == outcome.request.id
+    assert AdjustmentRequest.objects.count() == 1
+
+
+def test_approval_by_another_approver_posts_once(customer, users, threshold):
+    request = submit(customer, users["operator"], 50_000, "k1").request
+    approved = adjustment_approve(business_id=customer.business_id, request_id=request.id,
+                                  approver=users["approver"], note="ok")
+    assert approved.status == "approved" and approved.decided_by == users["approver"]
+    assert approved.decided_at is not None and approved.ledger_entry.amount == 50_000
+    assert approved.ledger_entry.actor_id == str(users["operator"].pk)
+    assert Wallet.objects.get(customer=customer, currency="USD").balance == 50_000
+    with pytest.raises(InvalidState):
+        adjustment_approve(business_id=customer.business_id, request_id=request.id, approver=users["approver2"])
+    assert LedgerEntry.objects.count() == 1
+
+
+def test_requester_cannot_approve_own_request(customer, users, threshold):
+    request = submit(customer, users["approver"], 50_000, "k1").request
+    with pytest.raises(NotAllowed):
+        adjustment_approve(business_id=customer.business_id, request_id=request.id, approver=users["approver"])
+    adjustment_approve(business_id=customer.business_id, request_id=request.id, approver=users["approver2"])
+    assert Wallet.objects.get(customer=customer, currency="USD").balance == 50_000
+
+
+@pytest.mark.parametrize("role", ["operator", "viewer"])
+def test_only_approvers_decide(customer, users, threshold, role):
+    request = submit(customer, users["approver"], 50_000, "k1").request
+    for decide in (adjustment_approve, adjustment_reject):
+        with pytest.raises(NotAllowed):
+            decide(business_id=customer.business_id, request_id=request.id, approver=users[role])
+    request.refresh_from_db()
+    assert request.status == "pending"
+
+
+def test_approver_of_another_business_cannot_decide(customer, users, threshold, other_business):
+    outsider = get_user_model().objects.create_user("outsider", password="pw-123456789")
+    Membership.objects.create(user=outsider, business=other_business, role="approver")
+    request = submit(customer, users["operator"], 50_000, "k1").request
+    with pytest.raises(NotAllowed):
+        adjustment_approve(business_id=customer.business_id, request_id=request.id, approver=outsider)
+
+
+def test_reject_keeps_both_identities_and_posts_nothing(customer, users, threshold):
+    request = submit(customer, users["operator"], 50_000, "k1").request
+    rejected = adjustment_reject(business_id=customer.business_id, request_id=request.id,
+                                 approver=users["approver"], note="no ticket")
+    assert (rejected.status, rejected.requested_by, rejected.decided_by) == (
+        "rejected", users["operator"], users["approver"])
+    assert rejected.decision_note == "no ticket" and rejected.ledger_entry is None
+    assert not LedgerEntry.objects.exists()
+
+
+def test_overdraft_at_approval_leaves_request_pending(customer, users, threshold, post):
+    post(customer, 60_000)
+    request = submit(customer, users["operator"], 55_000, "k1", credit=False).request
+    post(customer, 10_000, credit=False)  # the balance fell meanwhile
+    with pytest.raises(InsufficientFunds):
+        adjustment_approve(business_id=customer.business_id, request_id=request.id, approver=users["approver"])
+    request.refresh_from_db()
+    assert request.status == "pending" and request.ledger_entry is None
+    assert Wallet.objects.get(customer=customer, currency="USD").balance == 50_000
+
+
+def test_database_refuses_self_approval(customer, users, threshold):
+    request = submit(customer, users["operator"], 50_000, "k1").request
+    with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE wallets_adjustmentrequest SET decided_by_id = requested_by_id WHERE id = %s", [request.id]
+        )
