@@ -20,8 +20,18 @@ PREFIXES = {
 }
 
 
+# Uniform base62 from random bytes: keep bytes below 248 (= 4 * 62) and map them modulo 62.
+# Byte-at-a-time ``secrets.choice`` was 15x slower, which showed in bulk postings (100k ids).
+_KEEP = 256 - 256 % len(ALPHABET)
+_TO_ALPHABET = bytes(ord(ALPHABET[i % len(ALPHABET)]) for i in range(_KEEP)) + bytes(256 - _KEEP)
+_REJECTED = bytes(range(_KEEP, 256))
+
+
 def random_token(length: int) -> str:
-    return "".join(secrets.choice(ALPHABET) for _ in range(length))
+    token = b""
+    while len(token) < length:
+        token += secrets.token_bytes(length + 4).translate(_TO_ALPHABET, _REJECTED)
+    return token[:length].decode("ascii")
 
 
 def new_id(prefix: str) -> str:
