@@ -52,11 +52,12 @@ def to_major(amount_minor: int, currency: str) -> Decimal:
     return Decimal(amount_minor).scaleb(-minor_unit_exponent(currency))
 
 
-def parse_major(text: str, currency: str) -> int:
+def parse_major(text: str, currency: str, *, allow_zero: bool = False) -> int:
     """Parse "50.00" in major units into exact minor units (5000 for USD).
 
     Raises MoneyParseError for anything that is not a positive, exact amount of the currency:
     more decimals than the currency has, signs, exponents, separators, or int64 overflow.
+    ``allow_zero`` accepts "0" (thresholds, not postings).
     """
     cleaned = (text or "").strip().replace(",", "")
     if not cleaned or not all(ch.isdigit() or ch == "." for ch in cleaned) or cleaned.count(".") > 1:
@@ -72,7 +73,7 @@ def parse_major(text: str, currency: str) -> int:
             raise MoneyParseError(f"{currency} has no minor unit; enter a whole number.")
         raise MoneyParseError(f"{currency} allows at most {exponent} decimal places.")
     minor_int = int(minor)
-    if minor_int <= 0:
+    if minor_int < 0 or (minor_int == 0 and not allow_zero):
         raise MoneyParseError("The amount must be greater than zero.")
     if minor_int > INT64_MAX:
         raise MoneyParseError("The amount is too large.")
