@@ -1,10 +1,18 @@
 """FilterSets shared by the API and the dashboard lists."""
 
-import django_filters
-from django.db.models.functions import Lower
+import datetime
+import math
+from decimal import Decimal
 
-from wallets.models import Customer, LedgerEntry
-from wallets.money import CURRENCY_CHOICES
+import django_filters
+from django import forms
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django_filters.constants import EMPTY_VALUES
+
+from wallets.models import Customer, LedgerEntry, Wallet
+from wallets.money import CURRENCY_CHOICES, minor_unit_exponent
 
 
 class CustomerFilterSet(django_filters.FilterSet):
@@ -30,4 +38,132 @@ class CustomerLedgerFilterSet(django_filters.FilterSet):
 
     class Meta:
         model = LedgerEntry
+        fields = ["currency"]
+
+
+# --- The dashboard's lists (they extend the API's FilterSets where the two overlap) -----------
+
+
+class StableOrderingFilter(django_filters.OrderingFilter):
+    """Sorting by a column, with the primary key as tiebreak so pages never overlap."""
+
+    def filter(self, qs, value):
+        if value in EMPTY_VALUES:
+            return qs
+        ordering = [self.get_ordering_value(param) for param in value]
+        last = ordering[-1] if ordering else ""
+        return qs.order_by(*ordering, "-pk" if last.startswith("-") else "pk")
+
+
+class DashboardCustomerFilterSet(CustomerFilterSet):
+    """The customers page: the API's filters, plus one search box and sortable columns."""
+
+    q = django_filters.CharFilter(method="filter_q", label="Search",
+                                  help_text="Name, email or customer id")
+    sort = StableOrderingFilter(fields=(("name", "name"), ("email", "email"), ("created_at", "created")))
+
+    class Meta(CustomerFilterSet.Meta):
+        fields = [*CustomerFilterSet.Meta.fields, "q"]
+
+    def filter_q(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(Q(id=value) | Q(name__icontains=value) | Q(email__icontains=value))
+
+
+DIRECTION_CHOICES = [("credit", "Credit"), ("debit", "Debit")]
+
+
+def _amount_bound_q(value: Decimal, lookup: str) -> Q:
+    """Amount in major units compared against minor units, exact for every currency: one clause
+    per minor-unit exponent (0, 2, 3), each over the currencies that have it."""
+    condition = Q()
+    for exponent, codes in _CURRENCIES_BY_EXPONENT.items():
+        bound = value.scaleb(exponent)
+        # amount >= 1.005 USD means amount >= 101 cents; amount <= 1.005 USD means <= 100 cents.
+        bound_int = math.ceil(bound) if lookup == "gte" else math.floor(bound)
+        condition |= Q(currency__in=codes, **{f"amount__{lookup}": bound_int})
+    return condition
+
+
+_CURRENCIES_BY_EXPONENT: dict[int, list[str]] = {}
+for _code, _ in CURRENCY_CHOICES:
+    _CURRENCIES_BY_EXPONENT.setdefault(minor_unit_exponent(_code), []).append(_code)
+
+
+class LedgerEntryFilterSet(CustomerLedgerFilterSet):
+    """The audit trail across customers (dashboard ledger page and its CSV export), and a
+    customer's ledger on the customer page. ``currency`` is the API's filter."""
+
+    created_from = django_filters.DateFilter(method="filter_created_from", label="From",
+                                             widget=forms.DateInput(attrs={"type": "date"}))
+    created_to = django_filters.DateFilter(method="filter_created_to", label="To",
+                                           widget=forms.DateInput(attrs={"type": "date"}))
+    customer = django_filters.CharFilter(method="filter_customer", label="Customer",
+                                         help_text="Customer id or exact email")
+    direction = django_filters.ChoiceFilter(choices=DIRECTION_CHOICES, method="filter_direction",
+                                            label="Direction", empty_label="Any direction")
+    event_type = django_filters.ChoiceFilter(choices=LedgerEntry.EventType.choices, label="Event",
+                                             empty_label="Any event")
+    actor_type = django_filters.ChoiceFilter(choices=LedgerEntry.ActorType.choices, label="Made by",
+                                             empty_label="Anyone")
+    actor_id = django_filters.CharFilter(field_name="actor_id", label="Actor id",
+                                         help_text="User id, API key id or command name")
+    amount_min = django_filters.NumberFilter(method="filter_amount_min", label="Min amount",
+                                             min_value=0, help_text="Major units, e.g. 50.00")
+    amount_max = django_filters.NumberFilter(method="filter_amount_max", label="Max amount",
+                                             min_value=0, help_text="Major units, e.g. 50.00")
+    reason = django_filters.CharFilter(field_name="reason", lookup_expr="icontains", label="Reason contains")
+    sort = StableOrderingFilter(fields=(("created_at", "created"), ("amount", "amount"), ("currency", "currency")))
+
+    class Meta(CustomerLedgerFilterSet.Meta):
+        fields = [
+            "currency", "created_from", "created_to", "customer", "direction", "event_type", "actor_type",
+            "actor_id", "amount_min", "amount_max", "reason",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.filters["currency"].extra["empty_label"] = "Any currency"
+        self.filters["currency"].label = "Currency"
+
+    def filter_created_from(self, queryset, name, value):
+        start = timezone.make_aware(datetime.datetime.combine(value, datetime.time.min))
+        return queryset.filter(created_at__gte=start)
+
+    def filter_created_to(self, queryset, name, value):
+        # The whole day, in the user's time zone.
+        end = timezone.make_aware(datetime.datetime.combine(value + datetime.timedelta(days=1), datetime.time.min))
+        return queryset.filter(created_at__lt=end)
+
+    def filter_customer(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        if "@" in value:
+            return queryset.alias(customer_email_lower=Lower("customer__email")).filter(
+                customer_email_lower=value.lower()
+            )
+        return queryset.filter(customer_id=value)
+
+    def filter_direction(self, queryset, name, value):
+        return queryset.filter(is_credit=(value == "credit"))
+
+    def filter_amount_min(self, queryset, name, value):
+        return queryset.filter(_amount_bound_q(Decimal(value), "gte"))
+
+    def filter_amount_max(self, queryset, name, value):
+        return queryset.filter(_amount_bound_q(Decimal(value), "lte"))
+
+
+class WalletFilterSet(django_filters.FilterSet):
+    """The low-balance list: one currency or all, sorted by balance or last activity."""
+
+    currency = django_filters.ChoiceFilter(choices=CURRENCY_CHOICES, label="Currency", empty_label="Any currency")
+    sort = StableOrderingFilter(fields=(("balance", "balance"), ("updated_at", "activity"),
+                                        ("currency", "currency"), ("customer__name", "customer")))
+
+    class Meta:
+        model = Wallet
         fields = ["currency"]

@@ -52,17 +52,23 @@ def total_balance_usd(wallets: list[Wallet]) -> int:
 
 def low_balance_thresholds(*, business_id: str, currencies) -> dict[str, int]:
     """Threshold in minor units per currency: the business's own, else the default."""
-    from django.conf import settings
 
     from wallets.models import CurrencyPolicy
-    from wallets.money import minor_unit_exponent
 
     own = dict(
         CurrencyPolicy.objects.filter(business_id=business_id, low_balance_below__isnull=False)
         .values_list("currency", "low_balance_below")
     )
-    default_major = Decimal(settings.WALLET_LOW_BALANCE_DEFAULT)
-    return {c: own.get(c, int(default_major.scaleb(minor_unit_exponent(c)))) for c in currencies}
+    return {c: own.get(c, low_balance_default(c)) for c in currencies}
+
+
+def low_balance_default(currency: str) -> int:
+    """``WALLET_LOW_BALANCE_DEFAULT`` (major units) in the currency's minor units."""
+    from django.conf import settings
+
+    from wallets.money import minor_unit_exponent
+
+    return int(Decimal(settings.WALLET_LOW_BALANCE_DEFAULT).scaleb(minor_unit_exponent(currency)))
 
 
 def wallet_low_balance_list(*, business_id: str, currency: str | None = None, below: int | None = None):
@@ -85,4 +91,79 @@ def wallet_low_balance_list(*, business_id: str, currency: str | None = None, be
     return wallets.filter(condition).annotate(
         threshold=Case(*[When(currency=c, then=Value(t)) for c, t in thresholds.items()],
                        output_field=IntegerField())
+    )
+
+
+def wallet_totals_by_currency(*, business_id: str) -> list[dict]:
+    """Per currency: the sum of balances, the number of wallets and of funded wallets. One query."""
+    from django.db.models import Count, Q, Sum
+
+    rows = (
+        Wallet.objects.filter(business_id=business_id)
+        .values("currency")
+        .annotate(total=Sum("balance"), wallets=Count("id"), funded=Count("id", filter=Q(balance__gt=0)))
+        .order_by("currency")
+    )
+    return [{**row, "total": int(row["total"] or 0)} for row in rows]
+
+
+def ledger_entry_list_business(*, business_id: str) -> QuerySet[LedgerEntry]:
+    """Every entry of a business, newest first, with the customer's name and email joined."""
+    return (
+        LedgerEntry.objects.filter(business_id=business_id)
+        .select_related("customer")
+        .defer("customer__metadata", "customer__phone_number")
+        .order_by("-created_at", "-sequence", "-id")
+    )
+
+
+def balance_history(*, business_id: str, customer_id: str, limit: int = 2000) -> dict[str, list[tuple]]:
+    """``{currency: [(created_at, balance_after), …]}`` oldest first, from the customer's most
+    recent ``limit`` entries (one query; enough points for a chart)."""
+    rows = list(
+        LedgerEntry.objects.filter(business_id=business_id, customer_id=customer_id)
+        .order_by("-created_at", "-sequence")
+        .values_list("currency", "created_at", "after_balance")[:limit]
+    )
+    history: dict[str, list[tuple]] = {}
+    for currency, created_at, after in reversed(rows):
+        history.setdefault(currency, []).append((created_at, after))
+    return history
+
+
+def wallet_low_balance_all() -> QuerySet[Wallet]:
+    """Wallets of every business under their threshold (the business's own for the currency, else
+    the default), annotated with ``threshold``: one query, for the admin's *low balance* filter."""
+    from django.conf import settings
+    from django.db.models import BigIntegerField, Case, F, OuterRef, Subquery, Value, When
+    from django.db.models.functions import Coalesce
+
+    from wallets.models import CurrencyPolicy
+    from wallets.money import DODO_CURRENCIES, minor_unit_exponent
+
+    default_major = Decimal(settings.WALLET_LOW_BALANCE_DEFAULT)
+    by_exponent: dict[int, list[str]] = {}
+    for code in DODO_CURRENCIES:
+        by_exponent.setdefault(minor_unit_exponent(code), []).append(code)
+    default = Case(
+        *[When(currency__in=codes, then=Value(int(default_major.scaleb(exp)))) for exp, codes in by_exponent.items()],
+        output_field=BigIntegerField(),
+    )
+    own = CurrencyPolicy.objects.filter(
+        business_id=OuterRef("business_id"), currency=OuterRef("currency"), low_balance_below__isnull=False
+    ).values("low_balance_below")[:1]
+    return Wallet.objects.annotate(
+        threshold=Coalesce(Subquery(own, output_field=BigIntegerField()), default)
+    ).filter(balance__lt=F("threshold"))
+
+
+def adjustment_key_used(*, business_id: str, customer_id: str, idempotency_key: str) -> bool:
+    """Whether a manual adjustment form with this key was already posted (or held for approval)."""
+    from wallets.models import AdjustmentRequest
+
+    return (
+        LedgerEntry.objects.filter(
+            business_id=business_id, customer_id=customer_id, idempotency_key=idempotency_key
+        ).exists()
+        or AdjustmentRequest.objects.filter(business_id=business_id, idempotency_key=idempotency_key).exists()
     )
