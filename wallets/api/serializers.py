@@ -44,15 +44,21 @@ class CurrencyField(serializers.ChoiceField):
 class MetadataField(serializers.DictField):
     """Up to 50 keys; values are strings, numbers or booleans (no null, lists or objects)."""
 
-    default_error_messages = {"value": "Metadata values must be strings, numbers or booleans (key {key!r})."}
+    default_error_messages = {
+        "value": "Metadata values must be strings, numbers or booleans (key {name!r}).",
+        "null_characters": "Metadata keys and values may not contain null characters (key {name!r}).",
+    }
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
         if len(value) > METADATA_MAX_KEYS:
             raise MaximumKeysReached(f"Metadata may have at most {METADATA_MAX_KEYS} keys; got {len(value)}.")
         for key, item in value.items():
-            if not isinstance(item, str | int | float | bool) or item is None:
-                self.fail("value", key=key)
+            if not isinstance(item, str | int | float | bool):
+                self.fail("value", name=key)
+            # PostgreSQL's jsonb cannot store U+0000; refuse it here rather than fail in the database.
+            if "\x00" in key or (isinstance(item, str) and "\x00" in item):
+                self.fail("null_characters", name=key)
         return value
 
 
