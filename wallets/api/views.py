@@ -8,6 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from wallets import selectors, services
+from wallets.api import schema as _schema  # noqa: F401  (registers the OpenAPI auth extensions)
 from wallets.api import serializers as s
 from wallets.filters import CustomerFilterSet, CustomerLedgerFilterSet
 from wallets.models import Customer
@@ -43,7 +44,9 @@ class CustomerViewSet(viewsets.GenericViewSet):
     """Customers of the calling business, their wallets and their ledger."""
 
     lookup_url_kwarg = "customer_id"
-    lookup_value_regex = "[^/]+"
+    # Ids are a prefix and base62 (``cus_TV52uJWWXt2yIoBBxpjaa``); anything else cannot exist and
+    # is a JSON 404 from the catch-all route, before a byte of it (e.g. a NUL) reaches the database.
+    lookup_value_regex = "[A-Za-z0-9_-]{1,64}"
     serializer_class = s.CustomerResponse
     filterset_class = CustomerFilterSet
     queryset = Customer.objects.none()
@@ -56,6 +59,15 @@ class CustomerViewSet(viewsets.GenericViewSet):
         if getattr(self, "swagger_fake_view", False):
             return Customer.objects.none()
         return selectors.customer_list(business_id=self.business_id)
+
+    def get_serializer_class(self):
+        """The body a write accepts: what the browsable API's raw-data form and OPTIONS show."""
+        method = self.request.method if self.request is not None else "GET"
+        if method == "POST":
+            return s.LedgerEntryCreateRequest if self.action == "ledger_entries" else s.CustomerCreateRequest
+        if method == "PATCH":
+            return s.CustomerPatchRequest
+        return s.CustomerResponse
 
     def _customer(self) -> Customer:
         return selectors.customer_get(business_id=self.business_id, customer_id=self.kwargs["customer_id"])
@@ -133,9 +145,11 @@ class CustomerViewSet(viewsets.GenericViewSet):
                 raise exceptions.ValidationError(
                     {"idempotency_key": ["Differs from the Idempotency-Key header; send one or make them equal."]}
                 )
-            if len(header_key) > 255:
-                raise exceptions.ValidationError({"idempotency_key": ["At most 255 characters."]})
-            key = header_key
+            # The header obeys the body field's rules: a blank or over-long key is refused, not stored.
+            try:
+                key = s.LedgerEntryCreateRequest().fields["idempotency_key"].run_validation(header_key)
+            except exceptions.ValidationError as exc:
+                raise exceptions.ValidationError({"idempotency_key": exc.detail}) from exc
         result = services.ledger_entry_post(
             business_id=self.business_id, customer_id=customer_id, currency=data["currency"],
             amount=data["amount"], is_credit=data["entry_type"] == "credit", reason=data.get("reason"),
