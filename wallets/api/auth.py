@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from rest_framework import authentication, exceptions, permissions
 
+from wallets.models import LedgerEntry
 from wallets.services.actors import Actor
 from wallets.services.api_keys import api_key_authenticate
 
@@ -77,4 +78,6 @@ class HasBusiness(permissions.BasePermission):
             raise exceptions.NotAuthenticated("Missing API key: send 'Authorization: Bearer <API key>'.")
         if request.method in permissions.SAFE_METHODS:
             return True
+        if principal.read_only and principal.actor.type == LedgerEntry.ActorType.USER:
+            self.message = "Your role may read but not change balances or customers."
         return not principal.read_only
