@@ -2,6 +2,7 @@
 
 import datetime
 import math
+import re
 from decimal import Decimal
 
 import django_filters
@@ -10,19 +11,36 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django_filters.constants import EMPTY_VALUES
+from django_filters.fields import IsoDateTimeField
 
 from wallets.models import Customer, LedgerEntry, Wallet
 from wallets.money import CURRENCY_CHOICES, minor_unit_exponent
+
+_OFFSET_AFTER_SPACE = re.compile(r"^(\S+T\S+) (\d{2}(?::?\d{2})?)$")
+
+
+class QueryIsoDateTimeField(IsoDateTimeField):
+    """ISO 8601 with ``Z`` or an offset. A ``+`` typed unescaped in a query string arrives as a
+    space (``…T10:00:00 05:30``): read it back as the ``+`` it was."""
+
+    def to_python(self, value):
+        if isinstance(value, str):
+            value = _OFFSET_AFTER_SPACE.sub(r"\1+\2", value.strip())
+        return super().to_python(value)
+
+
+class QueryIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = QueryIsoDateTimeField
 
 
 class CustomerFilterSet(django_filters.FilterSet):
     email = django_filters.CharFilter(method="filter_email", help_text="Exact email, case-insensitive")
     name = django_filters.CharFilter(field_name="name", lookup_expr="icontains",
                                      help_text="Part of the name, case-insensitive")
-    created_at_gte = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte",
-                                                      help_text="Created on or after (ISO 8601)")
-    created_at_lte = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte",
-                                                      help_text="Created on or before (ISO 8601)")
+    created_at_gte = QueryIsoDateTimeFilter(field_name="created_at", lookup_expr="gte",
+                                            help_text="Created on or after (ISO 8601)")
+    created_at_lte = QueryIsoDateTimeFilter(field_name="created_at", lookup_expr="lte",
+                                            help_text="Created on or before (ISO 8601)")
 
     class Meta:
         model = Customer
