@@ -7,7 +7,7 @@ and in exchange-rate arithmetic, which is exact and rounded once, half-even.
 Minor-unit exponents come from ISO 4217 via py-moneyed; formatting from CLDR via Babel.
 """
 
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation, localcontext
 
 import moneyed
 from babel.numbers import format_currency, get_currency_symbol
@@ -98,11 +98,19 @@ def convert_to_usd_minor(balances: dict[str, int], rates_to_usd: dict[str, Decim
     ``rates_to_usd[c]`` is the USD value of one major unit of ``c``. The caller guarantees a rate
     for every currency with a non-zero balance.
     """
-    total = Decimal(0)
-    for currency, amount in balances.items():
-        if amount == 0:
-            continue
-        rate = Decimal(1) if currency == "USD" else rates_to_usd[currency]
-        total += to_major(amount, currency) * rate
-    usd_minor = total.scaleb(minor_unit_exponent("USD")).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)
+    # The default context keeps 28 significant digits, fewer than an int64 balance (19 digits)
+    # times a rate (up to 24 digits) needs: that would round each product before the sum. With
+    # enough digits every product and the sum are exact and the one rounding is the last line's.
+    with localcontext(_EXACT):
+        total = Decimal(0)
+        for currency, amount in balances.items():
+            if amount == 0:
+                continue
+            rate = Decimal(1) if currency == "USD" else rates_to_usd[currency]
+            total += to_major(amount, currency) * rate
+        usd_minor = total.scaleb(minor_unit_exponent("USD")).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)
     return int(usd_minor)
+
+
+# 200 digits: far more than any sum of a few hundred int64 balances times 24-digit rates needs.
+_EXACT = Context(prec=200, Emax=999_999, Emin=-999_999, traps=[InvalidOperation])
