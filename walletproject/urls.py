@@ -23,6 +23,8 @@ urlpatterns = [
     path("", lambda request: redirect("/dashboard/"), name="home"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("dashboard", lambda request: redirect("/dashboard/")),
+    path("dashboard/", include("wallets.dashboard.urls")),
     path("healthz", health, name="health"),
     path("api/schema", SpectacularAPIView.as_view(), name="openapi-schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="api-docs"),
@@ -38,4 +40,8 @@ def handler404(request, exception=None):
     if is_api_path(request.path):
         return json_not_found(request)
     return page_not_found(request, exception)
+
+
+handler403 = "wallets.dashboard.errors.permission_denied"
+handler500 = "wallets.dashboard.errors.server_error"
 

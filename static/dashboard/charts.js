@@ -1,0 +1,98 @@
+/* Balance over time: a uPlot chart per currency (tabs when there are several), drawn in the
+   user's time zone, amounts with the currency's own decimals. */
+(function () {
+  "use strict";
+  var holder = document.getElementById("charts");
+  var source = document.getElementById("chart-data");
+  if (!holder || !source || !window.uPlot) { return; }
+  var series = JSON.parse(source.textContent);
+  var zone = holder.dataset.timeZone || undefined;
+  var HEIGHT = 220;
+  var charts = {};
+
+  function formatter(currency, decimals) {
+    try {
+      return new Intl.NumberFormat(undefined, {
+        style: "currency", currency: currency, minimumFractionDigits: decimals, maximumFractionDigits: decimals,
+      });
+    } catch (e) {
+      return { format: function (v) { return currency + " " + v.toFixed(decimals); } };
+    }
+  }
+  function width() { return Math.max(240, holder.clientWidth); }
+
+  function draw(s, box) {
+    var money = formatter(s.currency, s.decimals);
+    var opts = {
+      width: width(), height: HEIGHT,
+      tzDate: function (ts) { return zone ? uPlot.tzDate(new Date(ts * 1e3), zone) : new Date(ts * 1e3); },
+      cursor: { drag: { x: true, y: false } },
+      scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.15 : 1]; } } },
+      axes: [
+        { stroke: "#5d6878", grid: { stroke: "#eef0f4" }, ticks: { stroke: "#e1e5eb" } },
+        { stroke: "#5d6878", grid: { stroke: "#eef0f4" }, ticks: { stroke: "#e1e5eb" }, size: 86,
+          values: function (u, vals) { return vals.map(function (v) { return money.format(v); }); } },
+      ],
+      series: [
+        { value: "{YYYY}-{MM}-{DD} {HH}:{mm}" },
+        { label: s.currency + " balance", stroke: "#2f5bea", width: 2, fill: "rgba(47,91,234,0.08)",
+          paths: uPlot.paths.stepped({ align: 1 }), points: { show: s.t.length < 60, size: 5 },
+          value: function (u, v) { return v == null ? "\u2014" : money.format(v); } },
+      ],
+    };
+    return new uPlot(opts, [s.t, s.v], box);
+  }
+
+  var tabs = null;
+  if (series.length > 1) {
+    tabs = document.createElement("div");
+    tabs.className = "chart-tabs";
+    tabs.setAttribute("role", "tablist");
+    tabs.setAttribute("aria-label", "Currency");
+    holder.appendChild(tabs);
+  }
+  series.forEach(function (s, index) {
+    var box = document.createElement("figure");
+    box.className = "chart";
+    box.id = "chart-" + s.currency;
+    box.setAttribute("aria-label", s.currency + " balance over time");
+    holder.appendChild(box);
+    if (tabs) {
+      var tab = document.createElement("button");
+      tab.type = "button";
+      tab.className = "chart-tab";
+      tab.textContent = s.currency;
+      tab.setAttribute("role", "tab");
+      tab.setAttribute("aria-controls", box.id);
+      tab.setAttribute("aria-selected", index === 0 ? "true" : "false");
+      tab.addEventListener("click", function () { show(s.currency); });
+      tabs.appendChild(tab);
+      box.setAttribute("role", "tabpanel");
+      box.hidden = index !== 0;
+    }
+    if (index === 0 || !tabs) { charts[s.currency] = draw(s, box); }
+    box._series = s;
+  });
+
+  function show(currency) {
+    holder.querySelectorAll(".chart").forEach(function (box) {
+      var active = box._series.currency === currency;
+      box.hidden = !active;
+      if (active) {
+        if (!charts[currency]) { charts[currency] = draw(box._series, box); }
+        else { charts[currency].setSize({ width: width(), height: HEIGHT }); }
+      }
+    });
+    holder.querySelectorAll(".chart-tab").forEach(function (tab) {
+      tab.setAttribute("aria-selected", tab.textContent === currency ? "true" : "false");
+    });
+  }
+
+  var pending = null;
+  window.addEventListener("resize", function () {
+    if (pending) { window.cancelAnimationFrame(pending); }
+    pending = window.requestAnimationFrame(function () {
+      Object.keys(charts).forEach(function (c) { charts[c].setSize({ width: width(), height: HEIGHT }); });
+    });
+  });
+})();

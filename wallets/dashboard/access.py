@@ -1,0 +1,96 @@
+"""Who may see which business, and who may move money.
+
+- A user with a ``Membership`` sees that one business; operators and approvers may post.
+- A superuser sees every business and picks one; the choice is kept in
+  ``request.session["business_id"]`` (the key the API's session authentication reads too).
+- Anyone else is refused (403). Anonymous users are sent to the login page.
+
+Every dashboard view is wrapped in ``dashboard_view``; views that write are also wrapped in
+``operator_required``, so a forged POST by a viewer is refused on the server.
+"""
+
+import functools
+from dataclasses import dataclass
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import render
+
+from wallets.models import Business, Membership
+
+SESSION_BUSINESS_KEY = "business_id"
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardAccess:
+    business: Business
+    role: str  # a Membership.Role value, or "superuser"
+    can_post: bool
+    is_superuser: bool
+
+    @property
+    def business_id(self) -> str:
+        return self.business.pk
+
+    @property
+    def role_label(self) -> str:
+        return {"superuser": "Superuser"}.get(self.role) or Membership.Role(self.role).name.title()
+
+
+class NoBusiness(Exception):
+    """A superuser on a fresh install: there is no business to show yet."""
+
+
+def access_resolve(request) -> DashboardAccess:
+    """The business this request may see. Raises PermissionDenied or NoBusiness."""
+    cached = getattr(request, "_dashboard_access", None)
+    if cached is not None:
+        return cached
+    user = request.user
+    membership = Membership.objects.select_related("business").filter(user_id=user.pk).first()
+    if user.is_superuser:
+        business = None
+        chosen = request.session.get(SESSION_BUSINESS_KEY)
+        if chosen:
+            business = Business.objects.filter(pk=chosen).first()
+        if business is None:
+            business = membership.business if membership else Business.objects.order_by("name").first()
+            if business is None:
+                raise NoBusiness()
+            request.session[SESSION_BUSINESS_KEY] = business.pk
+        access = DashboardAccess(business=business, role="superuser", can_post=True, is_superuser=True)
+    elif membership is not None:
+        access = DashboardAccess(
+            business=membership.business, role=membership.role, can_post=membership.can_post, is_superuser=False
+        )
+    else:
+        raise PermissionDenied("Your user does not belong to a business. Ask an administrator for access.")
+    request._dashboard_access = access
+    return access
+
+
+def dashboard_view(view):
+    """Login required, business resolved into ``request.access``."""
+
+    @login_required
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            request.access = access_resolve(request)
+        except NoBusiness:
+            return render(request, "dashboard/no_business.html", status=200)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def operator_required(view):
+    """Only users who may post (operators, approvers, superusers) reach ``view``."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.access.can_post:
+            raise PermissionDenied("Your role may view but not change balances or settings.")
+        return view(request, *args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,84 @@
+"""Template helpers for money and time. Money is always shown with the currency's own minor units
+and symbol (``wallets.money.format_money``); times in the active (user's) time zone, with UTC on
+hover."""
+
+import datetime
+
+from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+
+from wallets.money import format_money, minor_unit_exponent, to_major
+
+register = template.Library()
+
+
+@register.filter
+def money(amount_minor, currency):
+    """``{{ wallet.balance|money:wallet.currency }}`` → "$1,234.50"."""
+    if amount_minor is None or amount_minor == "":
+        return ""
+    return format_money(int(amount_minor), currency)
+
+
+@register.filter
+def signed_money(entry):
+    """A ledger entry's amount with its direction: "+$5.00" or "−$5.00"."""
+    sign = "+" if entry.is_credit else "\u2212"
+    return f"{sign}{format_money(entry.amount, entry.currency)}"
+
+
+@register.filter
+def major(amount_minor, currency):
+    """Plain major-unit text for a form input: 5000 USD → "50.00"."""
+    if amount_minor is None:
+        return ""
+    return f"{to_major(int(amount_minor), currency):f}"
+
+
+@register.filter
+def currency_decimals(currency):
+    return minor_unit_exponent(currency)
+
+
+@register.filter
+def when(value, style="datetime"):
+    """``<time>`` in the user's time zone, UTC on hover, ISO 8601 for machines."""
+    if not value:
+        return ""
+    if not isinstance(value, datetime.datetime):
+        return value
+    utc = value.astimezone(datetime.UTC)
+    local = timezone.localtime(value)
+    if style == "date":
+        shown = local.strftime("%b %-d, %Y")
+    else:
+        shown = local.strftime("%b %-d, %Y %H:%M")
+    return format_html(
+        '<time datetime="{}" title="{} UTC">{}</time>',
+        utc.isoformat().replace("+00:00", "Z"),
+        utc.strftime("%Y-%m-%d %H:%M:%S"),
+        shown,
+    )
+
+
+@register.simple_tag(takes_context=True)
+def sort_header(context, field, label, css_class="", param="sort"):
+    """A ``<th>`` whose link sorts by ``field`` (ascending first, then descending) and keeps the
+    other filters; ``aria-sort`` tells screen readers the current order."""
+    request = context["request"]
+    current = request.GET.get(param, "")
+    if current == field:
+        next_value, state, arrow = f"-{field}", "ascending", "\u25b2"
+    elif current == f"-{field}":
+        next_value, state, arrow = field, "descending", "\u25bc"
+    else:
+        next_value, state, arrow = field, "none", ""
+    query = request.GET.copy()
+    query[param] = next_value
+    query.pop("page", None)
+    return format_html(
+        '<th scope="col" class="{}" aria-sort="{}"><a class="sort" href="?{}" data-sort="{}">{}'
+        '<span class="arrow" aria-hidden="true">{}</span></a></th>',
+        css_class, state, query.urlencode(), field, label, arrow,
+    )
