@@ -1,0 +1,260 @@
+"""The other measured paths: reads (API and dashboard), ``bulk_credit`` against a COPY baseline,
+and ``reconcile_wallets``.
+
+Read latencies are taken server-side from gunicorn's access log (``%(D)s``, the time gunicorn
+spent on the request, which for a streamed CSV includes streaming it), with the client-side figure
+beside it; statements per request from ``pg_stat_statements``.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import hashlib
+import http.client
+import io
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import data, invariants
+from bench.pg import StatementCounter
+from bench.posting import percentiles
+from bench.servers import REPO, production_env
+
+
+def _get(conn: http.client.HTTPConnection, path: str, headers: dict) -> tuple[int, int]:
+    conn.request("GET", path, headers=headers)
+    response = conn.getresponse()
+    size = 0
+    while chunk := response.read(65536):
+        size += len(chunk)
+    return response.status, size
+
+
+def _measure_get(run, server, counter, name: str, paths: list[str], headers: dict, requests: int) -> dict:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+    try:
+        for path in paths[:3]:  # warm up: connections, caches, the plan cache
+            _get(conn, path, headers)
+        time.sleep(0.2)
+        server.clear_access_log()
+        counter.reset()
+        client_ms = []
+        statuses: dict[int, int] = {}
+        size = 0
+        for i in range(requests):
+            path = paths[i % len(paths)]
+            started = time.perf_counter()
+            status, size = _get(conn, path, headers)
+            client_ms.append((time.perf_counter() - started) * 1000)
+            statuses[status] = statuses.get(status, 0) + 1
+        time.sleep(0.3)  # the access log line is written after the response
+        total, _ = counter.read()
+        server_ms = sorted(server.server_times_ms(""))
+    finally:
+        conn.close()
+    result = {
+        "path": paths[0] if len(paths) == 1 else paths[0] + f" (+{len(paths) - 1} others)",
+        "requests": requests, "statuses": statuses, "bytes_last": size,
+        "server_ms": percentiles(server_ms), "client_ms": percentiles(sorted(client_ms)),
+        "statements": round(total / requests, 2),
+    }
+    if set(statuses) != {200}:
+        result["error"] = f"unexpected statuses {statuses}"
+        run.void.append(f"read {name}: {statuses}")
+    return result
+
+
+def reads(run, server) -> dict:
+    n = run.plan.read_requests
+    api = {"Authorization": f"Bearer {run.api_key}", "Host": "127.0.0.1"}
+    web = {"Cookie": f"sessionid={run.session_key}", "Host": "127.0.0.1"}
+    whale = data.customer_id(1)
+    ledger = f"/customers/{whale}/wallets/ledger-entries"
+    rng = random.Random(7)
+    customers = [data.customer_id(2 + rng.randrange(run.plan.sizes.customers - 1)) for _ in range(50)]
+    deep = max(0, min(500, run.plan.sizes.whale_entries // 10 - 1))
+    deep100 = max(0, min(500, run.plan.sizes.whale_entries // 100 - 1))
+    plan = [
+        ("ledger first page", [ledger], api, n),
+        (f"ledger page {deep}" if deep != 500 else "ledger page 500", [f"{ledger}?page_number={deep}"], api, n),
+        (f"ledger page {deep100}, page_size 100", [f"{ledger}?page_number={deep100}&page_size=100"], api, n),
+        ("ledger first page, currency=USD", [f"{ledger}?currency=USD"], api, n),
+        ("wallets list (API)", [f"/customers/{c}/wallets" for c in customers], api, n),
+        ("dashboard low-balance page", ["/dashboard/wallets/low-balance/"], web, max(10, n // 4)),
+        ("dashboard ledger page", ["/dashboard/ledger/"], web, max(10, n // 4)),
+        ("dashboard customers list", ["/dashboard/customers/"], web, max(10, n // 4)),
+        ("dashboard ledger CSV export (all entries)", ["/dashboard/ledger/export.csv"], web, 2),
+    ]
+    counter = StatementCounter(run.cluster, "wallets_bench")
+    out = {}
+    try:
+        for name, paths, headers, requests in plan:
+            try:
+                out[name] = _measure_get(run, server, counter, name, paths, headers, requests)
+            except Exception as exc:  # a missing page is reported, not fatal for the other reads
+                out[name] = {"error": f"{type(exc).__name__}: {exc}"}
+                run.void.append(f"read {name}: {exc}")
+    finally:
+        counter.close()
+    return out
+
+
+# --- bulk_credit -------------------------------------------------------------------------------
+
+
+def _bulk_file(run, round_no: int) -> bytes:
+    sizes = run.plan.sizes
+    rng = random.Random(100 + round_no)
+    # customers after the posting workload's, wrapping around inside the customers that exist
+    first = sizes.posting_wallets + 2
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["customer_id", "amount", "currency", "reason"])
+    for i in range(sizes.bulk_rows):
+        n = 2 + (first - 2 + i % sizes.bulk_customers) % (sizes.customers - 1)
+        writer.writerow([data.customer_id(n), rng.randint(1, 10_000), "USD", f"bulk round {round_no}"])
+    return buf.getvalue().encode()
+
+
+BASELINE_SQL = [
+    """CREATE TEMP TABLE bench_bulk (line int, customer_id text, amount bigint, currency text, reason text)
+       ON COMMIT DROP""",
+    None,  # COPY
+    # lock every wallet of the file in ascending id order, as the product must
+    """SELECT w.id FROM wallets_wallet w
+       WHERE w.business_id = %(bid)s
+         AND (w.customer_id, w.currency) IN (SELECT DISTINCT customer_id, currency FROM bench_bulk)
+       ORDER BY w.id FOR NO KEY UPDATE""",
+    """INSERT INTO wallets_ledgerentry (id, business_id, customer_id, wallet_id, currency, sequence, amount, is_credit,
+              event_type, reason, reference_object_id, idempotency_key, before_balance, after_balance, actor_type,
+              actor_id, created_at)
+       SELECT 'wle_' || substr(md5(random()::text || b.line), 1, 21), %(bid)s, b.customer_id, w.id, b.currency,
+              w.entry_count + row_number() OVER win, b.amount, true, 'merchant_adjustment', b.reason, NULL,
+              %(key)s || b.line, w.balance + sum(b.amount) OVER win - b.amount, w.balance + sum(b.amount) OVER win,
+              'command', 'bench-copy-baseline', now()
+       FROM bench_bulk b JOIN wallets_wallet w
+         ON w.business_id = %(bid)s AND w.customer_id = b.customer_id AND w.currency = b.currency
+       WINDOW win AS (PARTITION BY w.id ORDER BY b.line ROWS UNBOUNDED PRECEDING)""",
+    """UPDATE wallets_wallet w SET balance = w.balance + t.total, entry_count = w.entry_count + t.n, updated_at = now()
+       FROM (SELECT customer_id, currency, sum(amount) AS total, count(*) AS n FROM bench_bulk
+             GROUP BY customer_id, currency) t
+       WHERE w.business_id = %(bid)s AND w.customer_id = t.customer_id AND w.currency = t.currency""",
+]
+
+
+def _bulk_baseline(run, payload: bytes) -> float:
+    """The same inserts and balance updates, done the fastest way: COPY into a temporary table and
+    three set-based statements, one transaction, from raw psycopg."""
+    digest = hashlib.sha256(payload).hexdigest()
+    params = {"bid": data.BUSINESS_ID, "key": f"bulk:{digest[:16]}:"}
+    started = time.perf_counter()
+    with run.cluster.connect("wallets_bench") as conn:
+        with conn.transaction():
+            conn.execute(BASELINE_SQL[0])
+            reader = csv.reader(io.StringIO(payload.decode()))
+            next(reader)
+            with conn.cursor().copy("COPY bench_bulk (line, customer_id, amount, currency, reason) FROM STDIN") as cp:
+                for line, row in enumerate(reader, start=2):
+                    cp.write_row((line, row[0], int(row[1]), row[2], row[3]))
+            for sql in BASELINE_SQL[2:]:
+                conn.execute(sql, params)
+    return time.perf_counter() - started
+
+
+def _bulk_product(run, payload: bytes) -> tuple[float, str]:
+    path = Path(tempfile.mkdtemp(prefix="wallets_bench_bulk_")) / "credits.csv"
+    path.write_bytes(payload)
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "bulk_credit", str(path), "--business", data.BUSINESS_ID],
+        cwd=REPO, env=production_env(run.url), capture_output=True, text=True,
+    )
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"bulk_credit exited {proc.returncode}: {(proc.stderr or proc.stdout)[-800:]}")
+    return elapsed, proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+
+
+def bulk(run) -> dict:
+    rows = run.plan.sizes.bulk_rows
+    baseline, product, checks = [], [], []
+    last_output = ""
+    with run.cluster.connect("wallets_bench", autocommit=True) as conn:
+        for round_no in (1, 2):  # interleaved: baseline, product, baseline, product
+            for variant in ("baseline", "product"):
+                payload = _bulk_file(run, round_no * 10 + (variant == "product"))
+                since = datetime.datetime.now(datetime.UTC)
+                if variant == "baseline":
+                    baseline.append(_bulk_baseline(run, payload))
+                else:
+                    seconds, last_output = _bulk_product(run, payload)
+                    product.append(seconds)
+                written = conn.execute(
+                    "SELECT count(*) FROM wallets_ledgerentry WHERE business_id = %s AND created_at >= %s",
+                    [data.BUSINESS_ID, since]).fetchone()[0]
+                check = invariants.check(conn, business_id=data.BUSINESS_ID, since=since)
+                checks.append(check.ok and written == rows)
+                if not check.ok or written != rows:
+                    run.void.append(f"bulk {variant} round {round_no}: wrote {written} of {rows}; {check.problems}")
+    base = statistics.median(baseline)
+    prod = statistics.median(product)
+    return {
+        "rows": rows, "customers": run.plan.sizes.bulk_customers,
+        "baseline_runs_s": [round(x, 2) for x in baseline], "product_runs_s": [round(x, 2) for x in product],
+        "baseline_s": round(base, 3), "product_s": round(prod, 3),
+        "product_rows_per_s": round(rows / prod), "baseline_rows_per_s": round(rows / base),
+        "ratio_to_baseline": round(base / prod, 3),
+        "product_last_line": last_output[:200],
+        "invariants": "ok" if all(checks) else "BROKEN",
+        "summary": f"product {prod:.2f} s vs COPY baseline {base:.2f} s ({base / prod:.2f} x)",
+        "note": "product = `manage.py bulk_credit FILE --business ID` end to end (process start included); "
+                "baseline = COPY into a temp table + lock + INSERT … SELECT with window sums + UPDATE, one "
+                "transaction; medians of two interleaved runs each",
+    }
+
+
+# --- reconcile ---------------------------------------------------------------------------------
+
+
+def reconcile(run) -> dict:
+    from django.core.management import get_commands
+
+    with run.cluster.connect("wallets_bench", autocommit=True) as conn:
+        entries = conn.execute("SELECT count(*) FROM wallets_ledgerentry").fetchone()[0]
+    out: dict = {"entries": entries}
+    if "reconcile_wallets" in get_commands():
+        timings = []
+        for _ in range(2):
+            started = time.perf_counter()
+            proc = subprocess.run([sys.executable, "manage.py", "reconcile_wallets"], cwd=REPO,
+                                  env=production_env(run.url), capture_output=True, text=True)
+            timings.append(time.perf_counter() - started)
+            if proc.returncode != 0:
+                run.void.append(f"reconcile_wallets exited {proc.returncode}: {proc.stdout[-300:]}{proc.stderr[-300:]}")
+        out["command"] = "manage.py reconcile_wallets (end to end, process start included)"
+        out["runs_s"] = [round(t, 2) for t in timings]
+        out["last_output"] = (proc.stdout.strip().splitlines() or [""])[-1][:200]
+        out["seconds"] = statistics.median(timings)
+    else:
+        from django.db import connections
+
+        from wallets.services.reconcile import ledger_drift
+
+        timings = []
+        for _ in range(2):
+            started = time.perf_counter()
+            problems = ledger_drift()
+            timings.append(time.perf_counter() - started)
+        connections.close_all()
+        out["command"] = "wallets.services.reconcile.ledger_drift() in process (no reconcile_wallets command yet)"
+        out["runs_s"] = [round(t, 2) for t in timings]
+        out["problems"] = len(problems)
+        out["seconds"] = statistics.median(timings)
+    out["summary"] = f"{out['seconds']:.2f} s over {entries:,} entries"
+    return out

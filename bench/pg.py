@@ -1,0 +1,240 @@
+"""A private PostgreSQL cluster for one benchmark run, and what the machine and server are.
+
+The harness never touches the shared server: it starts its own cluster (``initdb`` into a
+temporary directory, a free port, ``pg_stat_statements`` preloaded so statements can be counted
+server-side) and stops it at the end. Its settings are PostgreSQL's defaults apart from the few
+listed in ``SERVER_SETTINGS``; everything that matters is printed with the figures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import platform
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+# Only what a benchmark of this size needs; durability settings stay at their defaults
+# (fsync=on, synchronous_commit=on, full_page_writes=on) so the figures mean something.
+SERVER_SETTINGS = {
+    "listen_addresses": "'127.0.0.1'",
+    "max_connections": "300",
+    "shared_preload_libraries": "'pg_stat_statements'",
+    "pg_stat_statements.max": "2000",
+    "pg_stat_statements.track": "'top'",
+    "pg_stat_statements.track_utility": "on",  # BEGIN and COMMIT count as statements
+    "max_wal_size": "'2GB'",  # the 1M-entry load must not be dominated by forced checkpoints
+    "logging_collector": "off",
+    "log_min_messages": "warning",
+    "log_checkpoints": "off",
+}
+
+REPORTED_SETTINGS = (
+    "server_version", "shared_buffers", "effective_cache_size", "work_mem", "maintenance_work_mem",
+    "synchronous_commit", "fsync", "full_page_writes", "wal_level", "wal_sync_method", "wal_buffers",
+    "commit_delay", "max_wal_size", "checkpoint_timeout", "max_connections", "random_page_cost",
+    "jit", "max_parallel_workers_per_gather", "autovacuum",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def pg_bindir() -> Path:
+    """The newest installed PostgreSQL's binaries (Debian keeps initdb out of PATH)."""
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name))
+    if candidates:
+        return Path(candidates[-1])
+    initdb = shutil.which("initdb")
+    if initdb:
+        return Path(initdb).parent
+    raise RuntimeError("PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql")
+
+
+def _as_postgres_user() -> list[str]:
+    """initdb and pgbouncer refuse to run as root: run them as the ``postgres`` OS user then."""
+    if os.geteuid() != 0:
+        return []
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError as exc:
+        raise RuntimeError("running as root needs a 'postgres' OS user for the private cluster") from exc
+    return ["runuser", "-u", "postgres", "--"]
+
+
+def chown_for_server(path: Path) -> None:
+    if os.geteuid() == 0:
+        entry = pwd.getpwnam("postgres")
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+@dataclass
+class PrivateCluster:
+    """``with PrivateCluster() as pg:`` → a running server on ``pg.port``, removed afterwards."""
+
+    keep: bool = False
+    port: int = 0
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="wallets_bench_pg_")))
+    bindir: Path = field(default_factory=pg_bindir)
+
+    @property
+    def datadir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def logfile(self) -> Path:
+        return self.root / "server.log"
+
+    def url(self, dbname: str = "postgres", port: int | None = None) -> str:
+        return f"postgres://postgres@127.0.0.1:{port or self.port}/{dbname}"
+
+    def connect(self, dbname: str = "postgres", **kwargs) -> psycopg.Connection:
+        return psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", dbname=dbname, **kwargs)
+
+    def start(self) -> PrivateCluster:
+        self.root.chmod(0o755)
+        chown_for_server(self.root)
+        sudo = _as_postgres_user()
+        subprocess.run(
+            [*sudo, str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "postgres", "-A", "trust",
+             "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
+            check=True, capture_output=True, text=True,
+        )
+        self.port = self.port or free_port()
+        conf = dict(SERVER_SETTINGS, port=str(self.port), unix_socket_directories=f"'{self.root}'")
+        with open(self.datadir / "postgresql.auto.conf", "a") as fh:
+            fh.write("".join(f"{k} = {v}\n" for k, v in conf.items()))
+        logfile = self.logfile
+        subprocess.run(
+            [*sudo, str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-l", str(logfile), "-w", "-t", "60",
+             "start"],
+            check=True, capture_output=True, text=True,
+        )
+        with self.connect(autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        return self
+
+    def stop(self) -> None:
+        if not self.datadir.exists():
+            return
+        with contextlib.suppress(subprocess.CalledProcessError):
+            subprocess.run(
+                [*_as_postgres_user(), str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w",
+                 "stop"],
+                check=True, capture_output=True, text=True,
+            )
+        if not self.keep:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> PrivateCluster:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def settings(self) -> dict[str, str]:
+        with self.connect(autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT name, setting, unit FROM pg_settings WHERE name = ANY(%s)", [list(REPORTED_SETTINGS)]
+            ).fetchall()
+        out = {}
+        for name, setting, unit in rows:
+            out[name] = _with_unit(setting, unit)
+        out["pg_stat_statements"] = "preloaded (statements counted server-side)"
+        return dict(sorted(out.items()))
+
+    def create_database(self, name: str, template: str | None = None) -> None:
+        with self.connect(autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            if template:
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
+            else:
+                conn.execute(f'CREATE DATABASE "{name}"')
+
+    def database_oid(self, name: str) -> int:
+        with self.connect(autocommit=True) as conn:
+            return conn.execute("SELECT oid FROM pg_database WHERE datname = %s", [name]).fetchone()[0]
+
+
+def _with_unit(setting: str, unit: str | None) -> str:
+    if unit in ("8kB", "kB", "MB") and setting.lstrip("-").isdigit():
+        factor = {"8kB": 8, "kB": 1, "MB": 1024}[unit]
+        kb = int(setting) * factor
+        if kb >= 1024 * 1024 and kb % (1024 * 1024) == 0:
+            return f"{kb // (1024 * 1024)}GB"
+        if kb >= 1024 and kb % 1024 == 0:
+            return f"{kb // 1024}MB"
+        return f"{kb}kB"
+    if unit in ("s", "ms", "min"):
+        return f"{setting}{unit}"
+    return setting
+
+
+_RI_CHECK = r"^SELECT \S+ FROM ONLY .* FOR KEY SHARE OF x$"
+
+
+class StatementCounter:
+    """Statements one database executed in a window, from ``pg_stat_statements`` (BEGIN and
+    COMMIT included). The control connection uses the ``postgres`` database, so it is not counted."""
+
+    def __init__(self, cluster: PrivateCluster, dbname: str):
+        self.cluster = cluster
+        self.dbid = cluster.database_oid(dbname)
+        self.conn = cluster.connect(autocommit=True)
+
+    def reset(self) -> None:
+        self.conn.execute("SELECT pg_stat_statements_reset()")
+
+    def read(self, *, untracked_per_transaction: int = 0, transactions: int = 0) -> tuple[int, list[tuple[str, int]]]:
+        """(statements, [(statement, calls)…]) since ``reset``. Foreign-key checks that triggers run
+        (``SELECT 1 FROM ONLY … FOR KEY SHARE``) are the server's own work, not statements a client
+        sent, and are left out. pgbench's prepared BEGIN/COMMIT do not reach pg_stat_statements:
+        ``untracked_per_transaction`` adds them back."""
+        rows = self.conn.execute(
+            "SELECT query, calls FROM pg_stat_statements WHERE dbid = %s AND query !~ %s ORDER BY calls DESC",
+            [self.dbid, _RI_CHECK],
+        ).fetchall()
+        statements = [(" ".join(q.split())[:160], calls) for q, calls in rows]
+        if untracked_per_transaction:
+            statements = [(q, c) for q, c in statements if q not in ("BEGIN", "COMMIT", "ROLLBACK")]
+            statements.append(("BEGIN + COMMIT/ROLLBACK (prepared, added)", untracked_per_transaction * transactions))
+            statements.sort(key=lambda item: -item[1])
+        return sum(calls for _, calls in statements), statements
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def machine_info() -> dict[str, str]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_gib = "?"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        kb = int(Path("/proc/meminfo").read_text().splitlines()[0].split()[1])
+        mem_gib = f"{kb / 1024 / 1024:.1f} GiB"
+    load = os.getloadavg()
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "ram": mem_gib,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "load_average_1_5_15": " ".join(f"{x:.2f}" for x in load),
+        "time_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+    }

@@ -1,0 +1,232 @@
+"""The results as Markdown: machine and server first, then the figures, then the targets."""
+
+from __future__ import annotations
+
+
+def _fmt(value, digits: int = 1) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _row(cells) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _posting_row(results: dict, workload: str, clients: int) -> dict | None:
+    for row in results.get("posting", []):
+        if row["workload"] == workload and row["clients"] == clients:
+            return row
+    return None
+
+
+def targets(results: dict) -> list[dict]:
+    """Each target of the issue with the measured figure and whether it is met."""
+    out = []
+
+    def add(path, target, measured, met):
+        out.append({"path": path, "target": target, "measured": measured,
+                    "met": None if met is None else bool(met)})
+
+    for workload, goal, label in (("many", 0.35, "many wallets"), ("hot", 0.7, "one hot wallet")):
+        row = _posting_row(results, workload, 8)
+        ratio = row.get("B3", {}).get("ratio_to_b1") if row else None
+        measured = (f"{ratio:.2f} x B1 ({row['B3']['throughput']:,.0f} vs {row['B1']['throughput']:,.0f} req/s)"
+                    if ratio is not None else "not measured")
+        add(f"API posting, {label}, 8 clients", f">= {goal} x B1 throughput", measured,
+            None if ratio is None else ratio >= goal)
+
+    per_op = sorted({r["B3"]["statements_per_op"] for r in results.get("posting", [])
+                     if "B3" in r and r["B3"].get("statements_per_op") and "idem" not in r["workload"]})
+    per_op_idem = sorted({r["B3"]["statements_per_op"] for r in results.get("posting", [])
+                          if "B3" in r and r["B3"].get("statements_per_op") and "idem" in r["workload"]})
+    worst = max(per_op + per_op_idem) if per_op or per_op_idem else None
+    add("SQL statements per API posting", "<= 6 incl. BEGIN/COMMIT, constant as data grows",
+        f"{_fmt(min(per_op) if per_op else None, 2)}–{_fmt(max(per_op) if per_op else None, 2)} without keys, "
+        f"{_fmt(max(per_op_idem) if per_op_idem else None, 2)} with keys (server-side, pg_stat_statements)",
+        None if worst is None else worst <= 6.0)
+
+    bulk = results.get("bulk", {})
+    if bulk.get("product_s") and bulk.get("baseline_s"):
+        ratio = bulk["baseline_s"] / bulk["product_s"]
+        add(f"bulk_credit {bulk.get('rows', 0):,} rows", ">= 0.3 x the COPY baseline, and under 20 s",
+            f"{bulk['product_s']:.2f} s vs {bulk['baseline_s']:.2f} s baseline = {ratio:.2f} x",
+            ratio >= 0.3 and bulk["product_s"] < 20)
+    else:
+        add("bulk_credit rows", ">= 0.3 x the COPY baseline, and under 20 s", bulk.get("summary", "not measured"),
+            None)
+
+    reads = results.get("reads", {})
+    for name in ("ledger first page", "ledger page 500"):
+        figures = reads.get(name, {})
+        p99 = figures.get("server_ms", {}).get("p99")
+        add(f"{name}, {results.get('load', {}).get('entries', 0):,} entries", "p99 < 20 ms server-side",
+            f"p99 {_fmt(p99, 2)} ms" if p99 is not None else figures.get("error", "not measured"),
+            None if p99 is None else p99 < 20)
+    for name in ("dashboard low-balance page", "wallets list (API)", "dashboard wallets list"):
+        figures = reads.get(name)
+        if figures is None:
+            continue
+        p99 = figures.get("server_ms", {}).get("p99")
+        add(f"{name}, {results.get('load', {}).get('wallets', 0):,} wallets", "< 100 ms server-side (p99)",
+            f"p99 {_fmt(p99, 2)} ms" if p99 is not None else figures.get("error", "not measured"),
+            None if p99 is None else p99 < 100)
+    rec = results.get("reconcile", {})
+    add(f"reconcile_wallets, {results.get('load', {}).get('entries', 0):,}+ entries", "< 10 s",
+        f"{rec['seconds']:.2f} s" if rec.get("seconds") else rec.get("summary", "not measured"),
+        None if not rec.get("seconds") else rec["seconds"] < 10)
+    return out
+
+
+def markdown(results: dict) -> str:
+    lines: list[str] = []
+    mode = results.get("mode")
+    lines.append(f"# Benchmark results ({mode} run)")
+    lines.append("")
+    verdict = "VALID: every invariant held after every run" if results.get("valid") else "VOID"
+    lines.append(f"**{verdict}.** Elapsed {results.get('elapsed_s')} s.")
+    for reason in results.get("void", []):
+        lines.append(f"- void: {reason}")
+    lines.append("")
+    machine = results.get("machine", {})
+    lines.append("## Machine and server")
+    lines.append("")
+    lines.append(_row(["", ""]))
+    lines.append(_row(["---", "---"]))
+    for key, value in machine.items():
+        lines.append(_row([key.replace("_", " "), value]))
+    lines.append(_row(["load average after", results.get("load_average_after")]))
+    lines.append(_row(["app server", results.get("server", "–")]))
+    for key, value in results.get("postgresql", {}).items():
+        lines.append(_row([f"PostgreSQL {key}", value]))
+    load = results.get("load", {})
+    lines.append("")
+    lines.append(f"Data: {load.get('customers', 0):,} customers, {load.get('wallets', 0):,} wallets, "
+                 f"{load.get('entries', 0):,} ledger entries ({load.get('database_size')}), loaded set-based in "
+                 f"{sum(load.get('seed_s', {}).values()):.1f} s (migrate {load.get('migrate_s')} s).")
+
+    lines.append("")
+    lines.append("## Targets")
+    lines.append("")
+    lines.append(_row(["path", "target", "measured", "met"]))
+    lines.append(_row(["---", "---", "---", "---"]))
+    for t in targets(results):
+        met = "–" if t["met"] is None else ("yes" if t["met"] else "**no**")
+        lines.append(_row([t["path"], t["target"], t["measured"], met]))
+
+    posting = results.get("posting", [])
+    if posting:
+        variants = [v for v in ("B0", "B1", "B2", "B3") if any(v in r for r in posting)]
+        lines.append("")
+        lines.append("## Posting: throughput (req/s, median of rounds) and ratio to B1")
+        lines.append("")
+        lines.append("B0 pgbench (same transaction, copy of the database) · B1 raw psycopg (the service's "
+                     "statements) · B2 `ledger_entry_post` · B3 HTTP API on gunicorn.")
+        lines.append("")
+        header = ["workload", "clients"]
+        for v in variants:
+            header += [f"{v} req/s"] + ([f"{v}/B1"] if v != "B1" else [])
+        lines.append(_row(header))
+        lines.append(_row(["---"] * len(header)))
+        for row in posting:
+            cells = [row["workload"], row["clients"]]
+            for v in variants:
+                fig = row.get(v, {})
+                cells.append(_fmt(fig.get("throughput"), 0))
+                if v != "B1":
+                    cells.append(_fmt(fig.get("ratio_to_b1"), 2))
+            lines.append(_row(cells))
+        lines.append("")
+        lines.append("## Posting: latency p50 / p95 / p99 (ms) and SQL statements per request (server-side)")
+        lines.append("")
+        header = ["workload", "clients"] + [f"{v} p50/p95/p99" for v in variants] + [f"{v} stmts" for v in variants]
+        lines.append(_row(header))
+        lines.append(_row(["---"] * len(header)))
+        for row in posting:
+            cells = [row["workload"], row["clients"]]
+            for v in variants:
+                fig = row.get(v, {})
+                cells.append(f"{_fmt(fig.get('p50'), 2)} / {_fmt(fig.get('p95'), 2)} / {_fmt(fig.get('p99'), 2)}")
+            for v in variants:
+                cells.append(_fmt(row.get(v, {}).get("statements_per_op"), 2))
+            lines.append(_row(cells))
+        runs = results.get("posting_runs", [])
+        lines.append("")
+        lines.append("Statements per request, by statement (first round of `many` x8, or the first run; "
+                     "pg_stat_statements calls / requests; foreign-key checks run by triggers left out):")
+        lines.append("")
+        for v in variants:
+            sample = next((r for r in runs if r["variant"] == v and r["workload"] == "many" and r["clients"] == 8),
+                          None) or next((r for r in runs if r["variant"] == v), None)
+            if not sample:
+                continue
+            issued = sample["requests"] if v == "B0" else sum(sample["outcomes"].values())
+            lines.append(f"- **{v}** ({_fmt(sample.get('statements_per_op'), 2)} per request):")
+            for query, calls in sample.get("statements", [])[:8]:
+                lines.append(f"  - {calls / issued:.2f} × `{query[:110]}`")
+        outcomes = {}
+        for r in runs:
+            for k, v in r.get("outcomes", {}).items():
+                outcomes[k] = outcomes.get(k, 0) + v
+        if outcomes:
+            lines.append("")
+            lines.append(f"Outcomes over all B1–B3 runs: {outcomes} (refused = insufficient funds, replayed = "
+                         "idempotent replay). Every run was followed by an invariant check of the wallets it "
+                         "touched and a count of the entries written against the successes its clients saw.")
+
+    bouncer = results.get("pgbouncer")
+    if bouncer:
+        run = bouncer["run"]
+        direct = _posting_row(results, "many", 8)
+        lines.append("")
+        lines.append("## Through PgBouncer (transaction pooling)")
+        lines.append("")
+        lines.append(f"{bouncer['version']}, pool_mode={bouncer['pool_mode']}, default_pool_size="
+                     f"{bouncer['default_pool_size']}; Django with DISABLE_SERVER_SIDE_CURSORS=True.")
+        lines.append("")
+        lines.append(_row(["path", "req/s", "p50 ms", "p99 ms", "statements/req", "invariants"]))
+        lines.append(_row(["---"] * 6))
+        lat = run["latency_ms"]
+        lines.append(_row(["API via PgBouncer, many x8", _fmt(run["throughput"], 0), _fmt(lat["p50"], 2),
+                           _fmt(lat["p99"], 2), _fmt(run.get("statements_per_op"), 2),
+                           "ok" if bouncer["invariants_all"]["ok"] else "BROKEN"]))
+        if direct and "B3" in direct:
+            lines.append(_row(["API direct, many x8 (median above)", _fmt(direct["B3"]["throughput"], 0),
+                               _fmt(direct["B3"]["p50"], 2), _fmt(direct["B3"]["p99"], 2),
+                               _fmt(direct["B3"]["statements_per_op"], 2), "ok"]))
+
+    reads = results.get("reads")
+    if reads:
+        lines.append("")
+        lines.append("## Reads (one client, sequential; server-side = gunicorn's request time)")
+        lines.append("")
+        lines.append(_row(["path", "requests", "server p50 ms", "server p95 ms", "server p99 ms", "client p99 ms",
+                           "SQL statements"]))
+        lines.append(_row(["---"] * 7))
+        for name, fig in reads.items():
+            if "error" in fig:
+                lines.append(_row([name, "–", "–", "–", "–", "–", fig["error"][:80]]))
+                continue
+            s = fig.get("server_ms", {})
+            lines.append(_row([f"{name} `{fig.get('path', '')}`", fig.get("requests"), _fmt(s.get("p50"), 2),
+                               _fmt(s.get("p95"), 2), _fmt(s.get("p99"), 2),
+                               _fmt(fig.get("client_ms", {}).get("p99"), 2), _fmt(fig.get("statements"), 1)]))
+
+    for key, title in (("bulk", "bulk_credit"), ("reconcile", "reconcile_wallets")):
+        section = results.get(key)
+        if section:
+            lines.append("")
+            lines.append(f"## {title}")
+            lines.append("")
+            for k, v in section.items():
+                lines.append(f"- {k}: {v}")
+    errors = results.get("phase_errors")
+    if errors:
+        lines.append("")
+        lines.append("## Phase errors")
+        for phase, tb in errors.items():
+            lines.append(f"- {phase}:\n\n```\n{tb}\n```")
+    lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,276 @@
+"""One benchmark run: a private PostgreSQL, the data, every measured path, the invariants, a report.
+
+Phases (each recorded, a failing phase is reported and does not hide the others):
+1. load: migrate, seed set-based, check every invariant, copy the database for pgbench;
+2. posting: workloads x concurrency, variants interleaved in rounds (B1 B2 B3 B0, B1 B2 B3 B0, …),
+   medians over rounds; statements counted server-side; invariants checked after every run;
+3. pgbouncer: the API once more through PgBouncer in transaction mode;
+4. reads: ledger pages, wallets list, dashboard pages (server-side times from gunicorn's log);
+5. bulk_credit against a COPY-based baseline; reconcile_wallets;
+6. a full invariant check of both databases.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import statistics
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import data, invariants, paths, posting, report
+from bench.pg import PrivateCluster, StatementCounter, machine_info
+from bench.servers import Gunicorn, PgBouncer
+
+DB = "wallets_bench"
+RAW_DB = "wallets_bench_raw"  # pgbench's copy
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+@dataclass
+class Plan:
+    mode: str
+    sizes: data.Sizes
+    cells: list[tuple[posting.Workload, int, int, float]]  # workload, clients, rounds, seconds
+    variants: tuple[str, ...] = ("B1", "B2", "B3", "B0")
+    read_requests: int = 200
+    pgbouncer_seconds: float = 2.0
+    phases: tuple[str, ...] = ("reads", "posting", "pgbouncer", "bulk", "reconcile")
+
+
+def full_plan() -> Plan:
+    cells = []
+    for wallets in ("many", "hot", "skewed"):
+        for clients in (1, 4, 8, 16, 32):
+            cells.append((posting.Workload(wallets), clients, 3 if clients == 8 else 2, 2.0 if clients == 8 else 1.0))
+    for wallets in ("many", "hot", "skewed"):
+        cells.append((posting.Workload(wallets, idempotency=True), 8, 3, 2.0))
+    return Plan(mode="full", sizes=data.FULL, cells=cells)
+
+
+def smoke_plan() -> Plan:
+    cells = [(posting.Workload("many"), 4, 1, 0.5), (posting.Workload("hot", idempotency=True), 4, 1, 0.5)]
+    return Plan(mode="smoke", sizes=data.SMOKE, cells=cells, read_requests=10, pgbouncer_seconds=0.5)
+
+
+@dataclass
+class Run:
+    plan: Plan
+    cluster: PrivateCluster
+    results: dict = field(default_factory=dict)
+    void: list[str] = field(default_factory=list)
+
+    def log(self, message: str) -> None:
+        print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+    @property
+    def url(self) -> str:
+        return self.cluster.url(DB)
+
+    # --- phases -------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        self.cluster.create_database(DB)
+        data.setup_django(self.url)
+        from django.db import connections
+
+        migrate_s = data.migrate()
+        with self.cluster.connect(DB, autocommit=True) as conn:
+            timings = data.seed(conn, self.plan.sizes)
+            check = invariants.check(conn, business_id=data.BUSINESS_ID)
+            counts = conn.execute(
+                "SELECT (SELECT count(*) FROM wallets_wallet), (SELECT count(*) FROM wallets_ledgerentry), "
+                "(SELECT count(*) FROM wallets_customer), pg_size_pretty(pg_database_size(current_database()))"
+            ).fetchone()
+        self.api_key = data.create_api_key()
+        from wallets.services.api_keys import api_key_authenticate
+
+        self.api_key_id = api_key_authenticate(self.api_key).id
+        self.session_key = data.create_dashboard_session()
+        connections.close_all()
+        self.cluster.create_database(RAW_DB, template=DB)
+        self.results["load"] = {
+            "migrate_s": round(migrate_s, 2), "seed_s": {k: round(v, 2) for k, v in timings.items()},
+            "wallets": counts[0], "entries": counts[1], "customers": counts[2], "database_size": counts[3],
+            "invariants": check.as_dict(),
+        }
+        if not check.ok:
+            self.void.append(f"seed data broke invariants: {check.problems}")
+        self.log(f"loaded {counts[1]} entries, {counts[0]} wallets ({counts[3]}) in "
+                 f"{sum(timings.values()):.1f} s; invariants {'ok' if check.ok else 'BROKEN'}")
+
+    def ctx(self, http_port: int, tag: str) -> dict:
+        return {"database_url": self.url, "api_key": self.api_key, "api_key_id": self.api_key_id,
+                "http_port": http_port, "n_wallets": self.plan.sizes.posting_wallets, "tag": tag}
+
+    def _measure(self, variant, workload, clients, seconds, round_no, server, counter, counter_raw, conn, raw_conn):
+        from django.db import connections
+
+        connections.close_all()
+        since = datetime.datetime.now(datetime.UTC)
+        tag = f"{variant}-{workload.wallets}-{clients}-{round_no}-{time.time_ns()}"
+        if variant == "B0":
+            result = posting.run_pgbench(self.cluster, RAW_DB, workload, clients=clients, duration=seconds,
+                                         n_wallets=self.plan.sizes.posting_wallets, on_ready=counter_raw.reset)
+            total, statements = counter_raw.read(untracked_per_transaction=2, transactions=result["requests"])
+            check = invariants.check(raw_conn, business_id=data.BUSINESS_ID, since=since)
+        else:
+            result = posting.run_clients(variant, self.ctx(server.port, tag), workload, clients=clients,
+                                         duration=seconds, round_no=round_no, on_ready=counter.reset)
+            total, statements = counter.read()
+            check = invariants.check(conn, business_id=data.BUSINESS_ID, since=since)
+            written = conn.execute(
+                "SELECT count(*) FROM wallets_ledgerentry WHERE business_id = %s AND created_at >= %s",
+                [data.BUSINESS_ID, since]).fetchone()[0]
+            result["entries_in_db"] = written
+            if written != result["written"]:
+                check.ok = False
+                check.problems["entries written != successes reported to clients"] = written - result["written"]
+        issued = result["requests"] if variant == "B0" else sum(result["outcomes"].values())
+        result["statements_per_op"] = round(total / issued, 2) if issued else None
+        result["statements"] = statements[:12]
+        result["invariants"] = check.as_dict()
+        result["workload"] = workload.name
+        result["round"] = round_no
+        if not check.ok or result["errors"]:
+            self.void.append(f"{variant} {workload.name} x{clients} round {round_no}: "
+                             f"{check.problems or ''} {result['errors'][:2] or ''}")
+        return result
+
+    def posting_phase(self) -> None:
+        runs = []
+        with Gunicorn(self.url) as server, self.cluster.connect(DB, autocommit=True) as conn, \
+                self.cluster.connect(RAW_DB, autocommit=True) as raw_conn:
+            self.results["server"] = server.describe()
+            counter = StatementCounter(self.cluster, DB)
+            counter_raw = StatementCounter(self.cluster, RAW_DB)
+            for workload, clients, rounds, seconds in self.plan.cells:
+                for round_no in range(1, rounds + 1):
+                    for variant in self.plan.variants:
+                        result = self._measure(variant, workload, clients, seconds, round_no, server, counter,
+                                               counter_raw, conn, raw_conn)
+                        runs.append(result)
+                line = " ".join(
+                    f"{v}={_median([r['throughput'] for r in runs if r['variant'] == v and r['workload'] == workload.name and r['clients'] == clients]):.0f}/s"  # noqa: E501
+                    for v in self.plan.variants
+                )
+                self.log(f"posting {workload.name:12} x{clients:<2}: {line}")
+            counter.close()
+            counter_raw.close()
+        self.results["posting_runs"] = runs
+        self.results["posting"] = summarize_posting(runs, self.plan.variants)
+
+    def pgbouncer_phase(self) -> None:
+        workload = posting.Workload("many")
+        with PgBouncer(self.cluster.port) as bouncer:
+            url = self.cluster.url(DB, port=bouncer.port) + "?disable_server_side_cursors=true"
+            with Gunicorn(url) as server, self.cluster.connect(DB, autocommit=True) as conn:
+                counter = StatementCounter(self.cluster, DB)
+                result = self._measure("B3", workload, 8, self.plan.pgbouncer_seconds, 1, server, counter, counter,
+                                       conn, conn)
+                counter.close()
+                full = invariants.check(conn, business_id=data.BUSINESS_ID)
+            self.results["pgbouncer"] = {
+                "version": bouncer.version(), "pool_mode": "transaction", "default_pool_size": bouncer.pool_size,
+                "run": result, "invariants_all": full.as_dict(),
+            }
+            if not full.ok:
+                self.void.append(f"pgbouncer run broke invariants: {full.problems}")
+        self.log(f"pgbouncer: B3 many x8 {result['throughput']:.0f}/s, invariants {'ok' if full.ok else 'BROKEN'}")
+
+    def reads_phase(self) -> None:
+        with self.cluster.connect(DB, autocommit=True) as conn:
+            self.results["reads_at"] = {
+                "entries": conn.execute("SELECT count(*) FROM wallets_ledgerentry").fetchone()[0],
+                "wallets": conn.execute("SELECT count(*) FROM wallets_wallet").fetchone()[0],
+            }
+        with Gunicorn(self.url, access_log=True) as server:
+            self.results["reads"] = paths.reads(self, server)
+        for name, figures in self.results["reads"].items():
+            self.log(f"read {name}: server p99 {figures.get('server_ms', {}).get('p99')} ms")
+
+    def bulk_phase(self) -> None:
+        self.results["bulk"] = paths.bulk(self)
+        self.log(f"bulk: {self.results['bulk'].get('summary')}")
+
+    def reconcile_phase(self) -> None:
+        self.results["reconcile"] = paths.reconcile(self)
+        self.log(f"reconcile: {self.results['reconcile'].get('summary')}")
+
+    def final_check(self) -> None:
+        for name in (DB, RAW_DB):
+            with self.cluster.connect(name, autocommit=True) as conn:
+                check = invariants.check(conn, business_id=data.BUSINESS_ID)
+            self.results.setdefault("final_invariants", {})[name] = check.as_dict()
+            if not check.ok:
+                self.void.append(f"final check of {name}: {check.problems}")
+
+
+def _median(values):
+    return statistics.median(values) if values else 0.0
+
+
+def summarize_posting(runs: list[dict], variants) -> list[dict]:
+    """One row per (workload, clients): medians over rounds, ratios to B1's median."""
+    rows = []
+    keys = []
+    for r in runs:
+        key = (r["workload"], r["clients"])
+        if key not in keys:
+            keys.append(key)
+    for workload, clients in keys:
+        row = {"workload": workload, "clients": clients}
+        for v in variants:
+            mine = [r for r in runs if r["workload"] == workload and r["clients"] == clients and r["variant"] == v]
+            if not mine:
+                continue
+            row[v] = {
+                "throughput": round(_median([r["throughput"] for r in mine]), 1),
+                "p50": _median([r["latency_ms"]["p50"] for r in mine if r["latency_ms"]["p50"] is not None]),
+                "p95": _median([r["latency_ms"]["p95"] for r in mine if r["latency_ms"]["p95"] is not None]),
+                "p99": _median([r["latency_ms"]["p99"] for r in mine if r["latency_ms"]["p99"] is not None]),
+                "statements_per_op": _median([r["statements_per_op"] for r in mine if r["statements_per_op"]]),
+                "rounds": len(mine),
+                "throughput_rounds": [round(r["throughput"], 1) for r in mine],
+            }
+        base = row.get("B1", {}).get("throughput")
+        for v in variants:
+            if v in row and base:
+                row[v]["ratio_to_b1"] = round(row[v]["throughput"] / base, 3)
+        rows.append(row)
+    return rows
+
+
+def execute(plan: Plan, *, keep: bool = False, out: Path | None = None) -> tuple[dict, Path]:
+    started = time.perf_counter()
+    load_before = machine_info()
+    with PrivateCluster(keep=keep) as cluster:
+        run = Run(plan=plan, cluster=cluster)
+        run.log(f"{plan.mode} run; private PostgreSQL on port {cluster.port}, data in {cluster.root}")
+        run.results["machine"] = load_before
+        run.results["postgresql"] = cluster.settings()
+        run.load()
+        for phase in plan.phases:
+            try:
+                getattr(run, f"{phase}_phase")()
+            except Exception as exc:  # a broken phase is reported, and makes the run void
+                run.results.setdefault("phase_errors", {})[phase] = traceback.format_exc(limit=6)
+                run.void.append(f"phase {phase} failed: {type(exc).__name__}: {exc}")
+                run.log(f"phase {phase} FAILED: {exc}")
+        run.final_check()
+    results = run.results
+    results["mode"] = plan.mode
+    results["sizes"] = plan.sizes.__dict__
+    results["load_average_after"] = machine_info()["load_average_1_5_15"]
+    results["elapsed_s"] = round(time.perf_counter() - started, 1)
+    results["void"] = run.void
+    results["valid"] = not run.void
+    RESULTS_DIR.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = out or RESULTS_DIR / f"{stamp}-{plan.mode}.json"
+    out.write_text(json.dumps(results, indent=1, default=str))
+    markdown = report.markdown(results)
+    out.with_suffix(".md").write_text(markdown)
+    return results, out

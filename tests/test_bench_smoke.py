@@ -1,0 +1,77 @@
+"""The benchmark harness's smoke mode runs end to end, so the harness never rots.
+
+It asserts that every variant and path ran and that the ledger's invariants held after every run;
+it never asserts a time (speed is measured by ``python -m bench run``, see docs/scaling.md).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    assert shutil.which("pgbench") or list(Path("/usr/lib/postgresql").glob("*/bin/pgbench")), "pgbench is needed"
+    assert shutil.which("pgbouncer") or Path("/usr/sbin/pgbouncer").exists(), "apt-get install -y pgbouncer"
+    out = tmp_path_factory.mktemp("bench") / "smoke.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_") and k != "DATABASE_URL"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "smoke", "--quiet", "--out", str(out)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert out.exists(), f"no results written\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    results = json.loads(out.read_text())
+    results["_exit"] = proc.returncode
+    results["_output"] = proc.stdout[-3000:] + proc.stderr[-3000:]
+    return results
+
+
+@pytest.mark.slow
+def test_smoke_run_is_valid(smoke):
+    assert smoke["void"] == [], smoke["_output"]
+    assert smoke["valid"] is True
+    assert smoke["_exit"] == 0
+    assert "phase_errors" not in smoke
+
+
+@pytest.mark.slow
+def test_every_posting_variant_ran_and_kept_the_invariants(smoke):
+    runs = smoke["posting_runs"]
+    assert {r["variant"] for r in runs} == {"B0", "B1", "B2", "B3"}
+    for run in runs:
+        assert run["requests"] > 0, run
+        assert run["invariants"]["ok"], run["invariants"]
+        assert run["statements_per_op"] and run["statements_per_op"] >= 2, run  # at least BEGIN and COMMIT
+        if run["variant"] != "B0":
+            assert run["outcomes"]["error"] == 0, run["errors"]
+            assert run["entries_in_db"] == run["written"]  # every success the clients saw is one entry
+    assert any(r["outcomes"].get("refused") for r in runs), "the mix includes overdrafts"
+    assert any(r["outcomes"].get("replayed") for r in runs), "the idempotent mix includes replays"
+    for row in smoke["posting"]:
+        assert row["B1"]["throughput"] > 0
+        assert row["B3"]["ratio_to_b1"] > 0
+
+
+@pytest.mark.slow
+def test_pgbouncer_reads_bulk_and_reconcile_ran(smoke):
+    bouncer = smoke["pgbouncer"]
+    assert bouncer["pool_mode"] == "transaction"
+    assert bouncer["run"]["requests"] > 0 and bouncer["run"]["invariants"]["ok"]
+    assert bouncer["invariants_all"]["ok"]
+    for name, figures in smoke["reads"].items():
+        assert "error" not in figures, (name, figures)
+        assert set(figures["statuses"]) == {"200"}, (name, figures)  # JSON keys are strings
+        assert figures["server_ms"]["p99"] is not None
+    assert smoke["bulk"]["invariants"] == "ok"
+    assert smoke["bulk"]["product_s"] > 0 and smoke["bulk"]["baseline_s"] > 0
+    assert smoke["reconcile"]["seconds"] > 0
+    for check in smoke["final_invariants"].values():
+        assert check["ok"], check
+    assert smoke["postgresql"]["synchronous_commit"] and smoke["machine"]["cores"]
