@@ -26,7 +26,16 @@ class QueryIsoDateTimeField(IsoDateTimeField):
     def to_python(self, value):
         if isinstance(value, str):
             value = _OFFSET_AFTER_SPACE.sub(r"\1+\2", value.strip())
-        return super().to_python(value)
+        parsed = super().to_python(value)
+        if parsed is None:
+            return parsed
+        # Compare in UTC: PostgreSQL refuses offsets beyond ±15:59 that Python accepts (a 500
+        # found by fuzzing), and an instant outside years 1..9999 in UTC is out of range.
+        try:
+            return parsed.astimezone(datetime.UTC)
+        except OverflowError as exc:
+            raise forms.ValidationError("Enter a date and time between the years 1 and 9999.",
+                                        code="invalid") from exc
 
 
 class QueryIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
