@@ -4,6 +4,7 @@ Inputs are strict: a JSON string is not an integer, a number is not a string, a 
 neither. ``null`` for a nullable field means "not given".
 """
 
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from wallets.exceptions import MaximumKeysReached
@@ -16,8 +17,6 @@ METADATA_MAX_KEYS = 50
 class StrictIntegerField(serializers.IntegerField):
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int):
-            if isinstance(data, str) and self.context.get("from_query"):
-                return super().to_internal_value(data)
             self.fail("invalid")
         return super().to_internal_value(data)
 
@@ -41,6 +40,11 @@ class CurrencyField(serializers.ChoiceField):
         super().__init__(choices=DODO_CURRENCIES, **kwargs)
 
 
+@extend_schema_field({
+    "type": "object",
+    "description": "Up to 50 keys; values are strings, numbers or booleans.",
+    "additionalProperties": {"oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]},
+})
 class MetadataField(serializers.DictField):
     """Up to 50 keys; values are strings, numbers or booleans (no null, lists or objects)."""
 
@@ -82,12 +86,14 @@ class CustomerPatchRequest(serializers.Serializer):
 class CustomerResponse(serializers.ModelSerializer):
     customer_id = serializers.CharField(source="id")
     business_id = serializers.CharField()
+    metadata = MetadataField(required=False)
 
     class Meta:
         model = Customer
         fields = ["business_id", "created_at", "customer_id", "email", "metadata", "name", "phone_number"]
 
 
+@extend_schema_serializer(many=False)  # the list action returns this object, not an array of it
 class CustomerListResponse(serializers.Serializer):
     items = CustomerResponse(many=True)
 
@@ -101,11 +107,13 @@ class WalletResponse(serializers.ModelSerializer):
     class Meta:
         model = Wallet
         fields = ["balance", "created_at", "currency", "customer_id", "updated_at"]
+        extra_kwargs = {"balance": {"required": True}}  # always present, as Dodo's schema says
 
 
 class WalletListResponse(serializers.Serializer):
     items = WalletResponse(many=True)
-    total_balance_usd = serializers.IntegerField()
+    total_balance_usd = serializers.IntegerField(min_value=0, max_value=INT64_MAX,
+                                                 help_text="Every wallet converted to USD minor units")
 
 
 class LedgerEntryCreateRequest(serializers.Serializer):
@@ -132,6 +140,18 @@ class LedgerEntryResponse(serializers.ModelSerializer):
 
 class LedgerEntryListResponse(serializers.Serializer):
     items = LedgerEntryResponse(many=True)
+
+
+# --- Errors ------------------------------------------------------------------------------------
+
+
+class ErrorResponse(serializers.Serializer):
+    """Every error: ``code`` (e.g. ``INSUFFICIENT_WALLET_FUNDS``), a message, and per-field messages
+    on some 422s."""
+
+    code = serializers.CharField()
+    message = serializers.CharField()
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
 
 
 # --- Paging ------------------------------------------------------------------------------------

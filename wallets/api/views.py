@@ -14,10 +14,14 @@ from wallets.filters import CustomerFilterSet, CustomerLedgerFilterSet
 from wallets.models import Customer
 
 ERROR_RESPONSES = {
-    401: OpenApiResponse(description="Missing, unknown or revoked API key (UNAUTHORIZED)"),
-    404: OpenApiResponse(description="Unknown customer, or another business's (NOT_FOUND)"),
-    422: OpenApiResponse(description="Invalid request (INVALID_REQUEST_BODY and others)"),
-    429: OpenApiResponse(description="Rate limit exceeded (TOO_MANY_REQUESTS), with Retry-After"),
+    401: OpenApiResponse(s.ErrorResponse, description="Missing, unknown or revoked API key (UNAUTHORIZED)"),
+    404: OpenApiResponse(s.ErrorResponse, description="Unknown customer, or another business's (NOT_FOUND)"),
+    422: OpenApiResponse(s.ErrorResponse, description="Invalid request (INVALID_REQUEST_BODY and others)"),
+    429: OpenApiResponse(s.ErrorResponse, description="Rate limit exceeded (TOO_MANY_REQUESTS), with Retry-After"),
+}
+WRITE_ERROR_RESPONSES = {
+    **ERROR_RESPONSES,
+    403: OpenApiResponse(s.ErrorResponse, description="A read-only key or role writes (FORBIDDEN)"),
 }
 PAGE_PARAMETERS = [
     OpenApiParameter("page_number", OpenApiTypes.INT, description="0-based page number (default 0)"),
@@ -79,7 +83,7 @@ class CustomerViewSet(viewsets.GenericViewSet):
         return Response({"items": s.CustomerResponse(customers, many=True).data})
 
     @extend_schema(operation_id="create_customer", request=s.CustomerCreateRequest,
-                   responses={200: s.CustomerResponse, **ERROR_RESPONSES})
+                   responses={200: s.CustomerResponse, **WRITE_ERROR_RESPONSES})
     def create(self, request):
         body = s.CustomerCreateRequest(data=request.data)
         body.is_valid(raise_exception=True)
@@ -95,7 +99,7 @@ class CustomerViewSet(viewsets.GenericViewSet):
         return Response(s.CustomerResponse(self._customer()).data)
 
     @extend_schema(operation_id="patch_customer", request=s.CustomerPatchRequest,
-                   responses={200: s.CustomerResponse, **ERROR_RESPONSES})
+                   responses={200: s.CustomerResponse, **WRITE_ERROR_RESPONSES})
     def partial_update(self, request, customer_id: str):
         body = s.CustomerPatchRequest(data=request.data)
         body.is_valid(raise_exception=True)
@@ -124,7 +128,7 @@ class CustomerViewSet(viewsets.GenericViewSet):
                                                 description="Used as idempotency_key when the body has none")],
                    responses={200: s.WalletResponse,
                               400: OpenApiResponse(description="Insufficient balance (INSUFFICIENT_WALLET_FUNDS)"),
-                              **ERROR_RESPONSES})
+                              **WRITE_ERROR_RESPONSES})
     @action(detail=True, methods=["get", "post"], url_path="wallets/ledger-entries", filterset_class=None)
     def ledger_entries(self, request, customer_id: str):
         if request.method == "POST":
