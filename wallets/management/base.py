@@ -1,0 +1,45 @@
+"""What the project's management commands share: help that keeps its line breaks (examples)."""
+
+from argparse import ArgumentTypeError, RawDescriptionHelpFormatter
+
+from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
+
+from wallets.models import Business
+
+
+class HelpFormatter(DjangoHelpFormatter, RawDescriptionHelpFormatter):
+    """Django's order of arguments, with the description printed as written."""
+
+
+class WalletsCommand(BaseCommand):
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        return super().create_parser(prog_name, subcommand, **kwargs)
+
+
+def business_or_error(business_id: str) -> Business:
+    business = Business.objects.filter(id=business_id.strip()).first()
+    if business is None:
+        known = ", ".join(f"{b.id} ({b.name})" for b in Business.objects.order_by("name")[:10]) or "none yet"
+        raise CommandError(f"No business with the id {business_id!r}. Businesses: {known}.")
+    return business
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ArgumentTypeError(f"expected a whole number of minor units, got {text!r}") from None
+    if value < 0:
+        raise ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value

@@ -1,0 +1,67 @@
+import os
+
+from django.conf import settings
+from django.core.management.base import CommandError
+
+from wallets.management.base import WalletsCommand
+from wallets.services.demo import FALLBACK_SOURCE, demo_seed
+
+
+class Command(WalletsCommand):
+    help = """\
+Fill a local install with demo data: the business "Demo Shop", dashboard users (operator,
+viewer, approver), a read-write API key and 40 customers with a few months of history in USD,
+INR, EUR, JPY and KWD (deposits, welcome bonuses, refunds to wallet, usage charges; some
+wallets end low). Prints the credentials.
+
+The credentials are fixed, published demo values, and the same on every run: the command runs
+again safely and then changes nothing. Because anyone can read them, it refuses to run unless
+DJANGO_DEBUG is on; --force overrides that (never on a server others can reach).
+
+Examples:
+  python manage.py seed_demo
+  DJANGO_DEBUG=false python manage.py seed_demo --force
+"""
+
+    def add_arguments(self, parser):
+        parser.add_argument("--force", action="store_true",
+                            help="Run even when DEBUG is off (the demo credentials are public).")
+
+    def handle(self, *args, force: bool, **options):
+        if not settings.DEBUG and not force:
+            raise CommandError(
+                "seed_demo creates users and an API key whose secrets are published; it runs only with "
+                "DJANGO_DEBUG=true. Use --force to run it anyway on a private machine."
+            )
+        result = demo_seed()
+        out, style = self.stdout, self.style
+        business = result.business
+        if result.customers_created or result.entries_posted or result.business_created:
+            out.write(style.SUCCESS(
+                f"Demo data for {business.name} ({business.id}): {result.customers} customers "
+                f"({result.customers_created} new), {result.entries_posted} ledger entries posted."
+            ))
+        else:
+            out.write(style.SUCCESS(
+                f"Demo data for {business.name} ({business.id}) is already in place: {result.customers} customers, "
+                f"{result.entries_already_there} ledger entries; nothing changed."
+            ))
+        for currency in result.rates_added:
+            out.write(f"Added an exchange rate for {currency} ({FALLBACK_SOURCE}).")
+        base = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
+        out.write("")
+        out.write(style.MIGRATE_HEADING(f"Dashboard: {base}/dashboard/  (demo credentials, local use only)"))
+        for user in result.users:
+            line = f"  {user.role:9} {user.username} / {user.password}"
+            if not user.password_matches:
+                line += style.WARNING("  (this user's password was changed since; not reset)")
+            if user.other_business:
+                line += style.WARNING(f"  (already a member of {user.other_business}; left as is)")
+            out.write(line)
+        out.write("")
+        out.write(style.MIGRATE_HEADING("API key (read-write, demo only):"))
+        out.write(f"  {result.api_key}")
+        if result.api_key_revoked:
+            out.write(style.WARNING("  This demo key was revoked and stays revoked; "
+                                    f'create another with: python manage.py create_api_key "{business.name}"'))
+        out.write(f'  curl -H "Authorization: Bearer {result.api_key}" {base}/customers')

@@ -1,0 +1,223 @@
+"""Demo data for a local install (``seed_demo``): one business, dashboard users, an API key and
+forty customers with a few months of history in USD, INR, EUR, JPY and KWD.
+
+Idempotent: everything is found by a stable name (business name, usernames, emails, the demo
+key's digest, idempotency keys), so a second run finds it all and writes nothing. The history is
+generated from a fixed seed, posted through the ledger's batch path (``ledger_bulk_post``) as
+the command actor ``seed_demo``, with every entry's idempotency key; a rerun replays them.
+
+The credentials are fixed, published demo values (the dashboard passwords and the API key are
+printed by the command and written here). That is only acceptable on a local demo, so the
+command refuses to run unless ``DEBUG`` is on (or ``--force``). Only the key's SHA-256 digest is
+stored, as for every key.
+"""
+
+import datetime
+import random
+import unicodedata
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from wallets.models import ApiKey, Business, ExchangeRate, Membership
+from wallets.money import format_money
+from wallets.services.actors import Actor
+from wallets.services.api_keys import KEY_PREFIX, KEY_RANDOM_LENGTH, hash_key
+from wallets.services.bulk import BulkRow, ledger_bulk_post
+from wallets.services.customers import customer_create
+
+BUSINESS_NAME = "Demo Shop"
+USERS = (
+    ("demo", "demo-password-123", Membership.Role.OPERATOR),
+    ("viewer", "viewer-password-123", Membership.Role.VIEWER),
+    ("approver", "approver-password-123", Membership.Role.APPROVER),
+)
+_KEY_BODY = "DemoKeyLocalOnlyNeverUseInProduction"
+API_KEY = KEY_PREFIX + _KEY_BODY + "0" * (KEY_RANDOM_LENGTH - len(_KEY_BODY))
+API_KEY_NAME = "seed_demo (published demo key)"
+ACTOR = Actor.command("seed_demo")
+# Currencies the demo uses that the shipped snapshot lacks: an approximate rate so that
+# total_balance_usd works. Marked by its source; a real rate loaded later wins (newer as_of).
+FALLBACK_RATES = {"KWD": Decimal("3.2600")}
+FALLBACK_SOURCE = "seed_demo: approximate rate, demo only"
+
+# name, home currency, second currency (or None), country domain
+CUSTOMERS = (
+    ("Olivia Carter", "USD", None), ("Liam Brooks", "USD", None), ("Emma Reyes", "USD", None),
+    ("Noah Bennett", "USD", None), ("Ava Collins", "USD", "EUR"), ("Ethan Murphy", "USD", None),
+    ("Sophia Hayes", "USD", None), ("Mason Foster", "USD", None), ("Isabella Price", "USD", "INR"),
+    ("Lucas Jenkins", "USD", None), ("Mia Sullivan", "USD", None), ("James Porter", "USD", None),
+    ("Aarav Sharma", "INR", "USD"), ("Priya Patel", "INR", None), ("Rohan Iyer", "INR", None),
+    ("Ananya Reddy", "INR", "USD"), ("Vikram Nair", "INR", None), ("Kavya Menon", "INR", None),
+    ("Arjun Gupta", "INR", None), ("Diya Kapoor", "INR", "USD"), ("Ishaan Joshi", "INR", None),
+    ("Meera Krishnan", "INR", None),
+    ("Lena Müller", "EUR", None), ("Lucas Martin", "EUR", "USD"), ("Sofia Rossi", "EUR", None),
+    ("Jan de Vries", "EUR", None), ("Elena García", "EUR", None), ("Mathis Dubois", "EUR", None),
+    ("Anna Kowalska", "EUR", None), ("Finn Schneider", "EUR", "USD"),
+    ("Haruto Sato", "JPY", None), ("Yui Tanaka", "JPY", "USD"), ("Sota Suzuki", "JPY", None),
+    ("Hina Watanabe", "JPY", None), ("Ren Takahashi", "JPY", None),
+    ("Fatima Al-Sabah", "KWD", None), ("Yousef Al-Mutairi", "KWD", "USD"), ("Noura Al-Rashid", "KWD", None),
+    ("Ahmad Al-Kandari", "KWD", None), ("Mariam Al-Enezi", "KWD", None),
+)
+# currency: welcome bonus, deposit range, charge range, what a "low" wallet keeps (all minor units)
+PROFILES = {
+    "USD": (1000, (2000, 20000), (500, 4000), (150, 900)),
+    "INR": (50000, (100000, 1500000), (20000, 150000), (10000, 90000)),
+    "EUR": (1000, (2000, 15000), (500, 3000), (100, 800)),
+    "JPY": (1000, (2000, 20000), (300, 3000), (100, 900)),
+    "KWD": (3000, (5000, 60000), (1000, 10000), (500, 9000)),
+}
+DOMAINS = {"USD": "example.com", "INR": "example.in", "EUR": "example.eu", "JPY": "example.jp", "KWD": "example.kw"}
+LOW_EVERY = 6  # every sixth customer ends with a low balance in their home currency
+
+
+@dataclass
+class DemoUser:
+    username: str
+    password: str
+    role: str
+    created: bool
+    password_matches: bool
+    other_business: str | None = None
+
+
+@dataclass
+class DemoSeedResult:
+    business: Business
+    business_created: bool
+    users: list[DemoUser]
+    api_key: str
+    api_key_created: bool
+    api_key_revoked: bool
+    customers: int
+    customers_created: int
+    entries_posted: int
+    entries_already_there: int
+    rates_added: list[str] = field(default_factory=list)
+
+
+def demo_seed(*, today: datetime.datetime | None = None) -> DemoSeedResult:
+    """Create (or find) the demo business and its data. Safe to run again: changes nothing then."""
+    now = today or timezone.now()
+    with transaction.atomic(durable=True):
+        business, business_created = Business.objects.get_or_create(name=BUSINESS_NAME)
+        users = [_user(business, username, password, role) for username, password, role in USERS]
+        key, key_created = _api_key(business)
+        rates_added = _fallback_rates(now.date())
+    customers_created = 0
+    rows: list[BulkRow] = []
+    for index, (name, home, second) in enumerate(CUSTOMERS):
+        customer, created = customer_create(business_id=business.id, email=_email(name, home), name=name)
+        customers_created += created
+        rows += _history(index, customer.id, home, second, now)
+    rows.sort(key=lambda r: (r.created_at, r.line))
+    result = ledger_bulk_post(business_id=business.id, rows=rows, actor=ACTOR, batch_size=max(len(rows), 1))
+    if result.rejections:  # the plan never overdraws; this would be a bug in the plan
+        raise RuntimeError(f"demo history refused: {result.rejections[:3]}")
+    return DemoSeedResult(
+        business=business, business_created=business_created, users=users, api_key=API_KEY,
+        api_key_created=key_created, api_key_revoked=key.revoked_at is not None, customers=len(CUSTOMERS),
+        customers_created=customers_created, entries_posted=result.posted,
+        entries_already_there=result.already_done, rates_added=rates_added,
+    )
+
+
+def _user(business: Business, username: str, password: str, role: str) -> DemoUser:
+    User = get_user_model()
+    user = User.objects.filter(username=username).first()
+    created = user is None
+    if created:
+        user = User.objects.create_user(username=username, email=f"{username}@demo.invalid", password=password)
+    membership, _ = Membership.objects.get_or_create(user=user, defaults={"business": business, "role": role})
+    return DemoUser(
+        username=username, password=password, role=membership.role, created=created,
+        password_matches=created or user.check_password(password),
+        other_business=None if membership.business_id == business.id else membership.business_id,
+    )
+
+
+def _api_key(business: Business) -> tuple[ApiKey, bool]:
+    return ApiKey.objects.get_or_create(
+        business=business, key_hash=hash_key(API_KEY),
+        defaults={"name": API_KEY_NAME, "prefix": API_KEY[: ApiKey.PREFIX_LENGTH], "read_only": False},
+    )
+
+
+def _fallback_rates(as_of: datetime.date) -> list[str]:
+    added = []
+    for currency, rate in FALLBACK_RATES.items():
+        if not ExchangeRate.objects.filter(currency=currency).exists():
+            ExchangeRate.objects.create(currency=currency, rate_to_usd=rate, as_of=as_of, source=FALLBACK_SOURCE)
+            added.append(currency)
+    return added
+
+
+def _email(name: str, currency: str) -> str:
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    local = ".".join(part.lower().replace("-", "") for part in ascii_name.split())
+    return f"{local}@{DOMAINS[currency]}"
+
+
+def _history(index: int, customer_id: str, home: str, second: str | None, now: datetime.datetime) -> list[BulkRow]:
+    """A few months of a customer's activity, oldest first, never overdrawing. Deterministic."""
+    rng = random.Random(f"seed_demo:{index}")
+    rows: list[BulkRow] = []
+    for currency in (home, second) if second else (home,):
+        welcome, deposits, charges, low_keeps = PROFILES[currency]
+        moment = now - datetime.timedelta(days=rng.randint(60, 120), seconds=rng.randint(0, 86_400))
+        balance = 0
+        events: list[tuple[str, int, str, str, str]] = []  # kind, amount, reason, key, event type
+
+        def token(prefix: str) -> str:
+            return prefix + "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(12))
+
+        if currency == home:
+            events.append(("credit", welcome, f"Welcome bonus - {format_money(welcome, currency)} promotional "
+                                               "balance", f"welcome_{customer_id}", "merchant_adjustment"))
+            balance += welcome
+        for _ in range(rng.randint(1, 3)):
+            amount = _round(rng.randint(*deposits), currency)
+            payment = token("pay_")
+            events.append(("credit", amount, "Account funding - prepaid deposit", f"deposit_{payment}",
+                           "merchant_adjustment"))
+            balance += amount
+            for _ in range(rng.randint(1, 3)):
+                charge = _round(rng.randint(*charges), currency)
+                if charge <= balance:
+                    purchase = token("pur_")
+                    reason = rng.choice((
+                        "Subscription charge - monthly billing", "Service purchase - monthly subscription",
+                        f"Prepaid usage - {rng.randint(2, 40) * 100:,} API calls",
+                    ))
+                    events.append(("debit", charge, reason, f"charge_{purchase}", "merchant_adjustment"))
+                    balance -= charge
+            if rng.random() < 0.35:
+                refund = _round(rng.randint(*charges), currency)
+                payment = token("pay_")
+                events.append(("credit", refund, f"Refund for payment {payment}", f"refund_{payment}", "refund"))
+                balance += refund
+        if currency == home and index % LOW_EVERY == 0:
+            keep = rng.randint(*low_keeps)
+            if balance > keep:
+                events.append(("debit", balance - keep, "Prepaid usage - end of month true-up",
+                               f"charge_{token('pur_')}", "merchant_adjustment"))
+                balance = keep
+        span = (now - datetime.timedelta(hours=1) - moment) / max(len(events), 1)
+        for number, (kind, amount, reason, key, event_type) in enumerate(events):
+            at = moment + span * number + datetime.timedelta(seconds=rng.randint(0, 3600))
+            rows.append(BulkRow(
+                line=index * 1000 + len(rows), customer_ref=customer_id, by_email=False, amount=amount,
+                currency=currency, is_credit=kind == "credit", reason=reason, idempotency_key=key, raw={},
+                customer_id=customer_id, event_type=event_type,
+                created_at=at.replace(microsecond=0),
+            ))
+    return rows
+
+
+def _round(amount: int, currency: str) -> int:
+    """Human-looking amounts: whole major units (or hundreds of yen)."""
+    step = {"JPY": 100, "KWD": 1000, "INR": 100}.get(currency, 100)
+    return max(step, amount - amount % step)
