@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
+from django.core.validators import DecimalValidator
 from django.db import transaction
 
 from wallets.exceptions import InvalidInput
@@ -20,6 +22,9 @@ def parse_rate_rows(rows: Iterable[dict[str, str]]) -> list[ExchangeRate]:
     """Validate every row first; raise ``InvalidInput`` naming each bad line (header is line 1)."""
     rates: list[ExchangeRate] = []
     problems: list[str] = []
+    first_line: dict[tuple[str, datetime.date], int] = {}
+    rate_field = ExchangeRate._meta.get_field("rate_to_usd")
+    fits_column = DecimalValidator(rate_field.max_digits, rate_field.decimal_places)
     for line, row in enumerate(rows, start=2):
         currency = (row.get("currency") or "").strip()
         raw_rate = (row.get("rate_to_usd") or "").strip()
@@ -35,10 +40,20 @@ def parse_rate_rows(rows: Iterable[dict[str, str]]) -> list[ExchangeRate]:
             problems.append(f"line {line}: rate_to_usd must be a positive decimal, got {raw_rate!r}")
             continue
         try:
+            fits_column(rate)
+        except ValidationError as exc:
+            # The column would round it (to zero, even) or overflow: refuse it rather than change it.
+            problems.append(f"line {line}: rate_to_usd {raw_rate!r}: {' '.join(exc.messages)}")
+            continue
+        try:
             as_of = datetime.date.fromisoformat(raw_date)
         except ValueError:
             problems.append(f"line {line}: as_of must be a date like 2026-10-30, got {raw_date!r}")
             continue
+        if (currency, as_of) in first_line:
+            problems.append(f"line {line}: {currency} on {as_of} is also on line {first_line[currency, as_of]}")
+            continue
+        first_line[currency, as_of] = line
         rates.append(ExchangeRate(currency=currency, rate_to_usd=rate, as_of=as_of))
     if problems:
         raise InvalidInput("; ".join(problems))
