@@ -1,0 +1,243 @@
+"""create_api_key, list_api_keys, revoke_api_key and load_exchange_rates."""
+
+import datetime
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+from rest_framework.test import APIClient
+
+from wallets.models import ApiKey, Business, ExchangeRate
+
+pytestmark = pytest.mark.django_db
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    call_command(*args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def client_with(raw_key: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    return client
+
+
+def new_key(*args) -> str:
+    out, _ = run("create_api_key", *args)
+    return out.rstrip("\n").splitlines()[-1]
+
+
+# --- create_api_key ----------------------------------------------------------------------------------
+
+
+def test_create_api_key_creates_the_business_and_prints_a_working_key():
+    out, err = run("create_api_key", "Acme Inc", "--name", "billing backend")
+
+    lines = out.rstrip("\n").splitlines()
+    raw = lines[-1]
+    assert raw.startswith("wsk_") and raw == raw.strip() and " " not in raw
+    business = Business.objects.get(name="Acme Inc")
+    assert business.id in err
+    key = ApiKey.objects.get(business=business)
+    assert (key.name, key.read_only, key.revoked_at) == ("billing backend", False, None)
+    assert raw not in key.key_hash and key.key_hash != raw  # only a digest is stored
+
+    client = client_with(raw)
+    created = client.post("/customers", {"email": "a@example.com", "name": "A"}, format="json")
+    assert created.status_code == 200
+    assert created.json()["business_id"] == business.id
+
+
+def test_create_api_key_for_an_existing_business_adds_a_key():
+    first, second = new_key("Acme Inc"), new_key("  Acme Inc  ")
+    assert first != second
+    assert Business.objects.filter(name="Acme Inc").count() == 1
+    assert ApiKey.objects.filter(business__name="Acme Inc").count() == 2
+    client_with(first).post("/customers", {"email": "a@example.com", "name": "A"}, format="json")
+    assert len(client_with(second).get("/customers").json()["items"]) == 1
+
+
+def test_read_only_key_reads_but_cannot_write():
+    raw = new_key("Acme Inc", "--read-only")
+    client = client_with(raw)
+    assert client.get("/customers").status_code == 200
+    response = client.post("/customers", {"email": "a@example.com", "name": "A"}, format="json")
+    assert response.status_code == 403
+    assert response.json()["code"] == "FORBIDDEN"
+    assert ApiKey.objects.get().read_only
+
+
+def test_create_api_key_refuses_an_empty_business_name():
+    with pytest.raises(CommandError):
+        run("create_api_key", "   ")
+    assert not Business.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_create_api_key_from_the_shell_prints_the_key_alone_on_the_last_line():
+    settings = connection.settings_dict
+    if connection.vendor == "postgresql":
+        url = f"postgres://{settings['USER']}@{settings['HOST']}:{settings['PORT'] or 5432}/{settings['NAME']}"
+    else:
+        url = f"sqlite:///{settings['NAME']}"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "create_api_key", "Shell Biz"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DATABASE_URL": url},
+        timeout=120,
+        check=True,
+    )
+    last = result.stdout.rstrip("\n").splitlines()[-1]
+    assert last.startswith("wsk_") and len(last) == 47
+    assert client_with(last).get("/customers").status_code == 200
+    assert "Shell Biz" in result.stderr
+
+
+# --- list_api_keys ----------------------------------------------------------------------------------
+
+
+def test_list_api_keys_shows_keys_but_never_secrets():
+    raw_acme = new_key("Acme Inc", "--name", "backend")
+    raw_globex = new_key("Globex", "--read-only")
+    out, _ = run("list_api_keys")
+    for key in ApiKey.objects.all():
+        assert key.id in out and key.prefix in out
+    assert raw_acme not in out and raw_globex not in out
+    assert "backend" in out and "read-only" in out and "read-write" in out
+
+    globex = Business.objects.get(name="Globex")
+    only_globex, _ = run("list_api_keys", "--business", globex.id)
+    assert "Globex" in only_globex and "Acme Inc" not in only_globex
+
+
+def test_list_api_keys_without_keys():
+    assert run("list_api_keys")[0].strip() == "No API keys."
+
+
+# --- revoke_api_key ---------------------------------------------------------------------------------
+
+
+def test_revoked_key_fails_at_once():
+    raw = new_key("Acme Inc")
+    client = client_with(raw)
+    assert client.get("/customers").status_code == 200
+    key = ApiKey.objects.get()
+
+    out, _ = run("revoke_api_key", key.id)
+
+    assert key.id in out
+    response = client.get("/customers")
+    assert response.status_code == 401
+    assert response.json()["code"] == "UNAUTHORIZED"
+    listed, _ = run("list_api_keys")
+    assert "revoked" in listed
+    active, _ = run("list_api_keys", "--active")
+    assert active.strip() == "No API keys."
+
+
+def test_revoke_by_the_prefix_list_api_keys_shows():
+    raw = new_key("Acme Inc")
+    other = new_key("Acme Inc")
+    key = ApiKey.objects.get(prefix=raw[: ApiKey.PREFIX_LENGTH])
+    run("revoke_api_key", key.prefix + "…")
+    assert client_with(raw).get("/customers").status_code == 401
+    assert client_with(other).get("/customers").status_code == 200
+    # Revoking again keeps the first revocation time.
+    revoked_at = ApiKey.objects.get(id=key.id).revoked_at
+    run("revoke_api_key", key.id)
+    assert ApiKey.objects.get(id=key.id).revoked_at == revoked_at
+
+
+def test_revoke_unknown_key_is_a_command_error():
+    new_key("Acme Inc")
+    with pytest.raises(CommandError):
+        run("revoke_api_key", "key_doesNotExist1234567")
+    assert ApiKey.objects.get().revoked_at is None
+
+
+# --- load_exchange_rates ----------------------------------------------------------------------------
+
+
+def write_csv(tmp_path, text: str) -> Path:
+    path = tmp_path / "rates.csv"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def rates_table():
+    return list(
+        ExchangeRate.objects.order_by("currency", "as_of").values_list("currency", "rate_to_usd", "as_of", "source")
+    )
+
+
+def test_load_exchange_rates_loads_and_replaces(tmp_path):
+    ExchangeRate.objects.create(currency="EUR", rate_to_usd=Decimal("1"), as_of=datetime.date(2027, 1, 2))
+    path = write_csv(tmp_path, "currency,rate_to_usd,as_of\nEUR,1.0841,2027-01-02\nAED,0.2723,2027-01-02\n")
+
+    out, _ = run("load_exchange_rates", str(path), "--source", "treasury")
+
+    assert "Loaded 2" in out
+    loaded = ExchangeRate.objects.filter(as_of=datetime.date(2027, 1, 2)).order_by("currency")
+    assert [(r.currency, r.rate_to_usd, r.source) for r in loaded] == [
+        ("AED", Decimal("0.2723"), "treasury"),
+        ("EUR", Decimal("1.0841"), "treasury"),
+    ]
+
+
+def test_loaded_rates_are_used_by_total_balance_usd(tmp_path, customer, post, api):
+    post(customer, 10000, "AED")
+    assert api.get(f"/customers/{customer.id}/wallets").status_code == 422
+    run("load_exchange_rates", str(write_csv(tmp_path, "currency,rate_to_usd,as_of\nAED,0.25,2027-01-02\n")))
+    assert api.get(f"/customers/{customer.id}/wallets").json()["total_balance_usd"] == 2500
+
+
+@pytest.mark.parametrize(
+    "body, bad_line",
+    [
+        ("EUR,1.08,2027-01-02\nXXX,1,2027-01-02\n", "line 3"),
+        ("EUR,1.08,2027-01-02\nGBP,abc,2027-01-02\n", "line 3"),
+        ("EUR,-1,2027-01-02\n", "line 2"),
+        ("EUR,0,2027-01-02\n", "line 2"),
+        ("EUR,1.08,02/01/2027\n", "line 2"),
+        ("EUR,1.08,2027-01-02\nGBP,1.3,2027-01-02\nEUR,1.09,2027-01-02\n", "line 4"),
+        ("EUR,0.0000000000001,2027-01-02\n", "line 2"),
+        ("EUR,1234567890123.5,2027-01-02\n", "line 2"),
+        ("usd,1,2027-01-02\n", "line 2"),
+    ],
+    ids=["currency", "rate text", "negative", "zero", "date", "duplicate", "too precise", "too large", "lower case"],
+)
+def test_a_bad_line_is_named_and_nothing_is_loaded(tmp_path, body, bad_line):
+    before = rates_table()
+    path = write_csv(tmp_path, "currency,rate_to_usd,as_of\n" + body)
+    with pytest.raises(CommandError) as caught:
+        run("load_exchange_rates", str(path))
+    assert bad_line in str(caught.value)
+    assert "Nothing loaded" in str(caught.value)
+    assert rates_table() == before
+
+
+def test_bad_header_or_missing_file(tmp_path):
+    before = rates_table()
+    with pytest.raises(CommandError):
+        run("load_exchange_rates", str(write_csv(tmp_path, "code,rate\nEUR,1.08\n")))
+    with pytest.raises(CommandError) as caught:
+        run("load_exchange_rates", str(tmp_path / "missing.csv"))
+    assert "No such file" in str(caught.value)
+    assert rates_table() == before
+
+
+def test_the_shipped_snapshot_is_loaded_by_the_migrations():
+    inr = ExchangeRate.objects.get(currency="INR", source__startswith="ECB")
+    assert inr.as_of == datetime.date(2026, 10, 30) and Decimal("0.005") < inr.rate_to_usd < Decimal("0.05")
