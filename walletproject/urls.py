@@ -19,6 +19,8 @@ def not_found(request, rest=""):
     return json_not_found(request)
 
 
+PUBLIC = {"authentication_classes": [], "throttle_classes": []}
+
 urlpatterns = [
     path("", lambda request: redirect("/dashboard/"), name="home"),
     path("admin/", admin.site.urls),
@@ -26,10 +28,12 @@ urlpatterns = [
     path("dashboard", lambda request: redirect("/dashboard/")),
     path("dashboard/", include("wallets.dashboard.urls")),
     path("healthz", health, name="health"),
-    path("api/schema", SpectacularAPIView.as_view(), name="openapi-schema"),
-    path("api/docs", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="api-docs"),
-    path("api/redoc", SpectacularRedocView.as_view(url_name="openapi-schema", template_name="api/redoc.html"),
-         name="api-redoc"),
+    # The API's documentation is public: no authentication (a logged-in admin outside any business
+    # would otherwise be refused by the session authentication), no rate limit.
+    path("api/schema", SpectacularAPIView.as_view(**PUBLIC), name="openapi-schema"),
+    path("api/docs", SpectacularSwaggerView.as_view(url_name="openapi-schema", **PUBLIC), name="api-docs"),
+    path("api/redoc", SpectacularRedocView.as_view(url_name="openapi-schema", template_name="api/redoc.html",
+                                                   **PUBLIC), name="api-redoc"),
     path("api-auth/", include("rest_framework.urls")),
     path("", include("wallets.api.urls")),
     re_path(r"^(?P<rest>.*)$", not_found),

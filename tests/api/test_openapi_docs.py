@@ -123,3 +123,12 @@ def test_health_check_touches_the_database(client):
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
     assert response["Cache-Control"].startswith("max-age=0")
+
+
+@pytest.mark.parametrize("path", ["/api/schema", "/api/docs", "/api/redoc"])
+def test_docs_are_public_even_for_a_user_outside_any_business(client, django_user_model, api, path):
+    # A logged-in admin with no business used to be refused by the session authentication.
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", None))
+    assert client.get(path).status_code == 200
+    # An API key, valid or not, is not needed and not checked.
+    assert client.get(path, HTTP_AUTHORIZATION="Bearer wsk_unknown").status_code == 200
