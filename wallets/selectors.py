@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from wallets.exceptions import CustomerNotFound, ExchangeRateNotFound
 from wallets.models import Customer, ExchangeRate, LedgerEntry, Wallet
@@ -32,11 +32,15 @@ def ledger_entry_list(*, business_id: str, customer_id: str, currency: str | Non
 
 
 def latest_rates_to_usd(currencies: set[str]) -> dict[str, Decimal]:
-    """The latest known rate of each currency (missing currencies are absent)."""
-    rates: dict[str, Decimal] = {}
-    for rate in ExchangeRate.objects.filter(currency__in=currencies).order_by("currency", "-as_of"):
-        rates.setdefault(rate.currency, rate.rate_to_usd)
-    return rates
+    """The latest known rate of each currency (missing currencies are absent).
+
+    One row per currency, found through the (currency, as_of) unique index, however long the
+    history of daily rates grows."""
+    latest_date = ExchangeRate.objects.filter(currency=OuterRef("currency")).order_by("-as_of").values("as_of")[:1]
+    return dict(
+        ExchangeRate.objects.filter(currency__in=currencies, as_of=Subquery(latest_date))
+        .values_list("currency", "rate_to_usd")
+    )
 
 
 def total_balance_usd(wallets: list[Wallet]) -> int:
