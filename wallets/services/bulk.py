@@ -613,7 +613,7 @@ class _BatchPoster:
         Columns this module does not set (added later) get their model default."""
         attnames = [f.attname for f in _ENTRY_FIELDS]
         defaults = {f.attname: f.get_default() for f in _ENTRY_FIELDS}
-        with connection.cursor() as cursor:
+        with connection.cursor() as cursor, connection.wrap_database_errors:  # psycopg's errors -> Django's
             statement = f"COPY {LedgerEntry._meta.db_table} ({', '.join(_ENTRY_COLUMNS)}) FROM STDIN"
             with cursor.cursor.copy(statement) as copy:
                 for item in chunk:

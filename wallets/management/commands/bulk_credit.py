@@ -67,7 +67,7 @@ Examples:
         parser.add_argument("file", help="Path of the CSV file, or - to read standard input.")
         parser.add_argument("--business", required=True, help="The business id (bus_…) whose customers are credited.")
         parser.add_argument("--errors", metavar="FILE",
-                            help="Write rejected rows to this CSV (line, reason, then the row's own columns).")
+                            help="Write rejected rows to this CSV: line, error, then the row's own columns.")
         parser.add_argument("--all-or-nothing", action="store_true",
                             help="Post nothing if any row is bad (one transaction; locks every wallet of the "
                                  "file until the end, so keep such files modest).")
@@ -141,7 +141,7 @@ Examples:
         try:
             with open(path, "w", newline="", encoding="utf-8") as handle:
                 writer = csv.writer(handle)
-                writer.writerow(["line", "reason", *extra])
+                writer.writerow(["line", "error", *extra])
                 for rejection in rejections:
                     writer.writerow([rejection.line, rejection.reason, *(rejection.raw.get(k, "") for k in extra)])
         except OSError as exc:
