@@ -13,6 +13,7 @@ Safety rules:
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import ActionLocation
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
@@ -193,8 +194,8 @@ class CustomerAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def has_adjust_permission(self, request) -> bool:
         return request.user.is_active and request.user.is_staff and request.user.has_perm(ADJUST_PERMISSION)
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
+    def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
+        actions = super().get_actions(request, action_location=action_location)
         if not self.has_adjust_permission(request):
             actions.pop("adjust_balance", None)
         return actions
@@ -353,30 +354,29 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def active(self, obj):
         return obj.is_active
 
-    def save_model(self, request, obj, form, change):
-        if change:
-            return  # every field is read-only once the key exists
-        created, raw_key = api_key_create(business=obj.business, name=obj.name, read_only=obj.read_only)
-        # The admin continues with ``obj`` (log entry, redirect): make it the created row.
-        for field in ("id", "prefix", "key_hash", "created_at", "revoked_at"):
-            setattr(obj, field, getattr(created, field))
-        obj._state.adding = False
-        obj._state.db = created._state.db
-        request._new_api_key = raw_key
+    def add_view(self, request, form_url="", extra_context=None):
+        """Create the key through ``api_key_create`` (its own durable transaction, so outside the
+        admin's atomic change form) and show the raw key in this response only: it is stored
+        nowhere (no session, no cookie) and cannot be shown again."""
+        if request.method == "POST" and self.has_add_permission(request):
+            form = ApiKeyAddForm(request.POST)
+            if form.is_valid():
+                api_key, raw_key = api_key_create(
+                    business=form.cleaned_data["business"], name=form.cleaned_data["name"],
+                    read_only=form.cleaned_data["read_only"],
+                )
+                self.log_addition(request, api_key, [{"added": {}}])
+                return self._created_response(request, api_key, raw_key)
+        return super().add_view(request, form_url, extra_context)  # the form, or its errors
 
-    def response_add(self, request, obj, post_url_continue=None):
-        """Show the key now, in this response only: it is stored nowhere (not in a session or a
-        cookie) and cannot be shown again."""
-        raw_key = getattr(request, "_new_api_key", None)
-        if raw_key is None:
-            return super().response_add(request, obj, post_url_continue)
+    def _created_response(self, request, api_key, raw_key):
         messages.warning(request, format_html(
             "Copy the new API key now; it will not be shown again: <code class='new-api-key'>{}</code>", raw_key))
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": "API key created",
-            "api_key": obj,
+            "api_key": api_key,
             "raw_key": raw_key,
         }
         response = TemplateResponse(request, "admin/wallets/apikey/created.html", context)
