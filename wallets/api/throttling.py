@@ -1,9 +1,25 @@
-"""Per-key rate limit (``WALLETS_API_RATE_LIMIT``, e.g. ``6000/min``); over it is 429."""
+"""Per-key rate limit (``WALLETS_API_RATE_LIMIT``, e.g. ``6000/min``); over it is 429 with Retry-After.
+
+The count lives in Django's cache and is kept with ``cache.add`` + ``cache.incr``, which are
+atomic in Redis: the limit holds across gunicorn workers and hosts when ``CACHE_URL`` points at
+Redis (production). The local-memory default counts per process, so N workers allow up to N
+times the rate. (DRF's own ``SimpleRateThrottle`` reads, appends and writes back a list of
+timestamps: two workers racing both pass, so it is not used for the count.)
+
+The window is fixed and starts at a key's first request: at most ``num_requests`` per window,
+Retry-After is the time left in it. If the cache is down the request is allowed (and logged):
+an outage of the limiter must not become an outage of the API.
+"""
+
+import logging
+import math
 
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from wallets.api.auth import ApiPrincipal
+
+logger = logging.getLogger("wallets.api")
 
 
 class ApiKeyRateThrottle(SimpleRateThrottle):
@@ -19,3 +35,35 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
         if not isinstance(principal, ApiPrincipal):
             return None
         return self.cache_format % {"scope": self.scope, "ident": f"{principal.actor.type}:{principal.actor.id}"}
+
+    def allow_request(self, request, view) -> bool:
+        if self.rate is None:
+            return True
+        key = self.get_cache_key(request, view)
+        if key is None:
+            return True
+        now = self.timer()
+        try:
+            count = self._count(key, now)
+        except Exception:  # the cache is unreachable: do not turn that into failed requests
+            logger.warning("rate limit not applied: the cache is unavailable", exc_info=True)
+            return True
+        if count <= self.num_requests:
+            return True
+        started = self.cache.get(f"{key}:start") or now
+        self.wait_seconds = max(1, math.ceil(started + self.duration - now))
+        return False
+
+    def _count(self, key: str, now: float) -> int:
+        for _ in range(2):
+            if self.cache.add(key, 1, timeout=self.duration):  # the first request of a new window
+                self.cache.set(f"{key}:start", now, timeout=self.duration)
+                return 1
+            try:
+                return self.cache.incr(key)
+            except ValueError:  # the window expired between add and incr: open the next one
+                continue
+        return 1
+
+    def wait(self):
+        return getattr(self, "wait_seconds", None)
