@@ -62,16 +62,17 @@ CUSTOMERS = (
     ("Fatima Al-Sabah", "KWD", None), ("Yousef Al-Mutairi", "KWD", "USD"), ("Noura Al-Rashid", "KWD", None),
     ("Ahmad Al-Kandari", "KWD", None), ("Mariam Al-Enezi", "KWD", None),
 )
-# currency: welcome bonus, deposit range, charge range, what a "low" wallet keeps (all minor units)
+# currency: welcome bonus, deposit range, charge range, what a "low" wallet keeps (all minor units;
+# the last is under the default low-balance threshold of 10 major units)
 PROFILES = {
     "USD": (1000, (2000, 20000), (500, 4000), (150, 900)),
-    "INR": (50000, (100000, 1500000), (20000, 150000), (10000, 90000)),
+    "INR": (50000, (100000, 1500000), (20000, 150000), (100, 900)),
     "EUR": (1000, (2000, 15000), (500, 3000), (100, 800)),
-    "JPY": (1000, (2000, 20000), (300, 3000), (100, 900)),
+    "JPY": (1000, (2000, 20000), (300, 3000), (1, 9)),
     "KWD": (3000, (5000, 60000), (1000, 10000), (500, 9000)),
 }
 DOMAINS = {"USD": "example.com", "INR": "example.in", "EUR": "example.eu", "JPY": "example.jp", "KWD": "example.kw"}
-LOW_EVERY = 6  # every sixth customer ends with a low balance in their home currency
+LOW_EVERY = 5  # every fifth customer ends with a low balance in their home currency
 
 
 @dataclass

@@ -1,0 +1,123 @@
+"""seed_demo: a demo business that works (dashboard login, API key, history in five currencies),
+the same credentials on every run, nothing changed by a second run, refused without DEBUG."""
+
+import datetime
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from tests.commands.helpers import assert_books_right, run_command
+from wallets.models import ApiKey, Business, Customer, ExchangeRate, LedgerEntry, Membership, Wallet
+from wallets.services.api_keys import api_key_revoke
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def debug(settings):
+    settings.DEBUG = True
+
+
+def credentials(output: str) -> list[str]:
+    return [line for line in output.splitlines() if " / " in line or line.strip().startswith("wsk_")]
+
+
+def counts() -> dict[str, int]:
+    return {model.__name__: model.objects.count()
+            for model in (Business, Customer, Wallet, LedgerEntry, ApiKey, Membership, ExchangeRate,
+                          get_user_model())}
+
+
+def test_refuses_without_debug(db):
+    ran = run_command("seed_demo")
+    assert ran.code == 1
+    assert "runs only with DJANGO_DEBUG=true" in ran.error and "--force" in ran.error
+    assert not Business.objects.exists()
+
+
+def test_seeds_a_working_demo(db, debug):
+    ran = run_command("seed_demo")
+
+    assert ran.code == 0, ran.text
+    assert "40 customers (40 new)" in ran.out
+    assert credentials(ran.out) == [
+        "  operator  demo / demo-password-123",
+        "  viewer    viewer / viewer-password-123",
+        "  approver  approver / approver-password-123",
+        "  wsk_DemoKeyLocalOnlyNeverUseInProduction0000000",
+    ]
+    business = Business.objects.get(name="Demo Shop")
+    assert Customer.objects.filter(business=business).count() == 40
+    entries = LedgerEntry.objects.filter(business=business)
+    assert set(entries.values_list("currency", flat=True)) == {"USD", "INR", "EUR", "JPY", "KWD"}
+    assert set(entries.values_list("event_type", flat=True)) == {"merchant_adjustment", "refund"}
+    assert set(entries.values_list("actor_type", "actor_id")) == {("command", "seed_demo")}
+    assert entries.filter(reason__startswith="Welcome bonus").count() == 40
+    assert entries.filter(is_credit=False).count() > 50
+    oldest = entries.order_by("created_at").first().created_at
+    assert oldest < timezone.now() - datetime.timedelta(days=50)  # a history, not one instant
+    assert_books_right()
+
+    low = run_command("low_balance_report", "--business", business.id)
+    assert len(low.out.splitlines()) - 1 >= 7  # some wallets end low
+
+    roles = dict(Membership.objects.filter(business=business).values_list("user__username", "role"))
+    assert roles == {"demo": "operator", "viewer": "viewer", "approver": "approver"}
+    assert Client().login(username="demo", password="demo-password-123")
+
+    key = re.search(r"wsk_\w+", ran.out).group()
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    listed = api.get("/customers", {"page_size": 100})
+    assert listed.status_code == 200 and len(listed.json()["items"]) == 40
+    kuwaiti = Customer.objects.get(business=business, email="fatima.alsabah@example.kw")
+    wallets = api.get(f"/customers/{kuwaiti.id}/wallets")
+    assert wallets.status_code == 200, wallets.content  # KWD has a rate, so total_balance_usd works
+    assert "KWD" in {w["currency"] for w in wallets.json()["items"]}
+    assert wallets.json()["total_balance_usd"] > 0
+    posted = api.post(f"/customers/{kuwaiti.id}/wallets/ledger-entries",
+                      {"amount": 1000, "currency": "KWD", "entry_type": "credit"}, format="json")
+    assert posted.status_code == 200  # read-write
+
+
+def test_a_second_run_changes_nothing_and_prints_the_same_credentials(db, debug):
+    first = run_command("seed_demo")
+    before = counts()
+    balances = dict(Wallet.objects.values_list("id", "balance"))
+
+    second = run_command("seed_demo")
+
+    assert second.code == 0, second.text
+    assert "is already in place" in second.out and "nothing changed" in second.out
+    assert credentials(second.out) == credentials(first.out)
+    assert counts() == before
+    assert dict(Wallet.objects.values_list("id", "balance")) == balances
+
+
+def test_force_runs_without_debug(db):
+    ran = run_command("seed_demo", "--force")
+    assert ran.code == 0, ran.text
+    assert Business.objects.filter(name="Demo Shop").exists()
+
+
+def test_a_changed_password_and_a_revoked_key_are_reported_not_undone(db, debug):
+    run_command("seed_demo")
+    viewer = get_user_model().objects.get(username="viewer")
+    viewer.set_password("my-own-secret-456")
+    viewer.save()
+    api_key_revoke(key_id=ApiKey.objects.get(name__startswith="seed_demo").id)
+
+    ran = run_command("seed_demo")
+
+    assert "viewer / viewer-password-123  (this user's password was changed since; not reset)" in ran.out
+    assert "This demo key was revoked and stays revoked" in ran.out
+    viewer.refresh_from_db()
+    assert viewer.check_password("my-own-secret-456")
+    assert ApiKey.objects.get(name__startswith="seed_demo").revoked_at is not None
