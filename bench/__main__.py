@@ -16,10 +16,22 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, help="where to write the JSON (the .md goes beside it)")
     parser.add_argument("--phases", help="comma-separated subset of: reads,posting,pgbouncer,bulk,reconcile")
     parser.add_argument("--quiet", action="store_true", help="do not print the Markdown report")
+    parser.add_argument("--cells", help="posting cells instead of the plan's, e.g. many:8,hot:8,many+idem:8")
+    parser.add_argument("--rounds", type=int, help="rounds per posting cell (with --cells)", default=2)
+    parser.add_argument("--seconds", type=float, help="seconds per posting run (with --cells)", default=1.5)
+    parser.add_argument("--sizes", choices=["smoke", "mid", "full"], help="data sizes (default: the mode's)")
     args = parser.parse_args(argv)
     plan = runner.smoke_plan() if args.mode == "smoke" else runner.full_plan()
     if args.phases:
         plan.phases = tuple(p.strip() for p in args.phases.split(",") if p.strip())
+    if args.sizes:
+        plan.sizes = {"smoke": runner.data.SMOKE, "mid": runner.data.MID, "full": runner.data.FULL}[args.sizes]
+    if args.cells:
+        plan.cells = []
+        for cell in args.cells.split(","):
+            name, clients = cell.split(":")
+            workload = runner.posting.Workload(name.removesuffix("+idem"), idempotency=name.endswith("+idem"))
+            plan.cells.append((workload, int(clients), args.rounds, args.seconds))
     results, out = runner.execute(plan, keep=args.keep, out=args.out)
     if not args.quiet:
         print(out.with_suffix(".md").read_text())

@@ -1,12 +1,28 @@
 """API keys: 256-bit random bearer secrets, stored as a SHA-256 digest only.
 
 The full key is returned once, by ``api_key_create``; nothing can show it again.
+
+Authentication is on every API request, so a found key is kept in the process for
+``WALLETS_API_KEY_CACHE_SECONDS`` (default 2; 0 turns the cache off) under a *key version* read
+from the shared Django cache on every request. Any change to a key (revoke, edit, delete) bumps
+the version, which drops every cached key in every process that shares the cache: with a shared
+cache (``CACHE_URL=redis://…``, as production needs for the rate limit anyway) a revoked key fails
+on the very next request everywhere; with the per-process default cache it fails at once in the
+process that revoked it and within the TTL in the others. The version is bumped when the change
+is made and again after it commits, so a process that re-reads the key between the two cannot keep
+the old state. Unknown keys are never cached (a new key works at once).
 """
 
 import hashlib
 import hmac
+import threading
+import time
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from wallets.ids import random_token
@@ -51,11 +67,53 @@ def api_key_revoke(*, key_id: str) -> ApiKey:
     return api_key
 
 
+VERSION_CACHE_KEY = "api-keys:version"
+_cached: dict[str, tuple[float, object, ApiKey]] = {}  # digest -> (expires at, key version, key)
+_cached_lock = threading.Lock()
+
+
+def _cache_seconds() -> float:
+    return float(getattr(settings, "WALLETS_API_KEY_CACHE_SECONDS", 2))
+
+
+def api_keys_changed() -> None:
+    """Forget every cached key, here and (through the shared cache's version) in other processes."""
+    with _cached_lock:
+        _cached.clear()
+    try:
+        cache.incr(VERSION_CACHE_KEY)
+    except (ValueError, TypeError):  # not there yet (or evicted): a new value differs from any cached one
+        cache.set(VERSION_CACHE_KEY, time.time_ns(), None)
+
+
+@receiver(post_save, sender=ApiKey, dispatch_uid="api_key_saved")
+@receiver(post_delete, sender=ApiKey, dispatch_uid="api_key_deleted")
+def _api_key_changed(sender, **kwargs) -> None:
+    api_keys_changed()
+    transaction.on_commit(api_keys_changed)
+
+
 def api_key_authenticate(raw_key: str) -> ApiKey | None:
     """The active key matching ``raw_key``, or None. Compares digests in constant time."""
     if not raw_key.startswith(KEY_PREFIX) or len(raw_key) != len(KEY_PREFIX) + KEY_RANDOM_LENGTH:
         return None
     digest = hash_key(raw_key)
+    ttl = _cache_seconds()
+    if ttl <= 0:
+        return _lookup(raw_key, digest)
+    version = cache.get(VERSION_CACHE_KEY)
+    now = time.monotonic()
+    hit = _cached.get(digest)
+    if hit is not None and hit[0] > now and hit[1] == version:
+        return hit[2]
+    api_key = _lookup(raw_key, digest)
+    if api_key is not None:
+        with _cached_lock:
+            _cached[digest] = (now + ttl, version, api_key)
+    return api_key
+
+
+def _lookup(raw_key: str, digest: str) -> ApiKey | None:
     candidates = ApiKey.objects.filter(prefix=raw_key[: ApiKey.PREFIX_LENGTH], revoked_at__isnull=True).only(
         "id", "business_id", "key_hash", "read_only"
     )
