@@ -4,6 +4,8 @@ Inputs are strict: a JSON string is not an integer, a number is not a string, a 
 neither. ``null`` for a nullable field means "not given".
 """
 
+import re
+
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
@@ -157,8 +159,38 @@ class ErrorResponse(serializers.Serializer):
 # --- Paging ------------------------------------------------------------------------------------
 
 
+class QueryIntegerField(serializers.IntegerField):
+    """A whole number in the query string: ASCII digits, given once. A sign, a decimal point
+    ("0.0"), an exponent or a repeated parameter is a 422, not a guess; an empty value is "not
+    given", as for every query parameter (what an HTML form sends for a blank field)."""
+
+    default_error_messages = {
+        "invalid": "A whole number is required (digits only).",
+        "repeated": "Give this parameter once.",
+    }
+
+    def get_value(self, dictionary):
+        if self.field_name not in dictionary:
+            return serializers.empty
+        getlist = getattr(dictionary, "getlist", None)
+        values = getlist(self.field_name) if getlist else [dictionary[self.field_name]]
+        if len(values) != 1:
+            return values
+        return serializers.empty if values[0] == "" else values[0]
+
+    def to_internal_value(self, data):
+        if isinstance(data, list):
+            self.fail("repeated")
+        if not isinstance(data, str) or not _DIGITS.fullmatch(data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+_DIGITS = re.compile(r"[0-9]+")
+
+
 class PageParams(serializers.Serializer):
     """0-based page numbers; ``page_size`` 0..100 (0 is an empty page)."""
 
-    page_number = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
-    page_size = serializers.IntegerField(min_value=0, max_value=100, default=10)
+    page_number = QueryIntegerField(min_value=0, max_value=2**31 - 1, default=0)
+    page_size = QueryIntegerField(min_value=0, max_value=100, default=10)

@@ -38,6 +38,10 @@ def _paginate(request, queryset: QuerySet) -> list:
 
 
 def _filter(filterset_class, request, queryset: QuerySet) -> QuerySet:
+    repeated = {name: ["Give this parameter once."] for name in filterset_class.base_filters
+                if len(request.query_params.getlist(name)) > 1}
+    if repeated:
+        raise exceptions.ValidationError(repeated)
     filterset = filterset_class(request.query_params, queryset=queryset, request=request)
     if not filterset.is_valid():
         raise exceptions.ValidationError(filterset.errors)
