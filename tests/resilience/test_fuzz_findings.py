@@ -1,0 +1,47 @@
+"""Regressions for what the fuzzers found, each as a plain example (so it never depends on luck)."""
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [
+        ("0263-06-21T23:21:37.73-16:55", 200),  # offset beyond PostgreSQL's ±15:59: was a 500
+        ("2026-01-01T10:00:00+23:59", 200),
+        ("0001-01-01T00:00:00+01:00", 422),  # before year 1 in UTC
+        ("9999-12-31T23:59:59-01:00", 422),  # after year 9999 in UTC
+    ],
+)
+def test_created_at_filters_with_extreme_offsets_are_answered(api, value, status):
+    for name in ("created_at_gte", "created_at_lte"):
+        response = api.get("/customers", {name: value})
+        assert response.status_code == status, response.content
+        if status == 422:
+            assert response.json()["code"] == "INVALID_REQUEST_BODY"
+            assert name in response.json()["errors"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "page_number=0.0",  # was read as 0
+        "page_size=1e1",
+        "page_size=%2B5",
+        "page_size=%C2%B2",  # a superscript two is a Unicode digit, not a number
+        "page_number=1&page_number=2",  # repeated: the last one won
+        "currency=USD&currency=INR",
+    ],
+)
+def test_malformed_or_repeated_query_parameters_are_422(api, customer, query):
+    response = api.get(f"/customers/{customer.id}/wallets/ledger-entries?{query}")
+    assert response.status_code == 422, response.content
+    assert response.json()["code"] == "INVALID_REQUEST_BODY"
+    name = query.split("=")[0]
+    assert name in response.json()["errors"]
+
+
+@pytest.mark.parametrize(
+    "query", ["page_number=1&page_size=5", "page_size=100", "page_number=0", "currency=", "page_size="]
+)
+def test_well_formed_query_parameters_still_work(api, customer, query):
+    assert api.get(f"/customers/{customer.id}/wallets/ledger-entries?{query}").status_code == 200

@@ -1,0 +1,168 @@
+"""Model-based test of the service layer: a Hypothesis state machine drives customers, credits,
+debits, replayed keys, keys reused with other bodies and cross-business calls against an
+in-memory model, and checks after every step that the service accepted and refused exactly what
+the model did and that the books are sound.
+
+Examples: ``WALLETS_MODEL_PROFILE=ci`` (default, modest for CI) or ``=long`` (many more, longer
+programs): ``WALLETS_MODEL_PROFILE=long pytest tests/resilience/test_model_ledger.py``.
+"""
+
+import os
+from dataclasses import dataclass
+
+import pytest
+from django.db import connection
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
+
+from tests.resilience import ledger_checks
+from wallets import services
+from wallets.exceptions import BalanceOverflow, CustomerNotFound, IdempotencyKeyReused, InsufficientFunds
+from wallets.models import LedgerEntry, Wallet
+from wallets.money import INT64_MAX
+from wallets.services.actors import Actor
+from wallets.services.api_keys import business_get_or_create
+
+settings.register_profile(
+    "wallets-model-ci", max_examples=25, stateful_step_count=30, deadline=None, database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+settings.register_profile(
+    "wallets-model-long", max_examples=500, stateful_step_count=80, deadline=None, database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+PROFILE = "wallets-model-" + os.environ.get("WALLETS_MODEL_PROFILE", "ci")
+
+ACTOR = Actor.command("model")
+CURRENCIES = ["USD", "INR", "JPY"]  # USD and INR exist at creation, JPY on the first credit
+EMAILS = ["ann@example.com", "ANN@example.com", "bob@example.com", "cy@example.com"]
+KEYS = ["k1", "k2", "k3"]
+REASONS = [None, "top-up", "refund"]
+amounts = st.one_of(
+    st.integers(min_value=1, max_value=10_000),
+    st.integers(min_value=1, max_value=INT64_MAX),
+    st.just(INT64_MAX),
+)
+
+
+@dataclass(frozen=True)
+class Customer:
+    id: str
+    business: int
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    customers = Bundle("customers")
+
+    def __init__(self):
+        super().__init__()
+        self.run = LedgerMachine.runs = getattr(LedgerMachine, "runs", 0) + 1
+        self.business_ids: list[str] = []
+        self.emails: dict[tuple[int, str], str] = {}  # (business, lower email) -> customer id
+        self.balances: dict[tuple[str, str], int] = {}
+        self.keys: dict[tuple[str, str], tuple] = {}  # (customer, key) -> (body, balance after)
+        self.entries = 0
+        self.steps = {"accepted": 0, "refused": 0}
+
+    @initialize()
+    def businesses(self):
+        for n in range(2):
+            self.business_ids.append(business_get_or_create(name=f"Model {self.run}-{n}")[0].id)
+
+    @rule(target=customers, business=st.integers(0, 1), email=st.sampled_from(EMAILS))
+    def create_customer(self, business, email):
+        customer, created = services.customer_create(
+            business_id=self.business_ids[business], email=email, name="Model"
+        )
+        known = self.emails.get((business, email.lower()))
+        assert created == (known is None)
+        if known is not None:
+            assert customer.id == known
+        else:
+            self.emails[(business, email.lower())] = customer.id
+            for currency in ("USD", "INR"):
+                self.balances[(customer.id, currency)] = 0
+        return Customer(customer.id, business)
+
+    def _post(self, customer: Customer, currency, amount, is_credit, key, reason, business=None):
+        business_id = self.business_ids[customer.business if business is None else business]
+        return services.ledger_entry_post(
+            business_id=business_id, customer_id=customer.id, currency=currency, amount=amount,
+            is_credit=is_credit, actor=ACTOR, reason=reason, idempotency_key=key,
+        )
+
+    @rule(customer=customers, currency=st.sampled_from(CURRENCIES), amount=amounts, is_credit=st.booleans(),
+          key=st.one_of(st.none(), st.sampled_from(KEYS)), reason=st.sampled_from(REASONS))
+    def post(self, customer, currency, amount, is_credit, key, reason):
+        body = (currency, amount, is_credit, reason)
+        balance = self.balances.get((customer.id, currency), 0)
+        prior = self.keys.get((customer.id, key)) if key else None
+        if prior is not None:
+            expected = "replay" if prior[0] == body else IdempotencyKeyReused
+        elif not is_credit and amount > balance:
+            expected = InsufficientFunds
+        elif is_credit and balance + amount > INT64_MAX:
+            expected = BalanceOverflow
+        else:
+            expected = "post"
+
+        if isinstance(expected, type):
+            with pytest.raises(expected):
+                self._post(customer, currency, amount, is_credit, key, reason)
+            self.steps["refused"] += 1
+            return
+        result = self._post(customer, currency, amount, is_credit, key, reason)
+        self.steps["accepted"] += 1
+        if expected == "replay":
+            assert result.replayed and result.balance == prior[1]
+            return
+        after = balance + amount if is_credit else balance - amount
+        assert not result.replayed and result.balance == after
+        self.balances[(customer.id, currency)] = after
+        self.entries += 1
+        if key:
+            self.keys[(customer.id, key)] = (body, after)
+
+    @rule(customer=customers, key=st.sampled_from(KEYS))
+    def replay_a_used_key(self, customer, key):
+        prior = self.keys.get((customer.id, key))
+        if prior is None:
+            return
+        currency, amount, is_credit, reason = prior[0]
+        result = self._post(customer, currency, amount, is_credit, key, reason)
+        assert result.replayed and result.balance == prior[1]
+
+    @rule(customer=customers, key=st.sampled_from(KEYS), delta=st.integers(1, 5))
+    def reuse_a_key_with_another_body(self, customer, key, delta):
+        prior = self.keys.get((customer.id, key))
+        if prior is None:
+            return
+        currency, amount, is_credit, reason = prior[0]
+        other_currency = CURRENCIES[(CURRENCIES.index(currency) + delta) % len(CURRENCIES)]
+        for variant in ((currency, amount + delta, is_credit, reason), (currency, amount, not is_credit, reason),
+                        (currency, amount, is_credit, f"{reason}-other"), (other_currency, amount, is_credit, reason)):
+            with pytest.raises(IdempotencyKeyReused):
+                self._post(customer, *variant[:3], key, variant[3])
+
+    @rule(customer=customers, amount=amounts)
+    def post_as_another_business(self, customer, amount):
+        with pytest.raises(CustomerNotFound):
+            self._post(customer, "USD", amount, True, None, None, business=1 - customer.business)
+
+    @invariant()
+    def books_agree_with_the_model(self):
+        if not self.business_ids:
+            return
+        stored = {
+            (w.customer_id, w.currency): w.balance
+            for w in Wallet.objects.filter(business_id__in=self.business_ids)
+        }
+        assert stored == self.balances
+        assert LedgerEntry.objects.filter(business_id__in=self.business_ids).count() == self.entries
+        with connection.cursor() as cursor:
+            assert ledger_checks.violations(cursor) == []
+
+
+def test_ledger_matches_the_model(db):
+    run_state_machine_as_test(LedgerMachine, settings=settings.get_profile(PROFILE))
