@@ -52,8 +52,9 @@ def expected_balances(rows) -> Counter:
 def test_a_batch_refused_by_the_database_stops_the_run_and_a_rerun_posts_the_rest_once(
     business, customers, write_csv
 ):
+    # Batches hold whole customers: 8 rows each here, so with --batch-size 10 a batch is a customer.
     rows = [[customers[i % 5].id, 100 + i, "USD", f"row {i}"] for i in range(40)]
-    rows[25][3] = "poison"  # line 27, in the third batch of ten (lines 22-31)
+    rows[27][3] = "poison"  # line 29, of the third customer: the third batch
     path = write_csv(rows)
     execute("""
         CREATE FUNCTION test_poison() RETURNS trigger AS $$
@@ -67,19 +68,22 @@ def test_a_batch_refused_by_the_database_stops_the_run_and_a_rerun_posts_the_res
     try:
         ran = bulk(path, business, "--batch-size", "10")
         assert ran.code == 3
-        assert "the batch of lines 22-31 failed" in ran.error and "injected fault on insert" in ran.error
+        assert "a batch of 8 row(s) (lines 4, 9, 14, 19, 24, …) failed in the database: injected fault on insert" \
+            in ran.error
         assert "run the same file again" in ran.error
-        assert entry_count() == 20  # the two batches before it, whole
+        assert "Stopped by a database error" in ran.out and "posted 16" in ran.out
+        assert "Every row" not in ran.out
+        assert entry_count() == 16  # the two batches before it, whole
         assert_books_right()
         assert bulk(path, business, "--batch-size", "10").code == 3  # still failing: nothing doubled
-        assert entry_count() == 20
+        assert entry_count() == 16
     finally:
         execute("DROP TRIGGER test_poison ON wallets_ledgerentry; DROP FUNCTION test_poison();")
 
     rerun = bulk(path, business, "--batch-size", "10")
 
     assert rerun.code == 0, rerun.text
-    assert summary(rerun) == {"posted": 20, "already_done": 20, "rejected": 0}
+    assert summary(rerun) == {"posted": 24, "already_done": 16, "rejected": 0}
     assert entry_count() == 40
     keys = list(LedgerEntry.objects.values_list("idempotency_key", flat=True))
     assert len(set(keys)) == 40

@@ -1,17 +1,21 @@
 """Posting many ledger entries at once (``bulk_credit``): the batch path of the ledger.
 
 It keeps every invariant of ``ledger_entry_post``, in batches instead of one row at a time:
-- one short ``atomic(durable=True)`` transaction per batch; the batch's wallets are created if
-  missing (``ON CONFLICT DO NOTHING``) and locked ``FOR NO KEY UPDATE`` in ascending wallet id
-  order, so a batch cannot deadlock with another batch or with single postings;
+- batches hold all the rows of their customers (``_batches_by_customer``), so each wallet is
+  locked and updated once per batch; every wallet's rows are applied in file order;
+- one short ``atomic(durable=True)`` transaction per batch; the batch's existing wallets are
+  locked ``FOR NO KEY UPDATE`` in ascending wallet id order (so a batch cannot deadlock with
+  another batch or with single postings), missing ones are created (``ON CONFLICT DO NOTHING``)
+  and then locked;
 - under those locks: idempotency keys already used are found (same body: "already done", skipped;
-  another body: the row is refused), rows are applied in file order with before/after balances
-  computed in memory, a debit never overdraws and a credit never overflows int64, each entry
-  gets the wallet's next sequence; entries are inserted in one statement (``COPY`` on
-  PostgreSQL) and the wallets' balance/entry_count/updated_at in one more;
+  another body: the row is refused), rows are applied with before/after balances computed in
+  memory, a debit never overdraws and a credit never overflows int64, each entry gets the
+  wallet's next sequence; entries are inserted in one statement (``COPY`` on PostgreSQL) and the
+  wallets' balance/entry_count/updated_at in one more;
 - the database constraints (non-negative balances, balances agree, unique sequence, unique
   idempotency key per customer) remain the last line of defence; a batch that hits one is
-  rolled back whole and retried once (a concurrent posting with the same key), else it fails.
+  rolled back whole and retried once (a concurrent posting took the key, a deadlock was broken,
+  a lock wait timed out), else the run stops there.
 
 Every row has an idempotency key: its own, or one derived from the file and the line
 (``bulk:<first 16 hex of the file's SHA-256>:<line>``). Running the same file again, or again
@@ -109,9 +113,11 @@ class BulkResult:
 class BulkBatchFailed(Exception):
     """A batch failed in the database; earlier batches are committed, this one and later are not."""
 
-    def __init__(self, first_line: int, last_line: int, result: BulkResult, cause: Exception):
-        self.first_line, self.last_line, self.result, self.cause = first_line, last_line, result, cause
-        super().__init__(f"the batch of lines {first_line}-{last_line} failed: {cause}")
+    def __init__(self, lines: list[int], result: BulkResult, cause: Exception):
+        self.lines, self.result, self.cause = sorted(lines), result, cause
+        shown = ", ".join(map(str, self.lines[:5])) + (", …" if len(self.lines) > 5 else "")
+        reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]  # not the CONTEXT lines
+        super().__init__(f"a batch of {len(lines)} row(s) (lines {shown}) failed in the database: {reason}")
 
 
 Progress = Callable[[int, int], None]
@@ -261,6 +267,27 @@ def bulk_rows_resolve(*, business_id: str, rows: list[BulkRow]) -> tuple[list[Bu
     return good, rejections
 
 
+def _batches_by_customer(rows: list[BulkRow], size: int) -> Iterator[list[BulkRow]]:
+    """Batches of about ``size`` rows holding all the rows of their customers (a customer with
+    more rows than ``size`` spans consecutive batches), each customer's rows in file order.
+
+    Rows of different customers are independent (balances are per wallet, keys per customer), so
+    grouping them changes no outcome; it makes a batch touch fewer wallets, and each wallet row
+    is updated (and locked) once per batch instead of once per few rows."""
+    by_customer: dict[str, list[BulkRow]] = {}
+    for row in rows:
+        by_customer.setdefault(row.customer_id, []).append(row)
+    batch: list[BulkRow] = []
+    for customer_rows in by_customer.values():
+        for chunk in _chunks(customer_rows, size):
+            if batch and len(batch) + len(chunk) > size:
+                yield batch
+                batch = []
+            batch.extend(chunk)
+    if batch:
+        yield batch
+
+
 def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -348,14 +375,15 @@ def ledger_bulk_post(
 ) -> BulkResult:
     """Post resolved rows (``bulk_rows_resolve``) in file order.
 
-    - default: batches of ``batch_size`` rows, one short transaction each; a row refused under
-      the lock (overdraft, key used with another body, overflow) is reported, the others post.
+    - default: batches of about ``batch_size`` rows grouped by customer (see
+      ``_batches_by_customer``), one short transaction each; a row refused under the lock
+      (overdraft, key used with another body, overflow) is reported, the others post.
     - ``all_or_nothing``: one transaction locking every wallet of the file first; any refused
       row rolls everything back. Holds the locks for the whole run: meant for modest files.
     - ``dry_run``: reads balances and keys without locks and reports what would happen.
 
-    Raises ``BulkBatchFailed`` if the database refuses a batch (earlier batches stay posted:
-    run the same rows again to resume).
+    Raises ``BulkBatchFailed`` if the database refuses a batch (earlier batches stay posted, and
+    each row is posted whole or not at all: run the same rows again to resume).
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
@@ -386,7 +414,7 @@ class _BatchPoster:
     # Modes
 
     def batches(self, rows: list[BulkRow], batch_size: int, on_progress: Progress | None, done: int) -> None:
-        for batch in _chunks(rows, batch_size):
+        for batch in _batches_by_customer(rows, batch_size):
             for attempt in range(_BATCH_ATTEMPTS):
                 try:
                     with transaction.atomic(durable=True):
@@ -398,9 +426,9 @@ class _BatchPoster:
                     if attempt + 1 < _BATCH_ATTEMPTS:
                         time.sleep(0.05)
                         continue
-                    raise BulkBatchFailed(batch[0].line, batch[-1].line, self.result, exc) from exc
+                    raise BulkBatchFailed([r.line for r in batch], self.result, exc) from exc
                 except DatabaseError as exc:
-                    raise BulkBatchFailed(batch[0].line, batch[-1].line, self.result, exc) from exc
+                    raise BulkBatchFailed([r.line for r in batch], self.result, exc) from exc
             self._count(outcome)
             self.result.batches += 1
             done += len(batch)
@@ -419,8 +447,7 @@ class _BatchPoster:
             self.result.rejections += outcome.rejections
             return
         except DatabaseError as exc:
-            first, last = (rows[0].line, rows[-1].line) if rows else (0, 0)
-            raise BulkBatchFailed(first, last, self.result, exc) from exc
+            raise BulkBatchFailed([r.line for r in rows], self.result, exc) from exc
         self._count(outcome)
         self.result.batches = 1
         if on_progress:
@@ -428,7 +455,7 @@ class _BatchPoster:
 
     def simulate(self, rows: list[BulkRow], batch_size: int, on_progress: Progress | None, done: int) -> None:
         states: dict[tuple[str, str], _WalletState] = {}
-        for batch in _chunks(rows, batch_size):
+        for batch in _batches_by_customer(rows, batch_size):
             pairs = {(r.customer_id, r.currency) for r in batch} - states.keys()
             existing = self._wallets(pairs)
             for pair in pairs:

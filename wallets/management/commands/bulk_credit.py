@@ -106,11 +106,11 @@ Examples:
                 failure = None
         if errors:
             self._write_errors(errors, result)
-        self._summary(result, business_obj, show_rejections=not errors)
+        self._summary(result, business_obj, show_rejections=not errors, stopped=failure is not None)
         if failure is not None:
             raise CommandError(
-                f"Stopped: {failure}. Rows before line {failure.first_line} are posted (or rejected as "
-                "reported); run the same file again to post the rest (posted rows are skipped).",
+                f"Stopped: {failure}. The batches before it are posted; run the same file again to post "
+                "the rest (rows already posted are skipped).",
                 returncode=EXIT_DB_FAILURE,
             )
         if result.rejections:
@@ -148,14 +148,17 @@ Examples:
             raise CommandError(f"Cannot write the error report {path}: {exc.strerror}",
                                returncode=EXIT_BAD_INPUT) from exc
 
-    def _summary(self, result: BulkResult, business, show_rejections: bool) -> None:
+    def _summary(self, result: BulkResult, business, show_rejections: bool, stopped: bool) -> None:
         out = self.stdout
         if show_rejections and result.rejections:
             for rejection in result.rejections[:SHOWN_REJECTIONS]:
                 self.stderr.write(f"line {rejection.line}: {rejection.reason}")
             if result.rejected > SHOWN_REJECTIONS:
                 self.stderr.write(f"… and {result.rejected - SHOWN_REJECTIONS} more (use --errors FILE for all).")
-        if result.dry_run:
+        if stopped:
+            head = "Stopped by a database error"
+            posted = "posted"
+        elif result.dry_run:
             head = "Dry run, nothing written"
             posted = "would post"
         elif result.all_or_nothing and result.rejections:
@@ -174,7 +177,7 @@ Examples:
                 f"  {currency}: credited {format_money(credited, currency)} ({credited:,} minor units), "
                 f"debited {format_money(debited, currency)} ({debited:,} minor units)"
             )
-        if not result.rejections:
+        if not result.rejections and not stopped:
             out.write(self.style.SUCCESS("Every row is valid." if result.dry_run else "Every row is in the ledger."))
 
     # Progress: a bar on a terminal, plain lines (at most every few seconds) otherwise.
