@@ -13,12 +13,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 
 from tests.commands.helpers import assert_books_right, balance, entry_count, run_command
 from wallets import services
 from wallets.exceptions import InsufficientFunds
-from wallets.models import LedgerEntry
+from wallets.models import LedgerEntry, Wallet
 from wallets.services.actors import Actor
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -251,3 +251,31 @@ def test_two_runs_of_the_same_file_at_once_post_each_row_exactly_once(business, 
     for (customer_id, currency), total in expected_balances(rows).items():
         assert balance(next(c for c in customers if c.id == customer_id), currency) == total
     assert_books_right()
+
+
+def test_a_rerun_of_a_posted_file_settles_without_locking_wallets(business, customers, write_csv):
+    rows = [[customers[i % 5].id, 5 + i, "USD", f"row {i}"] for i in range(50)]
+    path = write_csv(rows)
+    assert bulk(path, business, "--batch-size", "10").code == 0
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_a_wallet_lock():
+        try:
+            with transaction.atomic():
+                Wallet.objects.select_for_update().get(customer=customers[0], currency="USD")
+                locked.set()
+                release.wait(timeout=60)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_a_wallet_lock)
+    holder.start()
+    try:
+        assert locked.wait(timeout=30)
+        # Taking that lock would wait out the lock timeout twice and stop the run (exit 3).
+        rerun = bulk(path, business, "--batch-size", "10")
+    finally:
+        release.set()
+        holder.join(timeout=60)
+    assert rerun.code == 0, rerun.text
+    assert summary(rerun) == {"posted": 0, "already_done": 50, "rejected": 0}

@@ -414,26 +414,56 @@ class _BatchPoster:
     # Modes
 
     def batches(self, rows: list[BulkRow], batch_size: int, on_progress: Progress | None, done: int) -> None:
+        # A rerun after a crash starts with batches that are already in the ledger. Keys are final
+        # (entries never change), so those rows are settled without locks or writes; the check
+        # stops at the first batch with nothing already done (for a new file: after one batch).
+        settle_first = True
         for batch in _batches_by_customer(rows, batch_size):
-            for attempt in range(_BATCH_ATTEMPTS):
-                try:
-                    with transaction.atomic(durable=True):
-                        outcome = self._plan_locked(batch)
-                        self._write(outcome, batch_size)
-                    break
-                except (IntegrityError, OperationalError) as exc:
-                    # A concurrent posting took a key first, or a lock wait timed out: retry once.
-                    if attempt + 1 < _BATCH_ATTEMPTS:
-                        time.sleep(0.05)
-                        continue
-                    raise BulkBatchFailed([r.line for r in batch], self.result, exc) from exc
-                except DatabaseError as exc:
-                    raise BulkBatchFailed([r.line for r in batch], self.result, exc) from exc
-            self._count(outcome)
+            todo: Sequence[BulkRow] = batch
+            if settle_first:
+                settled, todo = self._settle_used_keys(batch)
+                self._count(settled)
+                settle_first = bool(settled.already_done or settled.rejections)
+            if todo:
+                self._count(self._post_batch(todo, batch_size))
             self.result.batches += 1
             done += len(batch)
             if on_progress:
                 on_progress(done, self.result.total_rows)
+
+    def _post_batch(self, batch: Sequence[BulkRow], batch_size: int) -> "_Outcome":
+        for attempt in range(_BATCH_ATTEMPTS):
+            try:
+                with transaction.atomic(durable=True):
+                    outcome = self._plan_locked(batch)
+                    self._write(outcome, batch_size)
+                return outcome
+            except (IntegrityError, OperationalError) as exc:
+                # A concurrent posting took a key first, a deadlock was broken, a lock wait timed
+                # out: the batch was rolled back whole; try it once more.
+                if attempt + 1 < _BATCH_ATTEMPTS:
+                    time.sleep(0.05)
+                    continue
+                raise BulkBatchFailed([r.line for r in batch], self.result, exc) from exc
+            except DatabaseError as exc:
+                raise BulkBatchFailed([r.line for r in batch], self.result, exc) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _settle_used_keys(self, batch: Sequence[BulkRow]) -> tuple["_Outcome", list[BulkRow]]:
+        """Rows whose key is already in the ledger (already done, or refused for another body),
+        and the rows left to post."""
+        used = self._used_keys(batch)
+        settled = _Outcome()
+        todo = []
+        for row in batch:
+            prior = used.get((row.customer_id, row.idempotency_key))
+            if prior is None:
+                todo.append(row)
+            elif prior == (row.currency, row.amount, row.is_credit, row.reason):
+                settled.already_done += 1
+            else:
+                settled.rejections.append(_key_reused(row))
+        return settled, todo
 
     def all_or_nothing(self, rows: list[BulkRow], batch_size: int, on_progress: Progress | None,
                        done: int) -> None:
@@ -559,12 +589,7 @@ class _BatchPoster:
                 if prior == (row.currency, row.amount, row.is_credit, row.reason):
                     outcome.already_done += 1
                 else:
-                    outcome.rejections.append(RowRejection(
-                        row.line,
-                        f"idempotency_key {row.idempotency_key!r} was already used for this customer with a "
-                        "different amount, currency, entry_type or reason",
-                        row.raw,
-                    ))
+                    outcome.rejections.append(_key_reused(row))
                 continue
             state = states[(row.customer_id, row.currency)]
             before = state.balance
@@ -653,6 +678,15 @@ class _BatchPoster:
         self.result.rejections += outcome.rejections
         for row, *_ in outcome.entries:
             (self.result.credited if row.is_credit else self.result.debited)[row.currency] += row.amount
+
+
+def _key_reused(row: BulkRow) -> RowRejection:
+    return RowRejection(
+        row.line,
+        f"idempotency_key {row.idempotency_key!r} was already used for this customer with a different amount, "
+        "currency, entry_type or reason",
+        row.raw,
+    )
 
 
 @dataclass
