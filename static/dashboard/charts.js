@@ -48,7 +48,7 @@
     tabs = document.createElement("div");
     tabs.className = "chart-tabs";
     tabs.setAttribute("role", "tablist");
-    tabs.setAttribute("aria-label", "Currency");
+    tabs.setAttribute("aria-label", "Chart currency");
     holder.appendChild(tabs);
   }
   series.forEach(function (s, index) {

@@ -85,7 +85,7 @@ def test_overdraft_refused_at_review_next_to_the_amount(operator_client, custome
     assert "Insufficient funds" in form.errors["amount"][0]
     assert "$10.00" in form.errors["amount"][0]
     body = response.content.decode()
-    assert re.search(r'id="id_amount".*?Insufficient funds', body, re.S)
+    assert re.search(r'id="adj_amount".*?Insufficient funds', body, re.S)
     assert LedgerEntry.objects.count() == 1 and balance(customer) == 1000
 
 

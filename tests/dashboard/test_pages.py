@@ -167,7 +167,8 @@ def test_customer_times_in_user_time_zone_with_utc_title(operator_client, custom
     import zoneinfo
     local = result.entry.created_at.astimezone(zoneinfo.ZoneInfo("Asia/Kolkata"))
     utc = result.entry.created_at.astimezone(zoneinfo.ZoneInfo("UTC"))
-    assert f'title="{utc:%Y-%m-%d %H:%M:%S} UTC">{local:%b} {local.day}, {local:%Y %H:%M}</time>' in body
+    assert (f'title="{utc:%Y-%m-%d %H:%M:%S} UTC">{local:%b} {local.day}, {local:%Y} '
+            f'<span class="time-of-day">{local:%H:%M}</span></time>') in body
 
 
 def test_customer_ledger_filters_and_pagination(operator_client, customer, post):

@@ -61,7 +61,10 @@ class AdjustmentStep:
 def adjustment_form_new(*, business_id: str, customer: Customer, wallets=None) -> AdjustmentForm:
     wallets = wallets if wallets is not None else selectors.wallet_list(business_id=business_id,
                                                                        customer_id=customer.pk)
-    return AdjustmentForm(wallet_currencies=[w.currency for w in wallets])
+    # Preselect the wallet used last (the one most likely to be adjusted).
+    active = [w for w in wallets if w.entry_count]
+    initial = {"currency": max(active, key=lambda w: w.updated_at).currency} if active else {}
+    return AdjustmentForm(wallet_currencies=[w.currency for w in wallets], initial=initial)
 
 
 def adjustment_handle(*, data, business_id: str, customer: Customer, user) -> AdjustmentStep:

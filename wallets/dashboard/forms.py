@@ -48,6 +48,8 @@ class AdjustmentForm(forms.Form):
     seen_balance = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
 
     def __init__(self, *args, wallet_currencies: list[str] = (), **kwargs):
+        # Own ids: the customer page also has the ledger's filter form, with a "currency" field.
+        kwargs.setdefault("auto_id", "adj_%s")
         super().__init__(*args, **kwargs)
         own = list(dict.fromkeys(wallet_currencies))
         others = [(code, code) for code, _ in CURRENCY_CHOICES if code not in own]

@@ -50,16 +50,11 @@ def when(value, style="datetime"):
         return value
     utc = value.astimezone(datetime.UTC)
     local = timezone.localtime(value)
+    iso, title = utc.isoformat().replace("+00:00", "Z"), utc.strftime("%Y-%m-%d %H:%M:%S")
     if style == "date":
-        shown = local.strftime("%b %-d, %Y")
-    else:
-        shown = local.strftime("%b %-d, %Y %H:%M")
-    return format_html(
-        '<time datetime="{}" title="{} UTC">{}</time>',
-        utc.isoformat().replace("+00:00", "Z"),
-        utc.strftime("%Y-%m-%d %H:%M:%S"),
-        shown,
-    )
+        return format_html('<time datetime="{}" title="{} UTC">{}</time>', iso, title, local.strftime("%b %-d, %Y"))
+    return format_html('<time datetime="{}" title="{} UTC">{} <span class="time-of-day">{}</span></time>',
+                       iso, title, local.strftime("%b %-d, %Y"), local.strftime("%H:%M"))
 
 
 @register.simple_tag(takes_context=True)
