@@ -200,3 +200,23 @@ def test_pages_fit_small_screens(demo, new_page, login, shot, width, height, lab
         assert overflow <= 0, f"{name} is {overflow}px too wide at {width}px"
         shot(page, f"20-{label}-{name}")
     assert page.errors == []
+
+
+def test_demo_credentials_from_seed_demo(transactional_db, new_page, shot):
+    """A new user logs in with the credentials ``manage.py seed_demo`` prints."""
+    from wallets.services.demo import USERS, demo_seed
+
+    result = demo_seed()
+    username, password, _ = USERS[0]
+    page = new_page()
+    page.goto("/dashboard/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    expect(page.get_by_test_id("customer-count")).to_have_text(str(result.customers))
+    expect(page.locator(".business-name")).to_have_text(result.business.name)
+    shot(page, "30-demo-overview")
+    nav(page, "Ledger")
+    assert int(page.get_by_test_id("result-count").inner_text().replace(",", "")) > 0
+    shot(page, "31-demo-ledger")

@@ -41,6 +41,15 @@ def currency_decimals(currency):
     return minor_unit_exponent(currency)
 
 
+_ACTOR_KINDS = {"api_key": "API key", "user": "User", "command": "Command", "system": "System"}
+
+
+@register.filter
+def actor_kind(actor_type: str) -> str:
+    """Short label of who made an entry (the column is narrow)."""
+    return _ACTOR_KINDS.get(actor_type, actor_type)
+
+
 @register.filter
 def when(value, style="datetime"):
     """``<time>`` in the user's time zone, UTC on hover, ISO 8601 for machines."""
