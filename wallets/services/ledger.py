@@ -16,6 +16,7 @@ import datetime
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
+from django.db.models import Subquery
 from django.utils import timezone
 
 from wallets.exceptions import BalanceOverflow, CustomerNotFound, IdempotencyKeyReused, InsufficientFunds
@@ -90,18 +91,14 @@ def ledger_entry_post_in_transaction(
 ) -> PostingResult:
     """The posting itself, for services that already hold a transaction (``atomic``) and need the
     posting to commit or roll back with their own writes. Locks the wallet row."""
-    wallet = _lock_wallet(business_id, customer_id, currency)
+    wallet = _lock_wallet(business_id, customer_id, currency, idempotency_key)
     if wallet is None:
-        wallet = _create_and_lock_wallet(business_id, customer_id, currency)
+        wallet = _create_and_lock_wallet(business_id, customer_id, currency, idempotency_key)
 
-    if idempotency_key is not None:
-        prior = (
-            LedgerEntry.objects.filter(
-                business_id=business_id, customer_id=customer_id, idempotency_key=idempotency_key
-            )
-            .only("currency", "amount", "is_credit", "reason", "after_balance", "created_at")
-            .first()
-        )
+    if idempotency_key is not None and wallet.prior_entry_id is not None:
+        prior = LedgerEntry.objects.filter(pk=wallet.prior_entry_id).only(
+            "currency", "amount", "is_credit", "reason", "after_balance", "created_at"
+        ).first()
         if prior is not None:
             if (prior.currency, prior.amount, prior.is_credit, prior.reason) != (
                 currency, amount, is_credit, reason,
@@ -141,16 +138,27 @@ def ledger_entry_post_in_transaction(
     )
 
 
-def _lock_wallet(business_id: str, customer_id: str, currency: str) -> Wallet | None:
-    return (
+def _lock_wallet(business_id: str, customer_id: str, currency: str, idempotency_key: str | None) -> Wallet | None:
+    """Lock the wallet row; with a key, the same statement also finds the key's earlier entry
+    (``prior_entry_id``), so a posting with a key costs no extra round trip under the lock. The
+    subquery reads the statement's snapshot: if a posting with the same key commits while this
+    one waits for the lock, the insert below hits ``ledger_entry_idempotency_key_per_customer``
+    and ``ledger_entry_post`` runs again, which then replays it."""
+    wallets = (
         Wallet.objects.select_for_update(no_key=True)
         .filter(business_id=business_id, customer_id=customer_id, currency=currency)
         .only(*_WALLET_FIELDS)
-        .first()
     )
+    if idempotency_key is not None:
+        wallets = wallets.annotate(prior_entry_id=Subquery(
+            LedgerEntry.objects.filter(
+                business_id=business_id, customer_id=customer_id, idempotency_key=idempotency_key
+            ).order_by().values("id")[:1]
+        ))
+    return wallets.first()
 
 
-def _create_and_lock_wallet(business_id: str, customer_id: str, currency: str) -> Wallet:
+def _create_and_lock_wallet(business_id: str, customer_id: str, currency: str, idempotency_key: str | None) -> Wallet:
     """First posting in a currency: the wallet is created inside the posting transaction, so a
     refused posting rolls it back and creates nothing."""
     if not Customer.objects.filter(business_id=business_id, id=customer_id).exists():
@@ -158,6 +166,6 @@ def _create_and_lock_wallet(business_id: str, customer_id: str, currency: str) -
     Wallet.objects.bulk_create(
         [Wallet(business_id=business_id, customer_id=customer_id, currency=currency)], ignore_conflicts=True
     )
-    wallet = _lock_wallet(business_id, customer_id, currency)
+    wallet = _lock_wallet(business_id, customer_id, currency, idempotency_key)
     assert wallet is not None  # it exists now: created here or by a concurrent transaction
     return wallet
