@@ -185,10 +185,13 @@ class LedgerEntry(models.Model):
             models.CheckConstraint(condition=Q(before_balance__gte=0), name="ledger_entry_before_non_negative"),
             models.CheckConstraint(condition=Q(after_balance__gte=0), name="ledger_entry_after_non_negative"),
             models.CheckConstraint(condition=Q(sequence__gte=1), name="ledger_entry_sequence_positive"),
+            # Written with differences of the two balances, which cannot overflow bigint: the
+            # database may evaluate both sides of the OR, and before + amount of a large debit
+            # (before ≤ 2^63-1, amount ≤ before) would exceed bigint and fail the INSERT.
             models.CheckConstraint(
                 condition=(
-                    Q(is_credit=True, after_balance=F("before_balance") + F("amount"))
-                    | Q(is_credit=False, after_balance=F("before_balance") - F("amount"))
+                    Q(is_credit=True, amount=F("after_balance") - F("before_balance"))
+                    | Q(is_credit=False, amount=F("before_balance") - F("after_balance"))
                 ),
                 name="ledger_entry_balances_agree",
             ),

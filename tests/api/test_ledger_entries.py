@@ -89,6 +89,14 @@ def test_int64_max_credit_then_any_credit_overflows(api, customer):
     assert wallet(customer).balance == INT64_MAX
 
 
+def test_debit_of_the_whole_maximum_balance(api, customer, dodo_valid):
+    ledger_post(api, customer.id, amount=INT64_MAX, currency="JPY")
+    body = dodo_valid(ledger_post(api, customer.id, amount=INT64_MAX, currency="JPY", entry_type="debit"))
+    assert body["balance"] == 0
+    entry = LedgerEntry.objects.get(customer=customer, is_credit=False)
+    assert (entry.before_balance, entry.after_balance) == (INT64_MAX, 0)
+
+
 # --- POST: refusals -------------------------------------------------------------------------------
 
 

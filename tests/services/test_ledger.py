@@ -81,6 +81,16 @@ def test_overflow_raises_and_writes_nothing(customer, post):
     assert snapshot() == before
 
 
+def test_large_debit_from_a_near_maximum_balance(customer, post):
+    # before + amount exceeds int64 here; the database's check must not compute it (it did: a 500).
+    post(customer, INT64_MAX, "JPY")
+    assert post(customer, INT64_MAX - 5, "JPY", credit=False).balance == 5
+    assert post(customer, 5, "JPY", credit=False).balance == 0
+    post(customer, INT64_MAX, "JPY")
+    assert post(customer, INT64_MAX, "JPY", credit=False).balance == 0
+    assert_books_balance(customer)
+
+
 @pytest.mark.parametrize("amount", [0, -1])
 def test_non_positive_amount_is_a_programming_error(customer, post, amount):
     with pytest.raises(ValueError):
