@@ -13,7 +13,7 @@ from django.utils import timezone
 from django_filters.constants import EMPTY_VALUES
 from django_filters.fields import IsoDateTimeField
 
-from wallets.models import Customer, LedgerEntry, Wallet
+from wallets.models import AdjustmentRequest, Customer, LedgerEntry, Wallet
 from wallets.money import CURRENCY_CHOICES, minor_unit_exponent
 
 _OFFSET_AFTER_SPACE = re.compile(r"^(\S+T\S+) (\d{2}(?::?\d{2})?)$")
@@ -194,3 +194,14 @@ class WalletFilterSet(django_filters.FilterSet):
     class Meta:
         model = Wallet
         fields = ["currency"]
+
+
+class AdjustmentRequestFilterSet(django_filters.FilterSet):
+    """The approvals page: pending first, or any status."""
+
+    status = django_filters.ChoiceFilter(choices=AdjustmentRequest.Status.choices, label="Status",
+                                         empty_label="Any status")
+
+    class Meta:
+        model = AdjustmentRequest
+        fields = ["status"]

@@ -171,3 +171,14 @@ def adjustment_key_used(*, business_id: str, customer_id: str, idempotency_key: 
         ).exists()
         or AdjustmentRequest.objects.filter(business_id=business_id, idempotency_key=idempotency_key).exists()
     )
+
+
+def adjustment_request_list(*, business_id: str):
+    """Held manual adjustments of a business, newest first, with the people joined."""
+    from wallets.models import AdjustmentRequest
+
+    return (
+        AdjustmentRequest.objects.filter(business_id=business_id)
+        .select_related("customer", "requested_by", "decided_by")
+        .order_by("-requested_at", "-id")
+    )

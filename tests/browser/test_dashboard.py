@@ -192,7 +192,8 @@ def test_pages_fit_small_screens(demo, new_page, login, shot, width, height, lab
     ann = demo["people"]["Ann Lee"]
     for name, path in [("overview", "/dashboard/"), ("customers", "/dashboard/customers/"),
                        ("customer", f"/dashboard/customers/{ann.pk}/"), ("ledger", "/dashboard/ledger/"),
-                       ("low-balance", "/dashboard/wallets/low-balance/"), ("settings", "/dashboard/settings/")]:
+                       ("low-balance", "/dashboard/wallets/low-balance/"), ("settings", "/dashboard/settings/"),
+                       ("approvals", "/dashboard/approvals/")]:
         page.goto(path)
         page.wait_for_load_state("networkidle")
         # The page itself never scrolls sideways (wide tables scroll inside their own box).
@@ -220,3 +221,35 @@ def test_demo_credentials_from_seed_demo(transactional_db, new_page, shot):
     nav(page, "Ledger")
     assert int(page.get_by_test_id("result-count").inner_text().replace(",", "")) > 0
     shot(page, "31-demo-ledger")
+
+
+def test_large_adjustment_waits_for_an_approver(demo, new_page, login, shot):
+    from django.contrib.auth import get_user_model
+
+    from tests.browser.conftest import PASSWORD
+    from wallets.models import CurrencyPolicy, Membership
+
+    CurrencyPolicy.objects.filter(business=demo["business"], currency="USD").update(approval_above=10000)
+    approver = get_user_model().objects.create_user(username="april", password=PASSWORD)
+    Membership.objects.create(user=approver, business=demo["business"], role=Membership.Role.APPROVER)
+    emma = demo["people"]["Emma Brown"]
+    page = new_page()
+    login(page, next_url=f"/dashboard/customers/{emma.pk}/")
+    adjust = page.locator("#adjust")
+    adjust.get_by_label("Amount").fill("250.00")
+    adjust.get_by_label("Currency").select_option("USD")
+    adjust.get_by_label("Reason").fill("Annual loyalty credit")
+    adjust.get_by_role("button", name="Review adjustment").click()
+    page.get_by_role("button", name="Submit for approval").click()
+    expect(page.get_by_text("is waiting for approval")).to_be_visible()
+    assert Wallet.objects.get(customer=emma, currency="USD").balance == 37500  # unchanged
+
+    other = new_page()
+    login(other, username="april", next_url="/dashboard/approvals/")
+    row = other.get_by_test_id("approvals-table").locator("tbody tr").first
+    expect(row).to_contain_text("Annual loyalty credit")
+    shot(other, "14-approvals")
+    row.get_by_label("Note for Emma Brown").fill("Checked the contract")
+    row.get_by_role("button", name="Approve").click()
+    expect(other.get_by_text("Approved and posted: credit of $250.00 for Emma Brown.")).to_be_visible()
+    assert Wallet.objects.get(customer=emma, currency="USD").balance == 62500

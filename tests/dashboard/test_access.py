@@ -8,7 +8,8 @@ from wallets.dashboard.errors import server_error
 from wallets.models import LedgerEntry
 
 PAGES = ["/dashboard/", "/dashboard/customers/", "/dashboard/ledger/", "/dashboard/ledger/export.csv",
-         "/dashboard/wallets/low-balance/", "/dashboard/wallets/low-balance/export.csv", "/dashboard/settings/"]
+         "/dashboard/wallets/low-balance/", "/dashboard/wallets/low-balance/export.csv", "/dashboard/settings/",
+         "/dashboard/approvals/"]
 
 
 @pytest.mark.parametrize("url", PAGES)

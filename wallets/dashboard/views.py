@@ -27,10 +27,16 @@ from wallets.dashboard.forms import (
 )
 from wallets.dashboard.middleware import SESSION_KEY as TZ_SESSION_KEY
 from wallets.dashboard.middleware import time_zone_names
-from wallets.exceptions import CustomerNotFound
-from wallets.filters import DashboardCustomerFilterSet, LedgerEntryFilterSet, WalletFilterSet
+from wallets.exceptions import CustomerNotFound, WalletError
+from wallets.filters import (
+    AdjustmentRequestFilterSet,
+    DashboardCustomerFilterSet,
+    LedgerEntryFilterSet,
+    WalletFilterSet,
+)
 from wallets.models import ApiKey, Business, Customer, LedgerEntry, Wallet
-from wallets.money import minor_unit_exponent, to_major
+from wallets.money import format_money, minor_unit_exponent, to_major
+from wallets.services.approvals import adjustment_approve, adjustment_reject
 from wallets.services.policies import currency_policy_set_low_balance
 
 CUSTOMERS_PER_PAGE = 25
@@ -39,6 +45,7 @@ CUSTOMER_LEDGER_PER_PAGE = 20
 LOW_BALANCE_PER_PAGE = 50
 RECENT_ACTIVITY = 10
 EXPORT_CHUNK_SIZE = 2000
+APPROVALS_PER_PAGE = 25
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -109,6 +116,7 @@ def overview(request):
         "customer_count": selectors.customer_list(business_id=business_id).count(),
         "wallet_count": sum(row["wallets"] for row in totals),
         "low_count": selectors.wallet_low_balance_list(business_id=business_id).count(),
+        "pending_count": selectors.adjustment_request_list(business_id=business_id).filter(status="pending").count(),
         "recent": recent,
     })
 
@@ -288,6 +296,47 @@ def low_balance_export(request):
               "low_below", "last_activity_utc"]
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     return csv_stream_response(f"low-balance-{stamp}.csv", header, rows())
+
+
+@require_GET
+@dashboard_view
+def approvals(request):
+    """Manual adjustments held above the approval threshold; approvers decide them here."""
+    business_id = request.access.business_id
+    data = request.GET.copy()
+    data.setdefault("status", "pending")
+    filterset = AdjustmentRequestFilterSet(data, queryset=selectors.adjustment_request_list(business_id=business_id),
+                                           request=request)
+    return _render(request, "dashboard/approvals.html", {
+        "nav": "approvals", "filter": filterset, "page": _page(request, filterset.qs, APPROVALS_PER_PAGE),
+        "can_decide": request.access.role in ("approver", "superuser"),
+    })
+
+
+@require_POST
+@dashboard_view
+def approval_decide(request, request_id: str):
+    """Approve (posts the entry) or reject one held adjustment. The service checks the role and
+    that the approver is not the requester; the role is checked here first for a clear 403."""
+    if request.access.role not in ("approver", "superuser"):
+        raise PermissionDenied("Only an approver may approve or reject adjustments.")
+    decision = request.POST.get("decision")
+    if decision not in ("approve", "reject"):
+        return HttpResponse("Unknown decision.", status=400, content_type="text/plain; charset=utf-8")
+    note = request.POST.get("note", "").strip()[:500]
+    decide = adjustment_approve if decision == "approve" else adjustment_reject
+    try:
+        held = decide(business_id=request.access.business_id, request_id=request_id, approver=request.user,
+                      note=note)
+    except CustomerNotFound as exc:
+        raise Http404("No such request.") from exc
+    except WalletError as exc:
+        messages.error(request, f"Not {decision}d: {exc.message}")
+    else:
+        amount = format_money(held.amount, held.currency)
+        messages.success(request, f"{'Approved and posted' if decision == 'approve' else 'Rejected'}: "
+                                  f"{'credit' if held.is_credit else 'debit'} of {amount} for {held.customer.name}.")
+    return _redirect_back(request, "dashboard:approvals")
 
 
 def _threshold_rows(business_id: str) -> list[dict]:
