@@ -199,7 +199,9 @@ def test_rate_limit_is_429_with_retry_after_per_key(api, other_api, customer):
 # --- 500 and the request id ------------------------------------------------------------------------
 
 
-def test_a_bug_is_a_json_500_with_the_request_id_and_no_traceback(api, customer, monkeypatch):
+@pytest.mark.parametrize("debug", [False, True], ids=["production", "DEBUG"])
+def test_a_bug_is_a_json_500_with_the_request_id_and_no_traceback(api, customer, monkeypatch, settings, debug):
+    settings.DEBUG = debug
     from wallets import selectors
 
     def broken(**kwargs):
