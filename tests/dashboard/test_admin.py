@@ -169,3 +169,19 @@ def test_admin_lists_query_count_is_flat(admin_client, business, make_customer, 
     assert small == large, (small, large)
     with django_assert_max_num_queries(12):
         admin_client.get(url)
+
+
+def test_admin_approves_held_adjustment_through_the_service(admin_client, business, customer, operator):
+    from wallets.models import AdjustmentRequest
+    from wallets.services.approvals import adjustment_submit
+
+    CurrencyPolicy.objects.create(business=business, currency="USD", approval_above=100)
+    held = adjustment_submit(business_id=business.pk, customer_id=customer.pk, currency="USD", amount=500,
+                             is_credit=True, reason="held", idempotency_key="dash_admin000001", user=operator).request
+    assert admin_client.get(f"/admin/wallets/adjustmentrequest/{held.pk}/change/").status_code == 200
+    response = admin_client.post("/admin/wallets/adjustmentrequest/", {"action": "approve",
+                                                                      "_selected_action": [held.pk]})
+    assert response.status_code == 302
+    held = AdjustmentRequest.objects.get(pk=held.pk)
+    assert held.status == "approved" and held.ledger_entry.amount == 500
+    assert Wallet.objects.get(customer=customer, currency="USD").balance == 500

@@ -2,12 +2,13 @@
 the shared FilterSets, render. Money changes only through ``adjustments`` (the service layer)."""
 
 import datetime
+from decimal import Decimal
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -228,29 +229,39 @@ def ledger_export(request):
         return HttpResponse("Invalid filters: " + "; ".join(
             f"{name}: {' '.join(errs)}" for name, errs in filterset.errors.items()), status=400,
             content_type="text/plain; charset=utf-8")
-    entries = filterset.qs.only(
+    # Tuples, not model instances: a million rows stream at several times the speed.
+    entries = filterset.qs.values_list(
         "id", "created_at", "customer_id", "customer__name", "customer__email", "currency", "amount", "is_credit",
         "before_balance", "after_balance", "event_type", "reason", "reference_object_id", "actor_type", "actor_id",
-        "idempotency_key", "sequence",
     )
-    users = dict(get_user_model().objects.values_list("pk", "username"))  # staff-sized, read once
+    # Who may appear as an actor: the business's members and staff (admin adjustments).
+    users = dict(get_user_model().objects.filter(Q(membership__business_id=business_id) | Q(is_staff=True)
+                                                 | Q(is_superuser=True))
+                 .values_list("pk", "username"))
     keys = dict(ApiKey.objects.filter(business_id=business_id).values_list("pk", "name"))
+    exponents: dict[str, int] = {}
 
-    def actor(entry):
-        if entry.actor_type == LedgerEntry.ActorType.USER and entry.actor_id.isdigit():
-            return users.get(int(entry.actor_id), "")
-        if entry.actor_type == LedgerEntry.ActorType.API_KEY:
-            return keys.get(entry.actor_id, "")
-        return entry.actor_id
+    def major(amount: int, currency: str) -> Decimal:
+        exponent = exponents.get(currency)
+        if exponent is None:
+            exponent = exponents[currency] = minor_unit_exponent(currency)
+        return Decimal(amount).scaleb(-exponent)
+
+    def actor(actor_type: str, actor_id: str) -> str:
+        if actor_type == LedgerEntry.ActorType.USER and actor_id.isdigit():
+            return users.get(int(actor_id), "")
+        if actor_type == LedgerEntry.ActorType.API_KEY:
+            return keys.get(actor_id, "")
+        return actor_id
 
     def rows():
-        for e in entries.iterator(chunk_size=EXPORT_CHUNK_SIZE):
+        for (entry_id, created_at, customer_id, name, email, currency, amount, is_credit, before, after, event_type,
+             reason, reference, actor_type, actor_id) in entries.iterator(chunk_size=EXPORT_CHUNK_SIZE):
             yield [
-                e.id, _iso_utc(e.created_at), e.customer_id, safe_text(e.customer.name), safe_text(e.customer.email),
-                e.currency, "credit" if e.is_credit else "debit", to_major(e.amount, e.currency), e.amount,
-                to_major(e.before_balance, e.currency), to_major(e.after_balance, e.currency), e.event_type,
-                safe_text(e.reason), safe_text(e.reference_object_id), e.actor_type, safe_text(e.actor_id),
-                safe_text(actor(e)),
+                entry_id, _iso_utc(created_at), customer_id, safe_text(name), safe_text(email), currency,
+                "credit" if is_credit else "debit", major(amount, currency), amount, major(before, currency),
+                major(after, currency), event_type, safe_text(reason), safe_text(reference), actor_type,
+                safe_text(actor_id), safe_text(actor(actor_type, actor_id)),
             ]
 
     header = ["entry_id", "created_at_utc", "customer_id", "customer_name", "customer_email", "currency",
