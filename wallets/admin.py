@@ -16,6 +16,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.options import ActionLocation
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Prefetch
 from django.http import Http404, HttpResponseRedirect
@@ -40,8 +41,10 @@ from wallets.models import (
 from wallets.money import MoneyParseError, format_money, parse_major, to_major
 from wallets.services.api_keys import api_key_create, api_key_revoke
 from wallets.services.approvals import adjustment_approve, adjustment_reject
+from wallets.services.security_events import request_actor
 
 ADJUST_PERMISSION = "wallets.add_ledgerentry"
+CURRENCIES_IN_USE_CACHE_SECONDS = 300
 
 admin.site.site_header = "Wallets administration"
 admin.site.site_title = "Wallets admin"
@@ -62,14 +65,35 @@ class ReadOnlyMixin:
 
 
 class CurrencyInUseFilter(admin.SimpleListFilter):
-    """Only the currencies that have rows (one DISTINCT query), not all 145 codes."""
+    """Only the currencies that wallets exist in, not all 145 codes. Every entry and policy of
+    interest is in such a currency; the DISTINCT scan is cached for a few minutes."""
 
     title = "currency"
     parameter_name = "currency"
 
     def lookups(self, request, model_admin):
-        codes = model_admin.model.objects.order_by("currency").values_list("currency", flat=True).distinct()
+        codes = cache.get_or_set(
+            "wallets:admin:currencies-in-use",
+            lambda: list(Wallet.objects.order_by("currency").values_list("currency", flat=True).distinct()),
+            CURRENCIES_IN_USE_CACHE_SECONDS,
+        )
         return [(code, code) for code in codes]
+
+
+class IdSearchMixin:
+    """An id typed in the search box (``cus_…``, ``wle_…``) is looked up exactly, on its index;
+    anything else goes to ``search_fields``. (Django's ``=field`` is case-insensitive, which no
+    index serves on a table of millions.)"""
+
+    id_lookups: dict[str, str] = {}
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        prefix, sep, rest = term.partition("_")
+        field = self.id_lookups.get(prefix) if sep and rest and " " not in term else None
+        if field:
+            return queryset.filter(**{field: term}), False
+        return super().get_search_results(request, queryset, search_term)
 
     def queryset(self, request, queryset):
         return queryset.filter(currency=self.value()) if self.value() else queryset
@@ -87,9 +111,10 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Business)
-class BusinessAdmin(admin.ModelAdmin):
+class BusinessAdmin(IdSearchMixin, admin.ModelAdmin):
     list_display = ["name", "id", "member_count", "created_at"]
-    search_fields = ["name", "=id"]
+    search_fields = ["name"]
+    id_lookups = {"bus": "id"}
     readonly_fields = ["id", "created_at"]
     inlines = [MembershipInline]
 
@@ -162,11 +187,12 @@ class WalletInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Customer)
-class CustomerAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class CustomerAdmin(IdSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["name", "email", "id", "business", "balances", "created_at"]
     list_filter = ["business"]
     list_select_related = ["business"]
-    search_fields = ["=id", "^email", "name"]
+    search_fields = ["^email", "name"]
+    id_lookups = {"cus": "id"}
     show_full_result_count = False
     fields = ["id", "business", "name", "email", "phone_number", "metadata", "created_at", "updated_at"]
     readonly_fields = fields
@@ -263,11 +289,12 @@ class LowBalanceFilter(admin.SimpleListFilter):
 
 
 @admin.register(Wallet)
-class WalletAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class WalletAdmin(IdSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["customer", "currency", "balance_display", "entry_count", "business", "updated_at"]
     list_filter = [CurrencyInUseFilter, LowBalanceFilter, "business"]
     list_select_related = ["customer", "business"]
-    search_fields = ["=customer__id", "^customer__email", "customer__name", "=id"]
+    search_fields = ["^customer__email", "customer__name"]
+    id_lookups = {"wal": "id", "cus": "customer_id"}
     show_full_result_count = False
     fields = ["id", "business", "customer", "currency", "balance_display", "entry_count", "created_at", "updated_at"]
     readonly_fields = fields
@@ -278,14 +305,15 @@ class WalletAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class LedgerEntryAdmin(IdSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
     """The audit trail: read-only for everyone. Corrections are new entries (adjust balance)."""
 
     list_display = ["created_at", "id", "customer", "currency", "direction", "amount_display", "after_display",
                     "event_type", "actor_type", "actor_id"]
     list_filter = [CurrencyInUseFilter, "is_credit", "event_type", "actor_type", "business"]
     list_select_related = ["customer"]
-    search_fields = ["=id", "=customer__id", "=idempotency_key", "=reference_object_id", "=actor_id"]
+    search_fields = ["=idempotency_key", "=reference_object_id", "=actor_id"]
+    id_lookups = {"wle": "id", "cus": "customer_id", "wal": "wallet_id", "key": "actor_id"}
     show_full_result_count = False
     fields = ["id", "business", "customer", "wallet", "currency", "sequence", "direction", "amount_display",
               "before_display", "after_display", "event_type", "reason", "reference_object_id", "idempotency_key",
@@ -319,11 +347,12 @@ class ApiKeyAddForm(forms.ModelForm):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(IdSearchMixin, admin.ModelAdmin):
     list_display = ["prefix_display", "name", "business", "read_only", "active", "created_at", "revoked_at"]
     list_filter = ["read_only", ("revoked_at", admin.EmptyFieldListFilter), "business"]
     list_select_related = ["business"]
-    search_fields = ["=id", "^prefix", "name", "business__name"]
+    search_fields = ["^prefix", "name", "business__name"]
+    id_lookups = {"key": "id"}
     exclude = ["key_hash"]
     actions = ["revoke"]
     autocomplete_fields = ["business"]
@@ -363,7 +392,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             if form.is_valid():
                 api_key, raw_key = api_key_create(
                     business=form.cleaned_data["business"], name=form.cleaned_data["name"],
-                    read_only=form.cleaned_data["read_only"],
+                    read_only=form.cleaned_data["read_only"], **request_actor(request),
                 )
                 self.log_addition(request, api_key, [{"added": {}}])
                 return self._created_response(request, api_key, raw_key)
@@ -387,7 +416,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         count = 0
         for key_id in queryset.filter(revoked_at__isnull=True).values_list("pk", flat=True):
-            api_key_revoke(key_id=key_id)
+            api_key_revoke(key_id=key_id, **request_actor(request))
             count += 1
         self.message_user(request, f"Revoked {count} API key{'s' if count != 1 else ''}.", messages.SUCCESS)
 
@@ -468,12 +497,13 @@ class CurrencyPolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(AdjustmentRequest)
-class AdjustmentRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class AdjustmentRequestAdmin(IdSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["requested_at", "customer", "direction", "amount_display", "status", "requested_by",
                     "decided_by", "decided_at"]
     list_filter = ["status", CurrencyInUseFilter, "business"]
     list_select_related = ["customer", "requested_by", "decided_by"]
-    search_fields = ["=id", "=customer__id", "reason"]
+    search_fields = ["reason"]
+    id_lookups = {"adj": "id", "cus": "customer_id"}
     actions = ["approve", "reject"]
 
     @admin.display(description="direction")
@@ -502,3 +532,6 @@ class AdjustmentRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.action(description="Reject the selected requests")
     def reject(self, request, queryset):
         self._decide(request, queryset, adjustment_reject, "Rejected")
+
+
+from wallets import admin_security  # noqa: E402, F401 - the security audit log, read-only

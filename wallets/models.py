@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from wallets import ids
 from wallets.money import CURRENCY_CHOICES
@@ -330,3 +331,43 @@ class AdjustmentRequest(models.Model):
     def __str__(self) -> str:
         sign = "+" if self.is_credit else "-"
         return f"{self.id} {sign}{self.amount} {self.currency} ({self.status})"
+
+
+class SecurityEvent(models.Model):
+    """An append-only audit record of a security-relevant event: who did what, from where.
+
+    Written by the services (API keys created and revoked, adjustments approved or rejected) and
+    by receivers of Django's auth signals (logins, failed logins, logouts), in the same transaction
+    as the change it records. Never changed or deleted: a trigger refuses UPDATE and DELETE on
+    PostgreSQL (migration ``0007_security_event``), and the admin shows it read-only.
+    ``business`` is empty for an event that belongs to no business (a failed login by an unknown
+    user name). ``details`` never holds a secret (no password, no API key beyond its prefix).
+    """
+
+    class Kind(models.TextChoices):
+        LOGIN = "login", "Login"
+        LOGIN_FAILED = "login_failed", "Failed login"
+        LOGOUT = "logout", "Logout"
+        API_KEY_CREATED = "api_key_created", "API key created"
+        API_KEY_REVOKED = "api_key_revoked", "API key revoked"
+        ADJUSTMENT_APPROVED = "adjustment_approved", "Adjustment approved"
+        ADJUSTMENT_REJECTED = "adjustment_rejected", "Adjustment rejected"
+
+    business = models.ForeignKey(Business, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    actor_type = models.CharField(max_length=16, choices=LedgerEntry.ActorType.choices)
+    actor_id = models.CharField(max_length=255, blank=True, default="")
+    actor_name = models.CharField(max_length=255, blank=True, default="", help_text="e.g. the user name at the time")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["business", "-created_at"], name="security_event_business"),
+            models.Index(fields=["kind", "-created_at"], name="security_event_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} by {self.actor_name or self.actor_type} at {self.created_at:%Y-%m-%d %H:%M}"

@@ -26,7 +26,9 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from wallets.ids import random_token
-from wallets.models import ApiKey, Business
+from wallets.models import ApiKey, Business, SecurityEvent
+from wallets.services.actors import Actor
+from wallets.services.security_events import security_event_record
 
 KEY_PREFIX = "wsk_"
 KEY_RANDOM_LENGTH = 43  # 43 base62 characters ~ 256 bits
@@ -41,19 +43,28 @@ def business_get_or_create(*, name: str) -> tuple[Business, bool]:
         return Business.objects.get_or_create(name=name)
 
 
-def api_key_create(*, business: Business, name: str = "", read_only: bool = False) -> tuple[ApiKey, str]:
-    """Create a key for ``business``. Returns ``(api_key, raw_key)``; show ``raw_key`` once."""
+def api_key_create(
+    *, business: Business, name: str = "", read_only: bool = False, actor: Actor | None = None,
+    actor_name: str = "", ip: str | None = None,
+) -> tuple[ApiKey, str]:
+    """Create a key for ``business``. Returns ``(api_key, raw_key)``; show ``raw_key`` once.
+    The security audit log records who created it (never the key itself)."""
     raw_key = KEY_PREFIX + random_token(KEY_RANDOM_LENGTH)
     with transaction.atomic(durable=True):
         api_key = ApiKey.objects.create(
             business=business, name=name, prefix=raw_key[: ApiKey.PREFIX_LENGTH], key_hash=hash_key(raw_key),
             read_only=read_only,
         )
+        security_event_record(
+            kind=SecurityEvent.Kind.API_KEY_CREATED, business_id=business.id, actor=actor, actor_name=actor_name,
+            ip=ip, details={"api_key_id": api_key.id, "prefix": api_key.prefix, "name": name, "read_only": read_only},
+        )
     return api_key, raw_key
 
 
-def api_key_revoke(*, key_id: str) -> ApiKey:
-    """Revoke a key by id or prefix; it fails authentication from the next request on."""
+def api_key_revoke(*, key_id: str, actor: Actor | None = None, actor_name: str = "", ip: str | None = None) -> ApiKey:
+    """Revoke a key by id or prefix; it fails authentication from the next request on.
+    The security audit log records who revoked it (once: revoking a revoked key changes nothing)."""
     with transaction.atomic(durable=True):
         api_key = ApiKey.objects.select_for_update().filter(id=key_id).first()
         if api_key is None:
@@ -64,6 +75,11 @@ def api_key_revoke(*, key_id: str) -> ApiKey:
         if api_key.revoked_at is None:
             api_key.revoked_at = timezone.now()
             api_key.save(update_fields=["revoked_at"])
+            security_event_record(
+                kind=SecurityEvent.Kind.API_KEY_REVOKED, business_id=api_key.business_id, actor=actor,
+                actor_name=actor_name, ip=ip,
+                details={"api_key_id": api_key.id, "prefix": api_key.prefix, "name": api_key.name},
+            )
     return api_key
 
 

@@ -13,9 +13,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from wallets.exceptions import CustomerNotFound, InvalidState, NotAllowed
-from wallets.models import AdjustmentRequest, CurrencyPolicy, Customer, Membership
+from wallets.models import AdjustmentRequest, CurrencyPolicy, Customer, Membership, SecurityEvent
 from wallets.services.actors import Actor
 from wallets.services.ledger import PostingResult, ledger_entry_post, ledger_entry_post_in_transaction
+from wallets.services.security_events import security_event_record
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +109,7 @@ def adjustment_approve(*, business_id: str, request_id: str, approver, note: str
         request.decision_note = note
         request.ledger_entry = posting.entry
         request.save(update_fields=["status", "decided_by", "decided_at", "decision_note", "ledger_entry"])
+        _audit_decision(request, approver, SecurityEvent.Kind.ADJUSTMENT_APPROVED)
     return request
 
 
@@ -119,4 +121,15 @@ def adjustment_reject(*, business_id: str, request_id: str, approver, note: str 
         request.decided_at = timezone.now()
         request.decision_note = note
         request.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+        _audit_decision(request, approver, SecurityEvent.Kind.ADJUSTMENT_REJECTED)
     return request
+
+
+def _audit_decision(request: AdjustmentRequest, approver, kind: str) -> None:
+    """The security audit log's record of a maker-checker decision (same transaction)."""
+    security_event_record(
+        kind=kind, business_id=request.business_id, actor=Actor.user(approver.pk), actor_name=approver.get_username(),
+        details={"adjustment_request_id": request.id, "requested_by_id": request.requested_by_id,
+                 "customer_id": request.customer_id, "currency": request.currency, "amount": request.amount,
+                 "is_credit": request.is_credit, "note": request.decision_note},
+    )

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from wallets.services.actors import Actor
 from wallets.services.api_keys import api_key_create, business_get_or_create
 
 
@@ -20,7 +21,8 @@ class Command(BaseCommand):
         if not business_name:
             raise CommandError("The business name must not be empty.")
         business, created = business_get_or_create(name=business_name)
-        api_key, raw_key = api_key_create(business=business, name=name, read_only=read_only)
+        api_key, raw_key = api_key_create(business=business, name=name, read_only=read_only,
+                                          actor=Actor.command("create_api_key"))
         verb = "Created business" if created else "Business"
         self.stderr.write(f"{verb} {business.name} ({business.id})")
         self.stderr.write(

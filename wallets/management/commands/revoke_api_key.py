@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from wallets.models import ApiKey
+from wallets.services.actors import Actor
 from wallets.services.api_keys import api_key_revoke
 
 
@@ -15,7 +16,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, key: str, **options):
         try:
-            api_key = api_key_revoke(key_id=key.rstrip("…"))
+            api_key = api_key_revoke(key_id=key.rstrip("…"), actor=Actor.command("revoke_api_key"))
         except ApiKey.DoesNotExist as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(self.style.SUCCESS(f"Revoked {api_key.id} ({api_key.prefix}…) of {api_key.business_id}."))

@@ -1,0 +1,44 @@
+"""Receivers of Django's auth signals that append to the security audit log (``SecurityEvent``).
+
+Connected in ``WalletsConfig.ready``. A failed login records the user name tried, never the
+password (Django passes the credentials with the password already masked; only the name is kept).
+"""
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.dispatch import receiver
+
+from wallets.models import SecurityEvent
+from wallets.services.actors import Actor
+from wallets.services.security_events import client_ip, security_event_record
+
+
+def _business_of(user) -> str | None:
+    membership = getattr(user, "membership", None) if user is not None else None
+    return membership.business_id if membership is not None else None
+
+
+@receiver(user_logged_in, dispatch_uid="wallets_audit_login")
+def _logged_in(sender, request, user, **kwargs) -> None:
+    security_event_record(kind=SecurityEvent.Kind.LOGIN, business_id=_business_of(user), actor=Actor.user(user.pk),
+                          actor_name=user.get_username(), ip=client_ip(request))
+
+
+@receiver(user_logged_out, dispatch_uid="wallets_audit_logout")
+def _logged_out(sender, request, user, **kwargs) -> None:
+    if user is None:  # the session had expired: nobody to name
+        return
+    security_event_record(kind=SecurityEvent.Kind.LOGOUT, business_id=_business_of(user), actor=Actor.user(user.pk),
+                          actor_name=user.get_username(), ip=client_ip(request))
+
+
+@receiver(user_login_failed, dispatch_uid="wallets_audit_login_failed")
+def _login_failed(sender, credentials, request=None, **kwargs) -> None:
+    User = get_user_model()
+    username = str(credentials.get(User.USERNAME_FIELD) or credentials.get("username") or "")[:150]
+    user = User._default_manager.filter(**{User.USERNAME_FIELD: username}).select_related("membership").first()
+    security_event_record(
+        kind=SecurityEvent.Kind.LOGIN_FAILED, business_id=_business_of(user),
+        actor=Actor.user(user.pk) if user else None, actor_name=username, ip=client_ip(request),
+        details={"username": username, "known_user": user is not None},
+    )

@@ -1,0 +1,59 @@
+"""The security audit log: appending ``SecurityEvent`` rows. Nothing updates or deletes them.
+
+``security_event_record`` runs in the caller's transaction when there is one, so an event and the
+change it records (a key created, a key revoked, an adjustment approved) commit or roll back
+together. Logins and failed logins are recorded by ``wallets.audit`` from Django's auth signals.
+"""
+
+from typing import Any
+
+from django.conf import settings
+
+from wallets.models import LedgerEntry, SecurityEvent
+from wallets.services.actors import Actor
+
+SYSTEM = Actor(LedgerEntry.ActorType.SYSTEM, "")
+
+
+def security_event_record(
+    *,
+    kind: str,
+    business_id: str | None = None,
+    actor: Actor | None = None,
+    actor_name: str = "",
+    ip: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> SecurityEvent:
+    actor = actor or SYSTEM
+    return SecurityEvent.objects.create(
+        kind=kind, business_id=business_id, actor_type=actor.type, actor_id=actor.id, actor_name=actor_name[:255],
+        ip=ip, details=details or {},
+    )
+
+
+def request_actor(request) -> dict[str, Any]:
+    """``actor``, ``actor_name`` and ``ip`` of a logged-in user's request, for the services that
+    record security events (``api_key_create(..., **request_actor(request))``)."""
+    return {"actor": Actor.user(request.user.pk), "actor_name": request.user.get_username(), "ip": client_ip(request)}
+
+
+def client_ip(request) -> str | None:
+    """The client's address: REMOTE_ADDR, or behind our own proxy (``DJANGO_BEHIND_PROXY``) the last
+    address the proxy appended to X-Forwarded-For (earlier ones are the client's to forge)."""
+    if request is None:
+        return None
+    if settings.SECURE_PROXY_SSL_HEADER:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if hops and _valid_ip(hops[-1]):
+            return _valid_ip(hops[-1])
+    return _valid_ip(request.META.get("REMOTE_ADDR", ""))
+
+
+def _valid_ip(value: str) -> str | None:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
