@@ -91,10 +91,11 @@ def test_response_and_request_shapes_match_dodos(our_spec, dodo_spec):
 
 
 def test_currency_enum_is_dodos(our_spec, dodo_spec):
-    assert (
-        our_spec["components"]["schemas"]["CurrencyEnum"]["enum"]
-        == dodo_spec["components"]["schemas"]["Currency"]["enum"]
-    )
+    dodo_currencies = dodo_spec["components"]["schemas"]["Currency"]["enum"]
+    assert our_spec["components"]["schemas"]["CurrencyEnum"]["enum"] == dodo_currencies
+    listing = our_spec["paths"]["/customers/{customer_id}/wallets/ledger-entries"]["get"]
+    currency = next(p for p in listing["parameters"] if p["name"] == "currency")
+    assert currency["schema"]["enum"] == dodo_currencies
 
 
 def test_errors_are_documented_with_the_error_body(our_spec):

@@ -12,6 +12,7 @@ from wallets.api import schema as _schema  # noqa: F401  (registers the OpenAPI 
 from wallets.api import serializers as s
 from wallets.filters import CustomerFilterSet, CustomerLedgerFilterSet
 from wallets.models import Customer
+from wallets.money import DODO_CURRENCIES
 
 ERROR_RESPONSES = {
     401: OpenApiResponse(s.ErrorResponse, description="Missing, unknown or revoked API key (UNAUTHORIZED)"),
@@ -124,6 +125,7 @@ class CustomerViewSet(viewsets.GenericViewSet):
 
     @extend_schema(methods=["GET"], operation_id="get_customer_wallet_transactions",
                    parameters=[*PAGE_PARAMETERS, OpenApiParameter("currency", OpenApiTypes.STR,
+                                                                  enum=DODO_CURRENCIES,
                                                                   description="Only this currency")],
                    responses={200: s.LedgerEntryListResponse, **ERROR_RESPONSES})
     @extend_schema(methods=["POST"], operation_id="create_customer_ledger_entry",
