@@ -2,6 +2,7 @@
 
 import datetime
 import json
+import re
 
 import pytest
 
@@ -24,7 +25,8 @@ def test_create_customer_returns_200_with_dodo_shape_and_default_wallets(api, bu
     response = api.post("/customers", {"email": "ann@example.com", "name": "Ann Lee"}, format="json")
 
     body = dodo_valid(response)
-    assert body["customer_id"].startswith("cus_") and len(body["customer_id"]) == 25
+    assert re.fullmatch(r"cus_[A-Za-z0-9]{21}", body["customer_id"])
+    assert re.fullmatch(r"bus_[A-Za-z0-9]{21}", body["business_id"])
     assert body["business_id"] == business.id
     assert (body["email"], body["name"], body["phone_number"], body["metadata"]) == (
         "ann@example.com",

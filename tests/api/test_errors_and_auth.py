@@ -200,7 +200,9 @@ def test_rate_limit_is_429_with_retry_after_per_key(api, other_api, customer):
 
 
 @pytest.mark.parametrize("debug", [False, True], ids=["production", "DEBUG"])
-def test_a_bug_is_a_json_500_with_the_request_id_and_no_traceback(api, customer, monkeypatch, settings, debug):
+def test_a_bug_is_a_json_500_with_the_request_id_and_no_traceback(
+    api, customer, monkeypatch, settings, caplog, debug
+):
     settings.DEBUG = debug
     from wallets import selectors
 
@@ -215,6 +217,9 @@ def test_a_bug_is_a_json_500_with_the_request_id_and_no_traceback(api, customer,
     assert "req-123" in body["message"]
     assert response["X-Request-Id"] == "req-123"
     assert b"secret internals" not in response.content and b"SELECT" not in response.content
+    # The server log has the traceback under that id.
+    logged = [r for r in caplog.records if r.name == "wallets.errors" and "req-123" in r.getMessage()]
+    assert logged and logged[0].exc_info and "secret internals" in str(logged[0].exc_info[1])
 
 
 def test_every_response_carries_a_request_id(api):

@@ -1,6 +1,7 @@
 """POST and GET /customers/{id}/wallets/ledger-entries: postings, the chain, idempotency."""
 
 import datetime
+import re
 
 import pytest
 
@@ -299,7 +300,7 @@ def test_list_entries_carries_every_field_newest_first(api, customer, dodo_valid
         750,
     )
     assert (inr["currency"], inr["before_balance"], inr["after_balance"]) == ("INR", 0, 9900)
-    assert credit["id"].startswith("wle_")
+    assert all(re.fullmatch(r"wle_[A-Za-z0-9]{21}", item["id"]) for item in items)
     for item in items:
         assert datetime.datetime.fromisoformat(item["created_at"]) == entries[item["id"]].created_at
         assert item["after_balance"] - item["before_balance"] == (
