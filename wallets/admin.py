@@ -79,6 +79,9 @@ class CurrencyInUseFilter(admin.SimpleListFilter):
         )
         return [(code, code) for code in codes]
 
+    def queryset(self, request, queryset):
+        return queryset.filter(currency=self.value()) if self.value() else queryset
+
 
 class IdSearchMixin:
     """An id typed in the search box (``cus_…``, ``wle_…``) is looked up exactly, on its index;
@@ -91,12 +94,13 @@ class IdSearchMixin:
         term = search_term.strip()
         prefix, sep, rest = term.partition("_")
         field = self.id_lookups.get(prefix) if sep and rest and " " not in term else None
+        if field == "customer_id" and hasattr(self.model, "business_id"):
+            # With the customer's business the (business, customer, …) indexes serve the query.
+            business_id = Customer.objects.filter(pk=term).values_list("business_id", flat=True).first()
+            return queryset.filter(business_id=business_id, customer_id=term), False
         if field:
             return queryset.filter(**{field: term}), False
         return super().get_search_results(request, queryset, search_term)
-
-    def queryset(self, request, queryset):
-        return queryset.filter(currency=self.value()) if self.value() else queryset
 
 
 # --- Businesses, users, memberships ---------------------------------------------------------
@@ -427,7 +431,7 @@ class ApiKeyAdmin(IdSearchMixin, admin.ModelAdmin):
 @admin.register(ExchangeRate)
 class ExchangeRateAdmin(admin.ModelAdmin):
     list_display = ["currency", "rate_to_usd", "as_of", "source", "created_at"]
-    list_filter = [CurrencyInUseFilter, "source"]
+    list_filter = ["source"]
     search_fields = ["=currency"]
     date_hierarchy = "as_of"
     ordering = ["currency", "-as_of"]
