@@ -1,0 +1,233 @@
+"""Tenant isolation, table-driven: every API route and every dashboard page is tried by business A
+(Acme: its API keys, its users in every role, through keys and sessions) against business B's
+(Globex's) customers, wallets, entries and held adjustments. The answer is 404 or 403 (405 only
+where A's own objects get 405 too, so it tells nothing), B's data never appears in a body, and
+nothing of B's changes.
+
+Both tables are checked against the URL configuration: a new route or page fails here until it is
+added to its table.
+"""
+
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import get_resolver
+from rest_framework.test import APIClient
+
+from wallets import services
+from wallets.api.urls import urlpatterns as api_urlpatterns
+from wallets.dashboard.urls import urlpatterns as dashboard_urlpatterns
+from wallets.models import AdjustmentRequest, ApiKey, CurrencyPolicy, Customer, LedgerEntry, Membership, Wallet
+from wallets.services.actors import Actor
+from wallets.services.api_keys import api_key_create, business_get_or_create
+from wallets.services.approvals import adjustment_submit
+
+SECRET_NAME = "Globex Secret Customer"
+SECRET_EMAIL = "secret@globex.example"
+PASSWORD = "tenant-isolation-1"
+
+
+class World:
+    """Business A with keys and users; business B with a customer, money, entries, a held request."""
+
+    def __init__(self):
+        self.a = business_get_or_create(name="Acme")[0]
+        self.b = business_get_or_create(name="Globex")[0]
+        self.a_customer = services.customer_create(business_id=self.a.id, email="own@acme.example", name="Own")[0]
+        self.b_customer = services.customer_create(business_id=self.b.id, email=SECRET_EMAIL, name=SECRET_NAME)[0]
+        for customer in (self.a_customer, self.b_customer):
+            services.ledger_entry_post(business_id=customer.business_id, customer_id=customer.id, currency="USD",
+                                       amount=10_000, is_credit=True, actor=Actor.command("setup"),
+                                       idempotency_key="shared-key", reason="setup")
+        self.b_entry = LedgerEntry.objects.get(customer=self.b_customer)
+        self.b_key = api_key_create(business=self.b)[0]
+        self.a_raw_key = api_key_create(business=self.a)[1]
+        self.a_read_only_raw_key = api_key_create(business=self.a, read_only=True)[1]
+        User = get_user_model()
+        self.a_users = {}
+        for role in Membership.Role.values:
+            user = User.objects.create_user(username=f"acme-{role}", password=PASSWORD)
+            Membership.objects.create(user=user, business=self.a, role=role)
+            self.a_users[role] = user
+        b_operator = User.objects.create_user(username="globex-operator", password=PASSWORD)
+        Membership.objects.create(user=b_operator, business=self.b, role=Membership.Role.OPERATOR)
+        CurrencyPolicy.objects.create(business=self.b, currency="USD", approval_above=100)
+        self.b_request = adjustment_submit(
+            business_id=self.b.id, customer_id=self.b_customer.id, currency="USD", amount=5_000, is_credit=False,
+            reason="held", idempotency_key="held-1", user=b_operator,
+        ).request
+
+    def b_state(self) -> tuple:
+        """Everything of B's that an attack could change."""
+        return (
+            list(Customer.objects.filter(business=self.b).values()),
+            list(Wallet.objects.filter(business=self.b).values()),
+            list(LedgerEntry.objects.filter(business=self.b).values_list("id", flat=True)),
+            list(AdjustmentRequest.objects.filter(business=self.b).values()),
+            list(ApiKey.objects.filter(business=self.b).values()),
+            list(CurrencyPolicy.objects.filter(business=self.b).values()),
+        )
+
+    def secrets(self) -> list[str]:
+        """What A never sends, so it can only be in a body if B's data leaked: B's customer's name
+        (A searches by B's email and id, which pages may echo), entry id and key prefix."""
+        return [SECRET_NAME, self.b_entry.id, self.b_key.prefix]
+
+
+@pytest.fixture
+def world(db):
+    return World()
+
+
+def api_clients(world: World) -> dict[str, APIClient]:
+    clients = {}
+    for name, raw in (("key", world.a_raw_key), ("read-only key", world.a_read_only_raw_key)):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+        clients[name] = client
+    for role, user in world.a_users.items():
+        client = APIClient(enforce_csrf_checks=False)
+        client.force_login(user)
+        clients[f"session {role}"] = client
+    return clients
+
+
+ENTRY = {"amount": 100, "currency": "USD", "entry_type": "debit", "idempotency_key": "shared-key", "reason": "setup"}
+# (route as in the URL configuration, methods with bodies). {c} is the target customer.
+API_TABLE = {
+    "customers": {"GET": None, "POST": {"email": SECRET_EMAIL, "name": "Impostor"}},  # A's own new customer
+    "customers/{c}": {"GET": None, "PATCH": {"name": "Hijacked", "email": "hijack@acme.example"},
+                      "PUT": {"name": "Hijacked", "email": "x@acme.example"}, "DELETE": None},
+    "customers/{c}/wallets": {"GET": None, "POST": ENTRY},
+    "customers/{c}/wallets/ledger-entries": {"GET": None, "POST": ENTRY,
+                                             "DELETE": None},
+}
+
+
+def test_the_api_table_covers_every_route():
+    routes = {re.sub(r"\(\?P<customer_id>[^)]*\)", "{c}", str(p.pattern).strip("^$")) for p in api_urlpatterns}
+    assert routes == set(API_TABLE)
+
+
+def test_no_api_route_reaches_another_business(world):
+    before = world.b_state()
+    failures = []
+    for client_name, client in api_clients(world).items():
+        for route, methods in API_TABLE.items():
+            for method, body in methods.items():
+                theirs = "/" + route.format(c=world.b_customer.id)
+                own = "/" + route.format(c=world.a_customer.id)
+                response = getattr(client, method.lower())(theirs, body, format="json")
+                text = response.content.decode()
+                leaked = [s for s in world.secrets() if s in text]
+                if "{c}" in route:
+                    allowed = {403, 404}
+                    if response.status_code == 405:
+                        own_status = getattr(client, method.lower())(own, body, format="json").status_code
+                        allowed = {405} if own_status == 405 else allowed
+                    if response.status_code not in allowed:
+                        failures.append(f"{client_name} {method} {theirs}: {response.status_code} {text[:120]}")
+                if leaked:
+                    failures.append(f"{client_name} {method} {theirs}: body shows {leaked}")
+    # Lists and filters with B's identifiers find nothing of B's.
+    client = api_clients(world)["key"]
+    for query in ({"email": SECRET_EMAIL}, {"name": "Secret"}, {"page_size": 100}):
+        items = client.get("/customers", query).json()["items"]
+        if any(item["customer_id"] == world.b_customer.id for item in items):
+            failures.append(f"GET /customers {query} lists B's customer")
+    assert failures == []
+    assert world.b_state() == before
+
+
+def test_another_business_key_on_our_customer_is_404_too(world):
+    """The same from B's side, with B's key: A's customer does not exist for B."""
+    raw = api_key_create(business=world.b)[1]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    for path in (f"/customers/{world.a_customer.id}", f"/customers/{world.a_customer.id}/wallets",
+                 f"/customers/{world.a_customer.id}/wallets/ledger-entries"):
+        response = client.get(path)
+        assert response.status_code == 404 and response.json()["code"] == "NOT_FOUND"
+
+
+# --- The dashboard ------------------------------------------------------------------------------
+
+# url name -> (kwargs maker, requests to make: (method, query or form data))
+DASHBOARD_TABLE = {
+    "overview": (lambda w: {}, [("GET", {})]),
+    "customers": (lambda w: {}, [("GET", {"q": SECRET_EMAIL}), ("GET", {"q": "Globex"}),
+                                 ("GET", {"q": "b_customer"})]),
+    "customer": (lambda w: {"customer_id": w.b_customer.id}, [("GET", {})]),
+    "customer_adjust": (lambda w: {"customer_id": w.b_customer.id},
+                        [("POST", {"currency": "USD", "amount": "1.00", "direction": "debit", "reason": "x",
+                                   "idempotency_key": "dash-1", "confirm": "1"}), ("GET", {})]),
+    "ledger": (lambda w: {}, [("GET", {"customer": "b_customer"}), ("GET", {"q": "Secret"})]),
+    "ledger_export": (lambda w: {}, [("GET", {"customer": "b_customer"}), ("GET", {})]),
+    "low_balance": (lambda w: {}, [("GET", {"below": "1000000"})]),
+    "low_balance_export": (lambda w: {}, [("GET", {"below": "1000000"})]),
+    "approvals": (lambda w: {}, [("GET", {}), ("GET", {"status": "all"})]),
+    "approval_decide": (lambda w: {"request_id": w.b_request.id},
+                        [("POST", {"decision": "approve"}), ("POST", {"decision": "reject"})]),
+    "settings": (lambda w: {}, [("GET", {}), ("POST", {"form": "add", "add-currency": "USD",
+                                                       "add-low_balance_below": "1"})]),
+    "time_zone": (lambda w: {}, [("POST", {"time_zone": "UTC"})]),
+    "switch_business": (lambda w: {}, [("POST", {"business_id": "b_business"})]),
+}
+# Pages that show A's own data: 200 (or a redirect) is right, as long as nothing of B's shows.
+OWN_DATA_PAGES = {"overview", "customers", "ledger", "ledger_export", "low_balance", "low_balance_export",
+                  "approvals", "settings", "time_zone"}
+
+
+def test_the_dashboard_table_covers_every_page():
+    assert {p.name for p in dashboard_urlpatterns} == set(DASHBOARD_TABLE)
+
+
+def fill(data: dict, world: World) -> dict:
+    marks = {"b_customer": world.b_customer.id, "b_business": world.b.id}
+    return {k: marks.get(v, v) for k, v in data.items()}
+
+
+def test_no_dashboard_page_reaches_another_business(world):
+    from django.urls import reverse
+
+    before = world.b_state()
+    failures = []
+    for role, user in world.a_users.items():
+        client = Client()
+        client.force_login(user)
+        for name, (kwargs_of, requests) in DASHBOARD_TABLE.items():
+            url = reverse(f"dashboard:{name}", kwargs=kwargs_of(world))
+            for method, data in requests:
+                data = fill(data, world)
+                response = client.get(url, data) if method == "GET" else client.post(url, data)
+                body = b"".join(response.streaming_content) if response.streaming else response.content
+                text = body.decode(errors="replace")
+                leaked = [s for s in world.secrets() if s in text]
+                if leaked:
+                    failures.append(f"{role} {method} {url}: shows {leaked}")
+                if name not in OWN_DATA_PAGES and response.status_code not in (403, 404):
+                    failures.append(f"{role} {method} {url} {data}: {response.status_code}")
+    assert failures == []
+    assert world.b_state() == before
+
+
+def test_the_dashboard_refuses_anonymous_visitors(world):
+    from django.urls import reverse
+
+    client = Client()
+    for name, (kwargs_of, _) in DASHBOARD_TABLE.items():
+        response = client.get(reverse(f"dashboard:{name}", kwargs=kwargs_of(world)))
+        assert response.status_code in (302, 403, 404, 405), (name, response.status_code)
+        if response.status_code == 302:
+            assert response.url.startswith("/accounts/login/")
+
+
+def test_every_url_is_in_one_of_the_tables_or_known_to_be_outside_tenancy():
+    """Top-level routes: the API and the dashboard are covered above; the rest hold no business data
+    (admin is staff-only and superuser-scoped, accounts is login/logout, docs and schema are public)."""
+    outside = {"", "admin/", "accounts/", "dashboard", "dashboard/", "healthz", "api/schema", "api/docs",
+               "api/redoc", "api-auth/", "^(?P<rest>.*)$"}
+    top = {str(p.pattern) for p in get_resolver().url_patterns}
+    assert top <= outside, top - outside  # "" covers the home redirect and the API (API_TABLE)
