@@ -3,7 +3,7 @@
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, viewsets
+from rest_framework import exceptions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -13,6 +13,10 @@ from wallets.api import serializers as s
 from wallets.filters import CustomerFilterSet, CustomerLedgerFilterSet
 from wallets.models import Customer
 from wallets.money import DODO_CURRENCIES
+
+# Formats the posting's timestamps exactly as WalletResponse does, without building that
+# ModelSerializer (and its fields from the model) twice per request.
+_TIMESTAMP = serializers.DateTimeField()
 
 ERROR_RESPONSES = {
     401: OpenApiResponse(s.ErrorResponse, description="Missing, unknown or revoked API key (UNAUTHORIZED)"),
@@ -167,10 +171,10 @@ class CustomerViewSet(viewsets.GenericViewSet):
         )
         response = Response({
             "balance": result.balance,
-            "created_at": s.WalletResponse().fields["created_at"].to_representation(result.created_at),
+            "created_at": _TIMESTAMP.to_representation(result.created_at),
             "currency": result.currency,
             "customer_id": result.customer_id,
-            "updated_at": s.WalletResponse().fields["updated_at"].to_representation(result.updated_at),
+            "updated_at": _TIMESTAMP.to_representation(result.updated_at),
         })
         if result.replayed:
             response["Idempotent-Replayed"] = "true"
