@@ -97,11 +97,18 @@ B1_LOCK = (
     'WHERE ("wallets_wallet"."business_id" = %s AND "wallets_wallet"."currency" = %s '
     'AND "wallets_wallet"."customer_id" = %s) ORDER BY "wallets_wallet"."currency" ASC LIMIT 1 FOR NO KEY UPDATE'
 )
-B1_IDEMPOTENCY = (
+B1_LOCK_WITH_KEY = (
+    'SELECT "wallets_wallet"."id", "wallets_wallet"."balance", "wallets_wallet"."entry_count", '
+    '"wallets_wallet"."created_at", "wallets_wallet"."updated_at", (SELECT "U0"."id" AS "id" FROM '
+    '"wallets_ledgerentry" "U0" WHERE ("U0"."business_id" = %s AND "U0"."customer_id" = %s AND '
+    '"U0"."idempotency_key" = %s) LIMIT 1) AS "prior_entry_id" FROM "wallets_wallet" '
+    'WHERE ("wallets_wallet"."business_id" = %s AND "wallets_wallet"."currency" = %s '
+    'AND "wallets_wallet"."customer_id" = %s) ORDER BY "wallets_wallet"."currency" ASC LIMIT 1 FOR NO KEY UPDATE'
+)
+B1_PRIOR = (
     'SELECT "wallets_ledgerentry"."id", "wallets_ledgerentry"."currency", "wallets_ledgerentry"."amount", '
     '"wallets_ledgerentry"."is_credit", "wallets_ledgerentry"."reason", "wallets_ledgerentry"."after_balance", '
-    '"wallets_ledgerentry"."created_at" FROM "wallets_ledgerentry" WHERE ("wallets_ledgerentry"."business_id" = %s '
-    'AND "wallets_ledgerentry"."customer_id" = %s AND "wallets_ledgerentry"."idempotency_key" = %s) '
+    '"wallets_ledgerentry"."created_at" FROM "wallets_ledgerentry" WHERE "wallets_ledgerentry"."id" = %s '
     'ORDER BY "wallets_ledgerentry"."created_at" DESC, "wallets_ledgerentry"."sequence" DESC LIMIT 1'
 )
 B1_INSERT = (
@@ -112,7 +119,7 @@ B1_INSERT = (
 )
 B1_UPDATE = (
     'UPDATE "wallets_wallet" SET "balance" = %s, "entry_count" = %s, "updated_at" = %s '
-    'WHERE "wallets_wallet"."id" = %s'
+    'WHERE "id" = %s'
 )
 
 
@@ -132,12 +139,16 @@ class B1Client:
 
         cur = self.conn.cursor()
         try:
-            cur.execute(B1_LOCK, (self.business_id, CURRENCY, req.customer_id))
-            wallet_id, before, count, _created, _updated = cur.fetchone()
-            if req.idempotency_key is not None:
-                cur.execute(B1_IDEMPOTENCY, (self.business_id, req.customer_id, req.idempotency_key))
-                prior = cur.fetchone()
-                if prior is not None:
+            if req.idempotency_key is None:
+                cur.execute(B1_LOCK, (self.business_id, CURRENCY, req.customer_id))
+                wallet_id, before, count, _created, _updated = cur.fetchone()
+            else:
+                cur.execute(B1_LOCK_WITH_KEY, (self.business_id, req.customer_id, req.idempotency_key,
+                                               self.business_id, CURRENCY, req.customer_id))
+                wallet_id, before, count, _created, _updated, prior_id = cur.fetchone()
+                if prior_id is not None:
+                    cur.execute(B1_PRIOR, (prior_id,))
+                    prior = cur.fetchone()
                     same = (prior[1], prior[2], prior[3], prior[4]) == (CURRENCY, req.amount, req.is_credit, REASON)
                     self.conn.commit()
                     return "replayed" if same else "error"
@@ -327,10 +338,10 @@ PGBENCH_BODY = """\\set r random(1, 100)
 \\set credit 1
 \\endif
 BEGIN;
-SELECT w.id AS wid, w.customer_id AS cid, w.balance AS bal, w.entry_count AS cnt FROM wallets_wallet w
+SELECT w.id AS wid, w.customer_id AS cid, w.balance AS bal, w.entry_count AS cnt{idempotency} FROM wallets_wallet w
   WHERE w.business_id = :bid AND w.currency = 'USD' AND w.customer_id = 'cus_' || substr(md5('c' || :n::text), 1, 21)
   ORDER BY w.currency LIMIT 1 FOR NO KEY UPDATE \\gset
-{idempotency}\\if :credit = 0 and :amt > :bal
+\\if :credit = 0 and :amt > :bal
 ROLLBACK;
 \\else
 \\set seq :cnt + 1
@@ -349,10 +360,10 @@ COMMIT;
 \\endif
 """
 
+# With keys the lock statement also looks the key up (as the service does); every key is new here.
 PGBENCH_IDEMPOTENCY = (
-    "SELECT id, currency, amount, is_credit, reason, after_balance, created_at FROM wallets_ledgerentry "
-    "WHERE business_id = :bid AND customer_id = :cid AND idempotency_key = 'pgb-' || :key::text "
-    "ORDER BY created_at DESC, sequence DESC LIMIT 1;\n"
+    ", (SELECT e.id FROM wallets_ledgerentry e WHERE e.business_id = :bid AND e.customer_id = "
+    "'cus_' || substr(md5('c' || :n::text), 1, 21) AND e.idempotency_key = 'pgb-' || :key::text LIMIT 1) AS prior"
 )
 
 
