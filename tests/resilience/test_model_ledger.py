@@ -7,6 +7,7 @@ Examples: ``WALLETS_MODEL_PROFILE=ci`` (default, modest for CI) or ``=long`` (ma
 programs): ``WALLETS_MODEL_PROFILE=long pytest tests/resilience/test_model_ledger.py``.
 """
 
+import hashlib
 import os
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ from wallets.models import LedgerEntry, Wallet
 from wallets.money import INT64_MAX
 from wallets.services.actors import Actor
 from wallets.services.api_keys import business_get_or_create
+from wallets.services.bulk import bulk_credit_file
 
 settings.register_profile(
     "wallets-model-ci", max_examples=25, stateful_step_count=30, deadline=None, database=None,
@@ -139,11 +141,64 @@ class LedgerMachine(RuleBasedStateMachine):
         if prior is None:
             return
         currency, amount, is_credit, reason = prior[0]
-        other_currency = CURRENCIES[(CURRENCIES.index(currency) + delta) % len(CURRENCIES)]
+        other_currency = CURRENCIES[(CURRENCIES.index(currency) + 1 + delta % 2) % len(CURRENCIES)]
         for variant in ((currency, amount + delta, is_credit, reason), (currency, amount, not is_credit, reason),
                         (currency, amount, is_credit, f"{reason}-other"), (other_currency, amount, is_credit, reason)):
             with pytest.raises(IdempotencyKeyReused):
                 self._post(customer, *variant[:3], key, variant[3])
+
+    @rule(rows=st.lists(st.tuples(customers, st.sampled_from(CURRENCIES), st.integers(1, 10_000) | st.just(INT64_MAX),
+                                  st.booleans(), st.one_of(st.none(), st.sampled_from(KEYS)),
+                                  st.sampled_from(REASONS)), min_size=1, max_size=6),
+          runs=st.integers(1, 2))
+    def bulk_credit(self, rows, runs):
+        """A bulk file for business 0 (rows of business 1's customers are unknown customers), run
+        once or twice: the model applies its rows in file order like single postings, with a
+        key derived from the file and the line when the row has none."""
+        lines = ["customer_id,amount,currency,entry_type,idempotency_key,reason"]
+        for customer, currency, amount, is_credit, key, reason in rows:
+            lines.append(f"{customer.id},{amount},{currency},{'credit' if is_credit else 'debit'},{key or ''},"
+                         f"{reason or ''}")
+        data = ("\n".join(lines) + "\n").encode()
+        derived = f"bulk:{hashlib.sha256(data).hexdigest()[:16]}:"
+        for _ in range(runs):
+            expected_posted, expected_done, expected_rejected = 0, 0, []
+            used_in_file = set()
+            for line, (customer, currency, amount, is_credit, key, reason) in enumerate(rows, start=2):
+                key = key or f"{derived}{line}"
+                if customer.business != 0 or (customer.id, key) in used_in_file:
+                    expected_rejected.append(line)
+                    continue
+                used_in_file.add((customer.id, key))
+                outcome = self._apply(customer, currency, amount, is_credit, key, reason)
+                if outcome == "post":
+                    expected_posted += 1
+                elif outcome == "replay":
+                    expected_done += 1
+                else:
+                    expected_rejected.append(line)
+            result = bulk_credit_file(business_id=self.business_ids[0], data=data, actor=ACTOR)
+            assert (result.posted, result.already_done, sorted(r.line for r in result.rejections)) == (
+                expected_posted, expected_done, expected_rejected
+            ), result.rejections
+
+    def _apply(self, customer, currency, amount, is_credit, key, reason) -> str:
+        """The model's verdict on one posting, applied to the model: post, replay or a refusal."""
+        body = (currency, amount, is_credit, reason)
+        balance = self.balances.get((customer.id, currency), 0)
+        prior = self.keys.get((customer.id, key)) if key else None
+        if prior is not None:
+            return "replay" if prior[0] == body else "reused"
+        if not is_credit and amount > balance:
+            return "insufficient"
+        if is_credit and balance + amount > INT64_MAX:
+            return "overflow"
+        after = balance + amount if is_credit else balance - amount
+        self.balances[(customer.id, currency)] = after
+        self.entries += 1
+        if key:
+            self.keys[(customer.id, key)] = (body, after)
+        return "post"
 
     @rule(customer=customers, amount=amounts)
     def post_as_another_business(self, customer, amount):
