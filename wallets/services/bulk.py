@@ -503,18 +503,25 @@ class _BatchPoster:
         pairs = {(r.customer_id, r.currency) for r in rows}
         states = self._wallets(pairs, lock=True)
         missing = pairs - states.keys()
+        created: set[str] = set()
         if missing:
             # New wallets: inserted (in a fixed order) and then locked. They are invisible to other
             # transactions until this one commits, so locking them after the others cannot
             # deadlock; a wallet another transaction created meanwhile is locked out of order,
             # which at worst makes PostgreSQL break a deadlock, and the batch is retried.
-            Wallet.objects.bulk_create(
-                [Wallet(business_id=self.business_id, customer_id=c, currency=cur) for c, cur in sorted(missing)],
-                ignore_conflicts=True,
-            )
+            new = [Wallet(business_id=self.business_id, customer_id=c, currency=cur) for c, cur in sorted(missing)]
+            Wallet.objects.bulk_create(new, ignore_conflicts=True)
             states.update(self._wallets(missing, lock=True))
+            ours = {wallet.id for wallet in new}  # ids are made here: a conflicting insert kept the other's
+            created = {state.id for state in states.values() if state.id in ours}
         # Read the clock after the locks: every entry of these wallets so far is older.
-        return self._plan(rows, states, self._used_keys(rows), timezone.now())
+        outcome = self._plan(rows, states, self._used_keys(rows), timezone.now())
+        # A wallet is created by its first posting: one made here for rows that were all refused
+        # goes again, so a refused row leaves nothing behind (as a refused single posting).
+        unused = [state.id for state in states.values() if state.id in created and not state.changed]
+        if unused:
+            Wallet.objects.filter(business_id=self.business_id, id__in=unused).delete()
+        return outcome
 
     def _wallets(self, pairs: set[tuple[str, str]], lock: bool = False) -> dict[tuple[str, str], _WalletState]:
         """The wallets of these (customer, currency) pairs; with ``lock``, locked FOR NO KEY UPDATE
