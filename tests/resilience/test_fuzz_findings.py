@@ -45,3 +45,18 @@ def test_malformed_or_repeated_query_parameters_are_422(api, customer, query):
 )
 def test_well_formed_query_parameters_still_work(api, customer, query):
     assert api.get(f"/customers/{customer.id}/wallets/ledger-entries?{query}").status_code == 200
+
+
+def test_a_refused_bulk_row_creates_no_wallet(business, customer):
+    """Found by the model test: a bulk row refused under the lock (here an overdraft in a currency
+    the customer has no wallet in) left an empty wallet behind; a refused posting creates nothing."""
+    from wallets.models import Wallet
+    from wallets.services.actors import Actor
+    from wallets.services.bulk import bulk_credit_file
+
+    data = f"customer_id,amount,currency,entry_type\n{customer.id},5,JPY,debit\n{customer.id},7,EUR,credit\n".encode()
+    result = bulk_credit_file(business_id=business.id, data=data, actor=Actor.command("test"))
+    assert [r.line for r in result.rejections] == [2] and result.posted == 1
+    assert dict(Wallet.objects.filter(customer=customer).values_list("currency", "balance")) == {
+        "USD": 0, "INR": 0, "EUR": 7,
+    }
