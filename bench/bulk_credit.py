@@ -1,7 +1,7 @@
 """Measure bulk_credit on PostgreSQL: 100,000 rows over 10,000 customers (prints figures only).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/wallets_cmd_bench .venv/bin/python bench/bulk_credit.py
-    ... --rows 100000 --customers 10000 --batch-size 2000 [--million]
+    ... --rows 100000 --customers 10000 --batch-size 2000 [--rounds 2] [--million]
 
 Builds a scratch database ``<name>_template`` (migrated; one business; the customers with their
 default wallets), then for each measurement copies it to ``<name>`` so every run starts equal:
@@ -20,6 +20,7 @@ import argparse
 import csv
 import io
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument("--million", action="store_true", help="also time reconciliation over 1M entries")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of product and baseline")
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
     args = parser.parse_args()
 
@@ -64,7 +66,8 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench_bulk_"))
     csv_path = workdir / "bulk.csv"
 
-    print(f"== setup: {args.rows:,} rows over {args.customers:,} customers, batch {args.batch_size}")
+    print(f"== setup: {args.rows:,} rows over {args.customers:,} customers, batch {args.batch_size}; "
+          f"load average {os.getloadavg()[0]:.1f}")
     started = time.perf_counter()
     _recreate(admin, template)
     call_command("migrate", verbosity=0)
@@ -79,41 +82,40 @@ def main() -> None:
         _recreate(admin, name, template=template)
         connection.settings_dict["NAME"] = name
 
-    results = {}
+    results: dict[str, list[float]] = {}
 
-    use_copy()
-    started = time.perf_counter()
-    call_command("bulk_credit", str(csv_path), business=business_id, batch_size=args.batch_size, verbosity=0)
-    results["bulk_credit (in-process)"] = time.perf_counter() - started
-    _check_books(args.rows)
+    def timed(label: str, work) -> None:
+        started = time.perf_counter()
+        work()
+        results.setdefault(label, []).append(time.perf_counter() - started)
 
-    started = time.perf_counter()
-    call_command("bulk_credit", str(csv_path), business=business_id, batch_size=args.batch_size, verbosity=0)
-    results["same file again (all already done)"] = time.perf_counter() - started
-    _check_books(args.rows)
+    def product() -> None:
+        call_command("bulk_credit", str(csv_path), business=business_id, batch_size=args.batch_size, verbosity=0,
+                     stdout=io.StringIO())
+
+    for _ in range(args.rounds):  # interleaved, so a busy machine slows both alike
+        use_copy()
+        timed("bulk_credit (in-process)", product)
+        _check_books(args.rows)
+        timed("same file again (all already done)", product)
+        _check_books(args.rows)
+        use_copy()
+        timed("raw COPY baseline (no checks, no locks)", lambda: _copy_baseline(csv_path, business_id))
+        _check_books(args.rows)
 
     use_copy()
     env = {**os.environ, "DATABASE_URL": urlunsplit(parts._replace(path=f"/{name}"))}
-    started = time.perf_counter()
-    subprocess.run(
+    timed("bulk_credit (manage.py process, start-up included)", lambda: subprocess.run(
         [sys.executable, "manage.py", "bulk_credit", str(csv_path), "--business", business_id,
          "--batch-size", str(args.batch_size), "-v", "0"],
-        cwd=ROOT, env=env, check=True,
-    )
-    results["bulk_credit (manage.py process, start-up included)"] = time.perf_counter() - started
-    _check_books(args.rows)
-
-    use_copy()
-    started = time.perf_counter()
-    _copy_baseline(csv_path, business_id)
-    results["raw COPY baseline (no checks, no locks)"] = time.perf_counter() - started
+        cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL,
+    ))
     _check_books(args.rows)
 
     from wallets.services.reconcile import ledger_drift
 
-    started = time.perf_counter()
-    problems = ledger_drift()
-    results[f"reconcile {args.rows:,} entries"] = time.perf_counter() - started
+    problems: list = []
+    timed(f"reconcile {args.rows:,} entries", lambda: problems.extend(ledger_drift()))
     assert not problems, problems[:5]
 
     if args.million:
@@ -122,21 +124,23 @@ def main() -> None:
             path = workdir / f"bulk_{seed}.csv"
             with open(path, "w", newline="", encoding="utf-8") as handle:
                 gen_bulk_csv.write(handle, 100_000, args.customers, seed=seed)
-            call_command("bulk_credit", str(path), business=business_id, batch_size=args.batch_size, verbosity=0)
+            call_command("bulk_credit", str(path), business=business_id, batch_size=args.batch_size, verbosity=0,
+                         stdout=io.StringIO())
         _check_books(1_000_000)
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE wallets_ledgerentry")
-        started = time.perf_counter()
-        problems = ledger_drift()
-        results["reconcile 1,000,000 entries"] = time.perf_counter() - started
+        timed("reconcile 1,000,000 entries", lambda: problems.extend(ledger_drift()))
         assert not problems, problems[:5]
 
-    print("== results")
-    for label, seconds in results.items():
+    print(f"== results (median of {args.rounds} interleaved rounds where repeated; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+    for label, runs in results.items():
+        seconds = statistics.median(runs)
         rate = f"{args.rows / seconds:>10,.0f} rows/s" if "reconcile" not in label else ""
-        print(f"   {label:55} {seconds:7.2f}s {rate}")
-    bulk = results["bulk_credit (in-process)"]
-    baseline = results["raw COPY baseline (no checks, no locks)"]
+        each = " / ".join(f"{r:.2f}" for r in runs)
+        print(f"   {label:55} {seconds:7.2f}s {rate}   [{each}]")
+    bulk = statistics.median(results["bulk_credit (in-process)"])
+    baseline = statistics.median(results["raw COPY baseline (no checks, no locks)"])
     print(f"   bulk_credit throughput / baseline throughput = {baseline / bulk:.2f}x")
 
     connection.close()

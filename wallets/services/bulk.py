@@ -350,14 +350,12 @@ def bulk_credit_file(
     early = sorted(parsed.rejections + resolve_rejections, key=lambda r: r.line)
     total = len(parsed.rows) + len(parsed.rejections)
     if all_or_nothing and early:
-        result = BulkResult(total_rows=total, dry_run=dry_run, all_or_nothing=True, rejections=early)
-        return result
-    result = ledger_bulk_post(
+        return BulkResult(total_rows=total, dry_run=dry_run, all_or_nothing=True, rejections=early)
+    return ledger_bulk_post(
         business_id=business_id, rows=rows, actor=actor, batch_size=batch_size, event_type=event_type,
         dry_run=dry_run, all_or_nothing=all_or_nothing, on_progress=on_progress, total_rows=total,
         rejections=early,
     )
-    return result
 
 
 def ledger_bulk_post(
@@ -373,7 +371,7 @@ def ledger_bulk_post(
     total_rows: int | None = None,
     rejections: list[RowRejection] | None = None,
 ) -> BulkResult:
-    """Post resolved rows (``bulk_rows_resolve``) in file order.
+    """Post resolved rows (``bulk_rows_resolve``), each wallet's rows in their given order.
 
     - default: batches of about ``batch_size`` rows grouped by customer (see
       ``_batches_by_customer``), one short transaction each; a row refused under the lock
