@@ -7,12 +7,15 @@ environment (``GUNICORN_*``, or the standard ``WEB_CONCURRENCY`` for the number 
 import multiprocessing
 import os
 
-# gthread: HTTP keep-alive (the sync worker closes every connection) and a few requests in flight
-# per process while others wait on PostgreSQL. Processes, not threads, are what scale the Python
-# work: one per core plus one, so a core is never idle while a worker waits on the database.
+# gthread: HTTP keep-alive (the sync worker closes every connection) and a second request in
+# flight per process while the first waits on PostgreSQL. Processes, not threads, scale the Python
+# work (one GIL each): two per core, two threads each, so a core is never idle while a request
+# waits on the database and few threads queue on one GIL. Each thread keeps one database
+# connection (CONN_MAX_AGE), so this is also 4 x cores connections per app server: put PgBouncer
+# in front of PostgreSQL when app servers multiply (docs/scaling.md).
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() + 1))
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+workers = int(os.environ.get("WEB_CONCURRENCY", 2 * multiprocessing.cpu_count()))
+threads = int(os.environ.get("GUNICORN_THREADS", "2"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "30"))
 backlog = int(os.environ.get("GUNICORN_BACKLOG", "2048"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
@@ -23,3 +26,16 @@ preload_app = os.environ.get("GUNICORN_PRELOAD", "true").lower() == "true"
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
 max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "0"))
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+# The heartbeat file is touched on every loop of every worker: keep it in memory, not on disk
+# (gunicorn creates it with mkstemp, private to the worker, so a shared tmpfs is fine).
+_SHM = "/dev/shm"  # noqa: S108
+worker_tmp_dir = os.environ.get("GUNICORN_WORKER_TMP_DIR", _SHM if os.path.isdir(_SHM) else None)
+# A thread that gets its database answer must not wait 5 ms (Python's default switch interval)
+# for another thread's CPU-bound turn to end, least of all while it holds a wallet's row lock.
+switch_interval_ms = float(os.environ.get("GUNICORN_SWITCH_INTERVAL_MS", "1"))
+
+
+def post_worker_init(worker):
+    import sys
+
+    sys.setswitchinterval(switch_interval_ms / 1000)

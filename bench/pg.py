@@ -144,6 +144,10 @@ class PrivateCluster:
     def __exit__(self, *exc) -> None:
         self.stop()
 
+    @property
+    def postmaster_pid(self) -> int:
+        return int((self.datadir / "postmaster.pid").read_text().split()[0])
+
     def settings(self) -> dict[str, str]:
         with self.connect(autocommit=True) as conn:
             rows = conn.execute(
@@ -238,3 +242,28 @@ def machine_info() -> dict[str, str]:
         "load_average_1_5_15": " ".join(f"{x:.2f}" for x in load),
         "time_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
     }
+
+
+def process_tree_cpu_seconds(root_pid: int) -> float:
+    """User + system CPU seconds of a process and all its descendants, live or reaped (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    stats: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        # utime + stime, plus cutime + cstime: the CPU of children that exited and were reaped
+        # (a client's PostgreSQL backend ends with its connection; the postmaster reaps it).
+        stats[pid] = (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / tick
+    total, todo = 0.0, [root_pid]
+    while todo:
+        pid = todo.pop()
+        total += stats.get(pid, 0.0)
+        todo.extend(children.get(pid, []))
+    return total

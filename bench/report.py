@@ -107,6 +107,10 @@ def markdown(results: dict) -> str:
                  f"{load.get('entries', 0):,} ledger entries ({load.get('database_size')}), loaded set-based in "
                  f"{sum(load.get('seed_s', {}).values()):.1f} s (migrate {load.get('migrate_s')} s).")
 
+    if load.get("ledger_indexes"):
+        lines.append("")
+        lines.append(f"Indexes on wallets_ledgerentry ({len(load['ledger_indexes'])}, each written by every "
+                     "posting): " + ", ".join(f"{k} {v}" for k, v in load["ledger_indexes"].items()) + ".")
     lines.append("")
     lines.append("## Targets")
     lines.append("")
@@ -175,6 +179,25 @@ def markdown(results: dict) -> str:
             lines.append(f"Outcomes over all B1–B3 runs: {outcomes} (refused = insufficient funds, replayed = "
                          "idempotent replay). Every run was followed by an invariant check of the wallets it "
                          "touched and a count of the entries written against the successes its clients saw.")
+
+    cap_rows = [r for r in posting if "B3" in r and r["B3"].get("app_cpu_ms_per_op")]
+    if cap_rows:
+        lines.append("")
+        lines.append("## CPU per request and what one core sustains")
+        lines.append("")
+        lines.append("CPU seconds used by gunicorn (all workers) and by PostgreSQL (all its processes) while the "
+                     "clients ran, divided by the requests: the cost of one API posting on each tier, and so the "
+                     "requests per second one core of each tier can sustain when it is the bottleneck.")
+        lines.append("")
+        lines.append(_row(["workload", "clients", "app CPU ms/req (B3)", "PostgreSQL CPU ms/req (B3)",
+                           "PostgreSQL CPU ms/req (B1)", "1 app core req/s", "1 PostgreSQL core req/s (API)"]))
+        lines.append(_row(["---"] * 7))
+        for row in cap_rows:
+            app = row["B3"]["app_cpu_ms_per_op"]
+            pg = row["B3"].get("pg_cpu_ms_per_op")
+            lines.append(_row([row["workload"], row["clients"], _fmt(app, 3), _fmt(pg, 3),
+                               _fmt(row.get("B1", {}).get("pg_cpu_ms_per_op"), 3), _fmt(1000 / app, 0),
+                               _fmt(1000 / pg, 0) if pg else "–"]))
 
     bouncer = results.get("pgbouncer")
     if bouncer:

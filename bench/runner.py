@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import data, invariants, paths, posting, report
-from bench.pg import PrivateCluster, StatementCounter, machine_info
+from bench.pg import PrivateCluster, StatementCounter, machine_info, process_tree_cpu_seconds
 from bench.servers import Gunicorn, PgBouncer
 
 DB = "wallets_bench"
@@ -44,9 +44,9 @@ def full_plan() -> Plan:
     cells = []
     for wallets in ("many", "hot", "skewed"):
         for clients in (1, 4, 8, 16, 32):
-            cells.append((posting.Workload(wallets), clients, 3 if clients == 8 else 2, 2.0 if clients == 8 else 1.0))
+            cells.append((posting.Workload(wallets), clients, 3 if clients == 8 else 2, 1.5 if clients == 8 else 1.0))
     for wallets in ("many", "hot", "skewed"):
-        cells.append((posting.Workload(wallets, idempotency=True), 8, 3, 2.0))
+        cells.append((posting.Workload(wallets, idempotency=True), 8, 3, 1.5))
     return Plan(mode="full", sizes=data.FULL, cells=cells)
 
 
@@ -84,6 +84,9 @@ class Run:
                 "SELECT (SELECT count(*) FROM wallets_wallet), (SELECT count(*) FROM wallets_ledgerentry), "
                 "(SELECT count(*) FROM wallets_customer), pg_size_pretty(pg_database_size(current_database()))"
             ).fetchone()
+            indexes = conn.execute(
+                "SELECT indexrelname, pg_size_pretty(pg_relation_size(indexrelid)) FROM pg_stat_user_indexes "
+                "WHERE relname = 'wallets_ledgerentry' ORDER BY indexrelname").fetchall()
         self.api_key = data.create_api_key()
         from wallets.services.api_keys import api_key_authenticate
 
@@ -95,6 +98,7 @@ class Run:
             "migrate_s": round(migrate_s, 2), "seed_s": {k: round(v, 2) for k, v in timings.items()},
             "wallets": counts[0], "entries": counts[1], "customers": counts[2], "database_size": counts[3],
             "invariants": check.as_dict(),
+            "ledger_indexes": {name: size for name, size in indexes},
         }
         if not check.ok:
             self.void.append(f"seed data broke invariants: {check.problems}")
@@ -117,8 +121,24 @@ class Run:
             total, statements = counter_raw.read(untracked_per_transaction=2, transactions=result["requests"])
             check = invariants.check(raw_conn, business_id=data.BUSINESS_ID, since=since)
         else:
+            cpu = {}
+
+            def on_ready():
+                counter.reset()
+                cpu["pg"] = process_tree_cpu_seconds(self.cluster.postmaster_pid)
+                cpu["app"] = process_tree_cpu_seconds(server.proc.pid)
+
             result = posting.run_clients(variant, self.ctx(server.port, tag), workload, clients=clients,
-                                         duration=seconds, round_no=round_no, on_ready=counter.reset)
+                                         duration=seconds, round_no=round_no, on_ready=on_ready)
+            # CPU of the database server and of gunicorn while the clients ran (the wall time after
+            # the start barrier): what one PostgreSQL core and one app core do per request.
+            issued_now = sum(result["outcomes"].values())
+            if issued_now:
+                pg_cpu = process_tree_cpu_seconds(self.cluster.postmaster_pid) - cpu["pg"]
+                result["pg_cpu_ms_per_op"] = round(pg_cpu / issued_now * 1000, 3)
+                if variant == "B3":
+                    app_cpu = process_tree_cpu_seconds(server.proc.pid) - cpu["app"]
+                    result["app_cpu_ms_per_op"] = round(app_cpu / issued_now * 1000, 3)
             total, statements = counter.read()
             check = invariants.check(conn, business_id=data.BUSINESS_ID, since=since)
             written = conn.execute(
@@ -212,6 +232,11 @@ def _median(values):
     return statistics.median(values) if values else 0.0
 
 
+def _median_of(runs: list[dict], key: str) -> float | None:
+    values = [r[key] for r in runs if r.get(key)]
+    return round(statistics.median(values), 3) if values else None
+
+
 def summarize_posting(runs: list[dict], variants) -> list[dict]:
     """One row per (workload, clients): medians over rounds, ratios to B1's median."""
     rows = []
@@ -232,6 +257,8 @@ def summarize_posting(runs: list[dict], variants) -> list[dict]:
                 "p95": _median([r["latency_ms"]["p95"] for r in mine if r["latency_ms"]["p95"] is not None]),
                 "p99": _median([r["latency_ms"]["p99"] for r in mine if r["latency_ms"]["p99"] is not None]),
                 "statements_per_op": _median([r["statements_per_op"] for r in mine if r["statements_per_op"]]),
+                "pg_cpu_ms_per_op": _median_of(mine, "pg_cpu_ms_per_op"),
+                "app_cpu_ms_per_op": _median_of(mine, "app_cpu_ms_per_op"),
                 "rounds": len(mine),
                 "throughput_rounds": [round(r["throughput"], 1) for r in mine],
             }
