@@ -54,7 +54,7 @@ def test_lists_everything_newest_first(operator_client, trail):
     assert reasons(operator_client) == ALL
     assert body.index("by olivia") < body.index("ann usd credit")
     assert 'data-testid="result-count">7<' in body
-    assert "Checkout (wsk_" in body  # the API key's name, not only its id
+    assert ">Checkout<" in body  # the API key's name, not only its id
     assert ">olivia<" in body  # the user's name
 
 

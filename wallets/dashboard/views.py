@@ -84,7 +84,7 @@ def _actor_labels(business_id: str, entries) -> dict[tuple[str, str], str]:
         for pk, name, prefix in ApiKey.objects.filter(business_id=business_id, pk__in=key_ids).values_list(
             "pk", "name", "prefix"
         ):
-            labels[(LedgerEntry.ActorType.API_KEY, pk)] = f"{name or 'API key'} ({prefix}…)"
+            labels[(LedgerEntry.ActorType.API_KEY, pk)] = name or f"{prefix}…"
     return labels
 
 
