@@ -23,10 +23,18 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+def _check_raw_length(field: serializers.CharField, data: str) -> None:
+    """``maxLength`` is on the string as sent (the OpenAPI documents say so), not on what is left
+    after surrounding whitespace is trimmed: 201 characters with a leading space were accepted."""
+    if field.max_length is not None and len(data) > field.max_length:
+        field.fail("max_length", max_length=field.max_length)
+
+
 class StrictCharField(serializers.CharField):
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
+        _check_raw_length(self, data)
         return super().to_internal_value(data)
 
 
@@ -34,6 +42,7 @@ class StrictEmailField(serializers.EmailField):
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
+        _check_raw_length(self, data)
         return super().to_internal_value(data)
 
 
