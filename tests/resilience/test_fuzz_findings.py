@@ -60,3 +60,14 @@ def test_a_refused_bulk_row_creates_no_wallet(business, customer):
     assert dict(Wallet.objects.filter(customer=customer).values_list("currency", "balance")) == {
         "USD": 0, "INR": 0, "EUR": 7,
     }
+
+
+@pytest.mark.parametrize(("name", "status"), [(" " + "a" * 200, 422), ("a" * 201, 422), (" " + "a" * 199, 200),
+                                             ("a" * 200, 200)])
+def test_max_length_counts_the_string_as_sent(api, name, status):
+    """Found by fuzzing: a name of 201 characters starting with a space was trimmed to 200 and
+    accepted, though the schema says maxLength 200."""
+    response = api.post("/customers", {"name": name, "email": "ann@example.com"}, format="json")
+    assert response.status_code == status, response.content
+    if status == 422:
+        assert "name" in response.json()["errors"]
