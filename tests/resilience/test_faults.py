@@ -112,10 +112,12 @@ def test_killed_workers_lose_nothing_and_retries_post_once(gunicorn_server):
             for _ in range(kills):
                 time.sleep(rng.uniform(0.3, 0.8))
                 pids = server.worker_pids()
-                if pids:
-                    victim = rng.choice(pids)
-                    server.kill_worker(victim)
-                    killed.append(victim)
+                while not pids:  # every worker is being replaced right now
+                    time.sleep(0.05)
+                    pids = server.worker_pids()
+                victim = rng.choice(pids)
+                server.kill_worker(victim)
+                killed.append(victim)
         finally:
             stop.set()
 
