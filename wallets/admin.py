@@ -123,7 +123,7 @@ class BusinessAdmin(IdSearchMixin, admin.ModelAdmin):
     inlines = [MembershipInline]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_members=Count("memberships"))
+        return super().get_queryset(request).annotate(_members=Count("memberships")).order_by("name")
 
     @admin.display(description="members", ordering="_members")
     def member_count(self, obj):
