@@ -253,3 +253,25 @@ def test_large_adjustment_waits_for_an_approver(demo, new_page, login, shot):
     row.get_by_role("button", name="Approve").click()
     expect(other.get_by_text("Approved and posted: credit of $250.00 for Emma Brown.")).to_be_visible()
     assert Wallet.objects.get(customer=emma, currency="USD").balance == 62500
+
+
+def test_adjustment_with_the_keyboard_only(demo, new_page, login):
+    page = new_page()
+    deepak = demo["people"]["Deepak Rao"]  # USD $250.00
+    login(page, next_url=f"/dashboard/customers/{deepak.pk}/")
+    page.locator("#adj_direction_0").focus()  # "Credit", the first control of the form
+    page.keyboard.press("Tab")
+    expect(page.locator("#adj_amount")).to_be_focused()
+    page.keyboard.type("12.34")
+    page.keyboard.press("Tab")
+    expect(page.locator("#adj_currency")).to_be_focused()
+    page.keyboard.type("USD")  # type-ahead in the select
+    page.keyboard.press("Tab")
+    expect(page.locator("#adj_reason")).to_be_focused()
+    page.keyboard.type("Typed without a mouse")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # "Review adjustment"
+    expect(page.get_by_test_id("balance-after")).to_have_text("$262.34")
+    expect(page.get_by_role("button", name="Confirm and post")).to_be_focused()  # autofocus
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("balance-USD")).to_have_text("$262.34")
