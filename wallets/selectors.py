@@ -182,3 +182,17 @@ def adjustment_request_list(*, business_id: str):
         .select_related("customer", "requested_by", "decided_by")
         .order_by("-requested_at", "-id")
     )
+
+
+def low_balance_threshold_rows(*, business_id: str) -> list[dict]:
+    """For the settings page: each currency with wallets or a threshold of the business, with the
+    business's own threshold (or None), the default, and whether wallets exist in it."""
+    from wallets.models import CurrencyPolicy
+
+    in_use = set(
+        Wallet.objects.filter(business_id=business_id).order_by().values_list("currency", flat=True).distinct()
+    )
+    own = dict(CurrencyPolicy.objects.filter(business_id=business_id).values_list("currency", "low_balance_below"))
+    currencies = sorted(in_use | {c for c, v in own.items() if v is not None})
+    return [{"currency": c, "own": own.get(c), "default": low_balance_default(c), "in_use": c in in_use}
+            for c in currencies]

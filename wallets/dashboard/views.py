@@ -350,22 +350,11 @@ def approval_decide(request, request_id: str):
     return _redirect_back(request, "dashboard:approvals")
 
 
-def _threshold_rows(business_id: str) -> list[dict]:
-    from wallets.models import CurrencyPolicy
-
-    in_use = set(Wallet.objects.filter(business_id=business_id).order_by().values_list("currency", flat=True)
-                 .distinct())
-    own = dict(CurrencyPolicy.objects.filter(business_id=business_id).values_list("currency", "low_balance_below"))
-    currencies = sorted(in_use | {c for c, v in own.items() if v is not None})
-    return [{"currency": c, "own": own.get(c), "default": selectors.low_balance_default(c), "in_use": c in in_use}
-            for c in currencies]
-
-
 @dashboard_view
 def settings_page(request):
     """Time zone for everyone; low-balance thresholds, editable by operators."""
     business_id = request.access.business_id
-    rows = _threshold_rows(business_id)
+    rows = selectors.low_balance_threshold_rows(business_id=business_id)
     formset = add_form = None
     if request.method == "POST":
         if not request.access.can_post:
