@@ -27,7 +27,11 @@
       width: width(), height: HEIGHT,
       tzDate: function (ts) { return zone ? uPlot.tzDate(new Date(ts * 1e3), zone) : new Date(ts * 1e3); },
       cursor: { drag: { x: true, y: false } },
-      scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.15 : 1]; } } },
+      scales: {
+        // At least an hour wide, so a fresh history does not show sub-second ticks.
+        x: { time: true, range: function (u, min, max) { return max - min < 3600 ? [max - 3600, max + 60] : [min, max]; } },
+        y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.15 : 1]; } },
+      },
       axes: [
         { stroke: "#5d6878", grid: { stroke: "#eef0f4" }, ticks: { stroke: "#e1e5eb" } },
         { stroke: "#5d6878", grid: { stroke: "#eef0f4" }, ticks: { stroke: "#e1e5eb" }, size: 86,
@@ -51,7 +55,12 @@
     tabs.setAttribute("aria-label", "Chart currency");
     holder.appendChild(tabs);
   }
-  series.forEach(function (s, index) {
+  // Start on the currency the adjustment form preselects (the wallet used last), else the first.
+  var preferredSelect = document.getElementById("adj_currency");
+  var preferred = preferredSelect ? preferredSelect.value : null;
+  var first = series.some(function (s) { return s.currency === preferred; }) ? preferred : series[0].currency;
+
+  series.forEach(function (s) {
     var box = document.createElement("figure");
     box.className = "chart";
     box.id = "chart-" + s.currency;
@@ -64,13 +73,13 @@
       tab.textContent = s.currency;
       tab.setAttribute("role", "tab");
       tab.setAttribute("aria-controls", box.id);
-      tab.setAttribute("aria-selected", index === 0 ? "true" : "false");
+      tab.setAttribute("aria-selected", s.currency === first ? "true" : "false");
       tab.addEventListener("click", function () { show(s.currency); });
       tabs.appendChild(tab);
       box.setAttribute("role", "tabpanel");
-      box.hidden = index !== 0;
+      box.hidden = s.currency !== first;
     }
-    if (index === 0 || !tabs) { charts[s.currency] = draw(s, box); }
+    if (s.currency === first || !tabs) { charts[s.currency] = draw(s, box); }
     box._series = s;
   });
 
