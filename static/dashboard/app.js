@@ -11,6 +11,8 @@
 
   // Times follow the browser's time zone until the person picks one in Settings.
   var body = document.body;
+  var leaving = false;  // the person already went on to another page: never pull them back
+  window.addEventListener("beforeunload", function () { leaving = true; });
   if (body.dataset.timeZoneSet === "0" && window.Intl && body.dataset.timeZoneUrl) {
     var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
     if (zone) {
@@ -20,7 +22,7 @@
         headers: { "X-CSRFToken": csrfToken() },
       }).then(function (response) {
         // Show the page's times in the new zone at once (only when it differs).
-        if (response.ok && zone !== body.dataset.timeZone) { window.location.reload(); }
+        if (response.ok && zone !== body.dataset.timeZone && !leaving) { window.location.reload(); }
       }).catch(function () {});
     }
   }
