@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 
+from django.db import connections, router
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from wallets.exceptions import CustomerNotFound, ExchangeRateNotFound
@@ -75,6 +76,25 @@ def low_balance_default(currency: str) -> int:
     return int(Decimal(settings.WALLET_LOW_BALANCE_DEFAULT).scaleb(minor_unit_exponent(currency)))
 
 
+def wallet_currencies(*, business_id: str) -> set[str]:
+    """The currencies a business has wallets in. A loose index scan: one probe of the
+    (business, currency, balance) index per currency, instead of reading every wallet (a
+    ``SELECT DISTINCT`` was most of the low-balance page's time at 100,000 wallets)."""
+    connection = connections[router.db_for_read(Wallet)]
+    table = connection.ops.quote_name(Wallet._meta.db_table)
+    sql = (
+        f"WITH RECURSIVE currencies(code) AS ("  # noqa: S608 - the table name is the model's, quoted
+        f" SELECT min(currency) FROM {table} WHERE business_id = %s"
+        f" UNION ALL"
+        f" SELECT (SELECT min(currency) FROM {table} WHERE business_id = %s AND currency > code)"
+        f" FROM currencies WHERE code IS NOT NULL"
+        f") SELECT code FROM currencies WHERE code IS NOT NULL"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [business_id, business_id])
+        return {code for (code,) in cursor.fetchall()}
+
+
 def wallet_low_balance_list(*, business_id: str, currency: str | None = None, below: int | None = None):
     """Wallets under their currency's threshold (or under ``below`` minor units if given), with the
     customer joined. One query: thresholds are folded into a CASE over the currencies in use."""
@@ -85,7 +105,9 @@ def wallet_low_balance_list(*, business_id: str, currency: str | None = None, be
         wallets = wallets.filter(currency=currency)
     if below is not None:
         return wallets.filter(balance__lt=below)
-    currencies = set(wallets.order_by().values_list("currency", flat=True).distinct())
+    currencies = wallet_currencies(business_id=business_id)
+    if currency:
+        currencies &= {currency}
     thresholds = low_balance_thresholds(business_id=business_id, currencies=currencies)
     if not thresholds:
         return wallets.none()
