@@ -6,7 +6,7 @@ Phases (each recorded, a failing phase is reported and does not hide the others)
    medians over rounds; statements counted server-side; invariants checked after every run;
 3. pgbouncer: the API once more through PgBouncer in transaction mode;
 4. reads: ledger pages, wallets list, dashboard pages (server-side times from gunicorn's log);
-5. bulk_credit against a COPY-based baseline; reconcile_wallets;
+5. reconcile_wallets (at the loaded size), then bulk_credit against a COPY-based baseline;
 6. a full invariant check of both databases.
 """
 
@@ -37,7 +37,7 @@ class Plan:
     variants: tuple[str, ...] = ("B1", "B2", "B3", "B0")
     read_requests: int = 200
     pgbouncer_seconds: float = 2.0
-    phases: tuple[str, ...] = ("reads", "posting", "pgbouncer", "bulk", "reconcile")
+    phases: tuple[str, ...] = ("reads", "reconcile", "posting", "pgbouncer", "bulk")
 
 
 def full_plan() -> Plan:
