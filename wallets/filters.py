@@ -25,6 +25,8 @@ class QueryIsoDateTimeField(IsoDateTimeField):
 
     def to_python(self, value):
         if isinstance(value, str):
+            if value and not value.strip():  # only whitespace (even U+0085): not "not given", not a date
+                raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
             value = _OFFSET_AFTER_SPACE.sub(r"\1+\2", value.strip())
         parsed = super().to_python(value)
         if parsed is None:
