@@ -53,6 +53,11 @@ VALID_INPUT_REFUSALS = {
 }
 
 
+# gunicorn answers these itself, in plain text, before Django sees the request (request line over
+# 4094 bytes, too many or too large headers): the application's JSON error body cannot apply.
+SERVER_LIMITS = {400, 414, 431}
+
+
 class FuzzEnv:
     def __init__(self, url: str, raw_key: str, customer_ids: list[str]):
         self.url, self.raw_key, self.customer_ids = url, raw_key, customer_ids
@@ -112,6 +117,8 @@ def dodo_error_body(ctx, response, case):
     """Every 4xx is Dodo's JSON error body; 4xx to valid-shaped input only for allowed reasons."""
     if response.status_code < 400:
         return True
+    if response.status_code in SERVER_LIMITS and "json" not in response.headers.get("content-type", [""])[0]:
+        return True  # refused by gunicorn before the application (a URL or header over its limits)
     body = response.json()
     assert isinstance(body, dict) and isinstance(body.get("code"), str) and isinstance(body.get("message"), str), (
         f"error body is not {{code, message}}: {response.text[:300]}"

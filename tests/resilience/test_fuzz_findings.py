@@ -10,6 +10,8 @@ import pytest
         ("2026-01-01T10:00:00+23:59", 200),
         ("0001-01-01T00:00:00+01:00", 422),  # before year 1 in UTC
         ("9999-12-31T23:59:59-01:00", 422),  # after year 9999 in UTC
+        ("\x85", 422),  # only whitespace (NEL): was "not given"
+        (" ", 422),
     ],
 )
 def test_created_at_filters_with_extreme_offsets_are_answered(api, value, status):
