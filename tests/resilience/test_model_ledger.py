@@ -31,7 +31,7 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 settings.register_profile(
-    "wallets-model-long", max_examples=500, stateful_step_count=80, deadline=None, database=None,
+    "wallets-model-long", max_examples=200, stateful_step_count=60, deadline=None, database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 PROFILE = "wallets-model-" + os.environ.get("WALLETS_MODEL_PROFILE", "ci")
