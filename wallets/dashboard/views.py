@@ -285,6 +285,10 @@ def _low_balance_filterset(request):
 @dashboard_view
 def low_balance(request):
     filterset, wallets = _low_balance_filterset(request)
+    # The page's 50 customers by primary key after the wallets are sorted and cut, rather than a
+    # join that reads every customer of the business first (at 100,000 wallets the join was most
+    # of the query's time).
+    wallets = wallets.select_related(None).prefetch_related("customer")
     return _render(request, "dashboard/low_balance.html", {
         "nav": "low", "filter": filterset, "page": _page(request, wallets, LOW_BALANCE_PER_PAGE),
     })
