@@ -110,6 +110,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # every gunicorn worker and host (the local-memory default counts per process).
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://wallets")}
 CACHES["default"].setdefault("KEY_PREFIX", env.str("CACHE_KEY_PREFIX", default="wallets"))
+# Found API keys are cached per process for this many seconds, under a version kept in the cache
+# above. A revocation bumps the version, which reaches other processes only through a shared cache,
+# so with the per-process default the key cache is off and a revoked key fails at once everywhere.
+_shared_cache = "locmem" not in CACHES["default"]["BACKEND"].lower()
+WALLETS_API_KEY_CACHE_SECONDS = env.float("WALLETS_API_KEY_CACHE_SECONDS", default=2.0 if _shared_cache else 0.0)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -10,6 +10,12 @@ from wallets.services import api_keys
 from wallets.services.api_keys import api_key_authenticate, api_key_create, api_key_revoke
 
 
+@pytest.fixture(autouse=True)
+def key_cache_on(settings):
+    # On by default only with a shared cache (CACHE_URL=redis://…); the version logic is the same.
+    settings.WALLETS_API_KEY_CACHE_SECONDS = 2
+
+
 @pytest.fixture
 def key(business):
     return api_key_create(business=business)

@@ -3,14 +3,14 @@
 The full key is returned once, by ``api_key_create``; nothing can show it again.
 
 Authentication is on every API request, so a found key is kept in the process for
-``WALLETS_API_KEY_CACHE_SECONDS`` (default 2; 0 turns the cache off) under a *key version* read
-from the shared Django cache on every request. Any change to a key (revoke, edit, delete) bumps
-the version, which drops every cached key in every process that shares the cache: with a shared
-cache (``CACHE_URL=redis://…``, as production needs for the rate limit anyway) a revoked key fails
-on the very next request everywhere; with the per-process default cache it fails at once in the
-process that revoked it and within the TTL in the others. The version is bumped when the change
-is made and again after it commits, so a process that re-reads the key between the two cannot keep
-the old state. Unknown keys are never cached (a new key works at once).
+``WALLETS_API_KEY_CACHE_SECONDS`` under a *key version* read from the shared Django cache on every
+request. Any change to a key (revoke, edit, delete) bumps the version, which drops every cached key
+in every process that shares the cache: with a shared cache (``CACHE_URL=redis://…``, as
+production needs for the rate limit anyway) a revoked key fails on the very next request
+everywhere. With the per-process default cache the setting defaults to 0 (no key cache), because
+a bump could not reach the other processes. The version is bumped when the change is made and
+again after it commits, so a process that re-reads the key between the two cannot keep the old
+state. Unknown keys are never cached (a new key works at once).
 """
 
 import hashlib
@@ -89,7 +89,7 @@ _cached_lock = threading.Lock()
 
 
 def _cache_seconds() -> float:
-    return float(getattr(settings, "WALLETS_API_KEY_CACHE_SECONDS", 2))
+    return float(getattr(settings, "WALLETS_API_KEY_CACHE_SECONDS", 0))
 
 
 def api_keys_changed() -> None:
