@@ -241,3 +241,19 @@ def test_bad_header_or_missing_file(tmp_path):
 def test_the_shipped_snapshot_is_loaded_by_the_migrations():
     inr = ExchangeRate.objects.get(currency="INR", source__startswith="ECB")
     assert inr.as_of == datetime.date(2026, 10, 30) and Decimal("0.005") < inr.rate_to_usd < Decimal("0.05")
+
+
+def test_the_shipped_snapshot_loads_with_the_command_and_matches_the_migration(db):
+    """The snapshot holds only currencies the API accepts, and the migration loaded all of it."""
+    import csv
+
+    from wallets.services.exchange_rates import SNAPSHOT_PATH
+
+    call_command("load_exchange_rates", str(SNAPSHOT_PATH), stdout=StringIO())
+    with open(SNAPSHOT_PATH, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 29
+    for row in rows:
+        assert ExchangeRate.objects.get(currency=row["currency"], as_of=row["as_of"]).rate_to_usd == Decimal(
+            row["rate_to_usd"]
+        )
