@@ -95,12 +95,19 @@ def wallet_currencies(*, business_id: str) -> set[str]:
         return {code for (code,) in cursor.fetchall()}
 
 
-def wallet_low_balance_list(*, business_id: str, currency: str | None = None, below: int | None = None):
+def wallet_low_balance_list(
+    *, business_id: str, currency: str | None = None, below: int | None = None, include_unused: bool = False
+):
     """Wallets under their currency's threshold (or under ``below`` minor units if given), with the
-    customer joined. One query: thresholds are folded into a CASE over the currencies in use."""
+    customer joined. One query: thresholds are folded into a CASE over the currencies in use.
+
+    A wallet that never had an entry (the empty default wallets every customer gets) is not
+    "running low" and is left out unless ``include_unused``."""
     from django.db.models import Case, IntegerField, Q, Value, When
 
     wallets = Wallet.objects.filter(business_id=business_id).select_related("customer")
+    if not include_unused:
+        wallets = wallets.filter(entry_count__gt=0)
     if currency:
         wallets = wallets.filter(currency=currency)
     if below is not None:

@@ -94,9 +94,9 @@ def test_low_balance_filter_and_csv(demo, new_page, login, shot):
     login(page)
     nav(page, "Low balance")
     table = page.get_by_test_id("low-table")
-    # USD below $50.00 (the business's threshold): Ann ($25) and Bob ($5); INR below ₹10: the
-    # INR wallets that were never credited (Ann, Carla, Emma).
-    expect(page.get_by_test_id("result-count")).to_have_text("5")
+    # USD below $50.00 (the business's threshold): Ann ($25) and Bob ($5). The INR wallets that
+    # were never credited (Ann, Carla, Emma) are not "running low" and are left out.
+    expect(page.get_by_test_id("result-count")).to_have_text("2")
     shot(page, "08-low-balance")
     page.get_by_label("Currency").select_option("USD")
     expect(page.get_by_test_id("result-count")).to_have_text("2")
@@ -173,7 +173,10 @@ def test_operator_edits_a_threshold(demo, new_page, login, shot):
     shot(page, "12-settings")
     nav(page, "Low balance")
     page.get_by_label("Currency").select_option("INR")
-    expect(page.get_by_test_id("result-count")).to_have_text("4")  # ₹1,500 (Bob) joins the ₹0 wallets
+    expect(page.get_by_test_id("result-count")).to_have_text("1")  # ₹1,500 (Bob) is under ₹2,000
+    page.get_by_test_id("include-unused").check()
+    expect(page.get_by_test_id("result-count")).to_have_text("4")  # with the never-used ₹0 wallets
+    expect(page).to_have_url(re.compile(r"include_unused=1"))
 
 
 def test_error_pages_in_the_dashboard_style(demo, new_page, login, shot):

@@ -44,7 +44,10 @@ def test_business_threshold_and_never_low(operator_client, business, wallets):
 
 def test_currency_filter_and_sorting(operator_client, wallets):
     inr = names(operator_client.get("/dashboard/wallets/low-balance/", {"currency": "INR"}).content.decode())
-    assert inr == ["Poor"]  # only Poor's INR wallet (0) is under ₹10.00
+    assert inr == []  # Poor's INR wallet (0) was never used: not "running low"
+    inr = names(operator_client.get("/dashboard/wallets/low-balance/",
+                                    {"currency": "INR", "include_unused": "1"}).content.decode())
+    assert inr == ["Poor"]  # ... but listed on request: the only INR wallet under ₹10.00
     by_balance = names(operator_client.get("/dashboard/wallets/low-balance/", {"sort": "-balance"}).content.decode())
     assert by_balance[0] == "Poor"  # $3.00 (300) sorts above the INR 0 wallet
     body = operator_client.get("/dashboard/wallets/low-balance/", {"sort": "activity"}).content.decode()
@@ -69,10 +72,10 @@ def test_low_balance_query_count_is_flat(operator_client, make_customer, count_q
                                          django_assert_max_num_queries):
     for i in range(5):
         make_customer(email=f"z{i}@x.test")  # 10 empty wallets, all low
-    small = count_queries(operator_client, "/dashboard/wallets/low-balance/")
+    small = count_queries(operator_client, "/dashboard/wallets/low-balance/?include_unused=1")
     for i in range(5, 50):
         make_customer(email=f"z{i}@x.test")  # 100 wallets: two pages
-    large = count_queries(operator_client, "/dashboard/wallets/low-balance/")
+    large = count_queries(operator_client, "/dashboard/wallets/low-balance/?include_unused=1")
     assert small == large
     with django_assert_max_num_queries(8):
         operator_client.get("/dashboard/wallets/low-balance/")

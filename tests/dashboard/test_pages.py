@@ -27,8 +27,8 @@ def test_overview_totals_counts_recent_and_low(operator_client, business, make_c
     assert 'data-testid="total-USD">$1,239.56<' in body
     assert 'data-testid="total-JPY">¥1,500<' in body
     assert "Welcome bonus" in body
-    # Default threshold 10.00: both INR wallets (0) and Bob's USD ($5.00) are low.
-    assert 'data-testid="low-count">3<' in body
+    # Default threshold 10.00: Bob's USD ($5.00) is low; the never-used INR wallets (0) are not.
+    assert 'data-testid="low-count">1<' in body
 
 
 def test_overview_empty_state(operator_client):

@@ -273,7 +273,9 @@ def ledger_export(request):
 
 def _low_balance_filterset(request):
     business_id = request.access.business_id
-    wallets = selectors.wallet_low_balance_list(business_id=business_id)
+    wallets = selectors.wallet_low_balance_list(
+        business_id=business_id, include_unused=request.GET.get("include_unused") == "1"
+    )
     filterset = WalletFilterSet(request.GET, queryset=wallets, request=request)
     qs = filterset.qs
     if not request.GET.get("sort"):

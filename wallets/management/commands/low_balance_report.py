@@ -46,9 +46,9 @@ Examples:
         writer = csv.writer(self.stdout, lineterminator="\n")
         writer.writerow(COLUMNS)
         for biz in businesses:
-            wallets = wallet_low_balance_list(business_id=biz.id, currency=currency, below=below)
-            if not include_unused:
-                wallets = wallets.filter(entry_count__gt=0)
+            wallets = wallet_low_balance_list(
+                business_id=biz.id, currency=currency, below=below, include_unused=include_unused
+            )
             for wallet in wallets.order_by("currency", "balance", "customer_id"):
                 threshold = below if below is not None else wallet.threshold
                 writer.writerow([
