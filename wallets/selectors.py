@@ -165,8 +165,9 @@ def balance_history(*, business_id: str, customer_id: str, limit: int = 2000) ->
 
 
 def wallet_low_balance_all() -> QuerySet[Wallet]:
-    """Wallets of every business under their threshold (the business's own for the currency, else
-    the default), annotated with ``threshold``: one query, for the admin's *low balance* filter."""
+    """Wallets in use of every business under their threshold (the business's own for the currency,
+    else the default), annotated with ``threshold``: one query, for the admin's *low balance* filter.
+    Never-used wallets are left out, as in ``wallet_low_balance_list``."""
     from django.conf import settings
     from django.db.models import BigIntegerField, Case, F, OuterRef, Subquery, Value, When
     from django.db.models.functions import Coalesce
@@ -185,7 +186,7 @@ def wallet_low_balance_all() -> QuerySet[Wallet]:
     own = CurrencyPolicy.objects.filter(
         business_id=OuterRef("business_id"), currency=OuterRef("currency"), low_balance_below__isnull=False
     ).values("low_balance_below")[:1]
-    return Wallet.objects.annotate(
+    return Wallet.objects.filter(entry_count__gt=0).annotate(
         threshold=Coalesce(Subquery(own, output_field=BigIntegerField()), default)
     ).filter(balance__lt=F("threshold"))
 

@@ -64,8 +64,13 @@ def test_wallet_low_balance_filter(admin_client, business, make_customer, post):
     CurrencyPolicy.objects.create(business=business, currency="USD", low_balance_below=10000)
     body = admin_client.get("/admin/wallets/wallet/", {"low": "yes", "currency": "USD"}).content.decode()
     assert "Lowe" in body and "Highe" in body
-    body = admin_client.get("/admin/wallets/wallet/", {"low": "no"}).content.decode()
-    assert "Highe" in body and "Lowe" not in body  # only the $50.00 INR wallet is not low
+    body = admin_client.get("/admin/wallets/wallet/", {"low": "no", "currency": "USD"}).content.decode()
+    assert "Highe" not in body and "Lowe" not in body  # both USD wallets are under $100.00
+    # INR: Highe's ₹50.00 is above ₹10.00 and Lowe's ₹0 wallet was never used: neither is low.
+    body = admin_client.get("/admin/wallets/wallet/", {"low": "no", "currency": "INR"}).content.decode()
+    assert "Highe" in body and "Lowe" in body
+    body = admin_client.get("/admin/wallets/wallet/", {"low": "yes", "currency": "INR"}).content.decode()
+    assert "Highe" not in body and "Lowe" not in body
 
 
 def test_api_key_created_through_service_and_shown_once(admin_client, business):
