@@ -99,6 +99,7 @@ def markdown(results: dict) -> str:
         lines.append(_row([key.replace("_", " "), value]))
     lines.append(_row(["load average after", results.get("load_average_after")]))
     lines.append(_row(["app server", results.get("server", "–")]))
+    lines.append(_row(["app cache", results.get("cache", "–")]))
     for key, value in results.get("postgresql", {}).items():
         lines.append(_row([f"PostgreSQL {key}", value]))
     load = results.get("load", {})

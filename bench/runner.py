@@ -12,6 +12,7 @@ Phases (each recorded, a failing phase is reported and does not hide the others)
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import statistics
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from bench import data, invariants, paths, posting, report
 from bench.pg import PrivateCluster, StatementCounter, machine_info, process_tree_cpu_seconds
-from bench.servers import Gunicorn, PgBouncer
+from bench.servers import Gunicorn, PgBouncer, Redis
 
 DB = "wallets_bench"
 RAW_DB = "wallets_bench_raw"  # pgbench's copy
@@ -61,6 +62,12 @@ class Run:
     cluster: PrivateCluster
     results: dict = field(default_factory=dict)
     void: list[str] = field(default_factory=list)
+    cache_url: str | None = None
+
+    def gunicorn(self, database_url: str, **kwargs) -> Gunicorn:
+        """The product as deployed: with the shared (Redis) cache when there is one."""
+        extra = {"CACHE_URL": self.cache_url} if self.cache_url else {}
+        return Gunicorn(database_url, extra_env=extra, **kwargs)
 
     def log(self, message: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
@@ -161,7 +168,7 @@ class Run:
 
     def posting_phase(self) -> None:
         runs = []
-        with Gunicorn(self.url) as server, self.cluster.connect(DB, autocommit=True) as conn, \
+        with self.gunicorn(self.url) as server, self.cluster.connect(DB, autocommit=True) as conn, \
                 self.cluster.connect(RAW_DB, autocommit=True) as raw_conn:
             self.results["server"] = server.describe()
             counter = StatementCounter(self.cluster, DB)
@@ -186,7 +193,7 @@ class Run:
         workload = posting.Workload("many")
         with PgBouncer(self.cluster.port) as bouncer:
             url = self.cluster.url(DB, port=bouncer.port) + "?disable_server_side_cursors=true"
-            with Gunicorn(url) as server, self.cluster.connect(DB, autocommit=True) as conn:
+            with self.gunicorn(url) as server, self.cluster.connect(DB, autocommit=True) as conn:
                 counter = StatementCounter(self.cluster, DB)
                 result = self._measure("B3", workload, 8, self.plan.pgbouncer_seconds, 1, server, counter, counter,
                                        conn, conn)
@@ -206,7 +213,7 @@ class Run:
                 "entries": conn.execute("SELECT count(*) FROM wallets_ledgerentry").fetchone()[0],
                 "wallets": conn.execute("SELECT count(*) FROM wallets_wallet").fetchone()[0],
             }
-        with Gunicorn(self.url, access_log=True) as server:
+        with self.gunicorn(self.url, access_log=True) as server:
             self.results["reads"] = paths.reads(self, server)
         for name, figures in self.results["reads"].items():
             self.log(f"read {name}: server p99 {figures.get('server_ms', {}).get('p99')} ms")
@@ -273,11 +280,17 @@ def summarize_posting(runs: list[dict], variants) -> list[dict]:
 def execute(plan: Plan, *, keep: bool = False, out: Path | None = None) -> tuple[dict, Path]:
     started = time.perf_counter()
     load_before = machine_info()
-    with PrivateCluster(keep=keep) as cluster:
+    with PrivateCluster(keep=keep) as cluster, contextlib.ExitStack() as stack:
         run = Run(plan=plan, cluster=cluster)
         run.log(f"{plan.mode} run; private PostgreSQL on port {cluster.port}, data in {cluster.root}")
         run.results["machine"] = load_before
         run.results["postgresql"] = cluster.settings()
+        try:
+            redis_server = stack.enter_context(Redis())
+            run.cache_url = redis_server.url
+            run.results["cache"] = f"{redis_server.version()} (CACHE_URL, as in production)"
+        except RuntimeError as exc:
+            run.results["cache"] = f"per-process local memory (no Redis: {exc})"
         run.load()
         for phase in plan.phases:
             try:

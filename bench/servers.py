@@ -38,6 +38,55 @@ def production_env(database_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
+class Redis:
+    """Our own redis-server on a free port (no persistence): the shared cache production uses for
+    the exact per-key rate limit and for the API-key cache's version."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> Redis:
+        import shutil
+
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed: apt-get install -y redis-server")
+        self.proc = subprocess.Popen(
+            [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        import redis
+
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                redis.Redis.from_url(self.url, socket_timeout=1).ping()
+                return self
+            except redis.exceptions.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not answer in 20 s")
+
+    def version(self) -> str:
+        out = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout
+        return out.split(" sha=")[0].strip()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=10)
+
+    def __enter__(self) -> Redis:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
 class Gunicorn:
     """``with Gunicorn(database_url) as server:`` → the product on ``server.port``."""
 
