@@ -14,6 +14,7 @@ import hashlib
 import http.client
 import io
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -177,6 +178,7 @@ def _bulk_product(run, payload: bytes) -> tuple[float, str]:
         cwd=REPO, env=production_env(run.url), capture_output=True, text=True,
     )
     elapsed = time.perf_counter() - started
+    shutil.rmtree(path.parent, ignore_errors=True)
     if proc.returncode != 0:
         raise RuntimeError(f"bulk_credit exited {proc.returncode}: {(proc.stderr or proc.stdout)[-800:]}")
     return elapsed, proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""

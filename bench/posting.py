@@ -17,6 +17,7 @@ import json
 import multiprocessing as mp
 import random
 import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -394,6 +395,7 @@ def run_pgbench(cluster, dbname: str, workload: Workload, *, clients: int, durat
             if len(fields) >= 6:
                 latencies.append(int(fields[2]) / 1000)
     latencies.sort()
+    shutil.rmtree(workdir, ignore_errors=True)
     tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", proc.stdout)
     failed = proc.returncode != 0 or "aborted" in proc.stdout and not re.search(r"aborted.*: 0 ", proc.stdout)
     return {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -51,7 +52,6 @@ class Redis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> Redis:
-        import shutil
 
         binary = shutil.which("redis-server")
         if binary is None:
@@ -158,6 +158,7 @@ class Gunicorn:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> Gunicorn:
         return self.start()
@@ -197,7 +198,6 @@ class PgBouncer:
         ])
 
     def start(self) -> PgBouncer:
-        import shutil
 
         binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
         if not Path(binary).exists():
@@ -238,6 +238,7 @@ class PgBouncer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> PgBouncer:
         return self.start()
