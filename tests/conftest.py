@@ -1,5 +1,7 @@
 """Shared fixtures: businesses, API keys, customers and an API client per business."""
 
+import os
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -72,3 +74,26 @@ def post():
         )
 
     return post
+
+
+# --- Real Chromium -----------------------------------------------------------------------------
+# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make for
+# set-up and checks are synchronous and safe here.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's Chromium, headless, one per test session (every browser test shares it)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=10_000)  # a shared 2-core machine can be slow; waits end as soon as true
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

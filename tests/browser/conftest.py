@@ -1,33 +1,15 @@
 """Real Chromium (Debian's /usr/bin/chromium) driven by Playwright against pytest-django's
 live_server. Screenshots of every page go to test-artifacts/screenshots/ (gitignored)."""
 
-import os
 from pathlib import Path
 
 import pytest
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make for
-# set-up and checks are synchronous and safe here.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+# The session's Chromium (the ``chromium`` fixture) lives in tests/conftest.py, shared with the
+# security suite's CSP test: Playwright's sync API allows one running instance per thread.
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 PASSWORD = "demo-pass-for-tests-1"
 BROWSER_TIME_ZONE = "Asia/Kolkata"
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=10_000)  # a shared 2-core machine can be slow; waits end as soon as true
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

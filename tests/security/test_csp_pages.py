@@ -5,12 +5,9 @@ browser reported no CSP violation."""
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
-from playwright.sync_api import sync_playwright
 
 from wallets.models import Membership
 from wallets.services.api_keys import business_get_or_create
-
-CHROMIUM = "/usr/bin/chromium"
 
 # Recorded before any page script runs (an init script is not subject to the page's CSP).
 RECORD_VIOLATIONS = """
@@ -31,7 +28,7 @@ def test_every_response_carries_the_policy(client, db):
 
 
 @pytest.fixture
-def browser_session(live_server, transactional_db):
+def browser_session(chromium, live_server, transactional_db):
     business = business_get_or_create(name="CSP")[0]
     user = get_user_model().objects.create_user(username="csp", password="a-long-password-1")
     user.is_staff = user.is_superuser = True
@@ -39,14 +36,12 @@ def browser_session(live_server, transactional_db):
     Membership.objects.create(business=business, user=user, role=Membership.Role.OPERATOR)
     client = Client()
     client.force_login(user)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        context = browser.new_context(base_url=live_server.url)
-        context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value,
-                              "url": live_server.url}])
-        context.add_init_script(RECORD_VIOLATIONS)
-        yield context
-        browser.close()
+    context = chromium.new_context(base_url=live_server.url)
+    context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value,
+                          "url": live_server.url}])
+    context.add_init_script(RECORD_VIOLATIONS)
+    yield context
+    context.close()
 
 
 # Redoc's sidebar shows a "Redocly" logo from their CDN; the policy blocking it is the point (no
