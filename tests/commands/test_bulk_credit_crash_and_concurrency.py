@@ -5,6 +5,7 @@ Committed data (``transaction=True``): every batch really commits, as in product
 import os
 import random
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -142,6 +143,45 @@ def test_a_run_killed_halfway_posts_whole_batches_and_the_rerun_posts_the_rest_o
     assert entry_count() == 1500
     for (customer_id, currency), total in expected_balances(rows).items():
         assert balance(next(c for c in customers if c.id == customer_id), currency) == total
+    assert_books_right()
+
+
+def test_ctrl_c_prints_what_was_posted_and_the_rerun_posts_the_rest_once(business, customers, write_csv):
+    rows = [[customers[i % 5].id, 1 + i % 97, "USD", f"row {i}"] for i in range(1500)]
+    path = write_csv(rows)
+    execute("""
+        CREATE FUNCTION test_slow() RETURNS trigger AS $$
+        BEGIN PERFORM pg_sleep(0.05); RETURN NULL; END $$ LANGUAGE plpgsql;
+        CREATE TRIGGER test_slow AFTER INSERT ON wallets_ledgerentry
+            FOR EACH STATEMENT EXECUTE FUNCTION test_slow();
+    """)
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "bulk_credit", path, "--business", business.id, "--batch-size", "15"],
+            cwd=ROOT, env=_subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        first_line = process.stdout.readline()  # printed after the first batch committed
+        assert "rows/s" in first_line, first_line + process.stderr.read()
+        deadline = time.monotonic() + 60
+        while entry_count() < 150 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        execute("DROP TRIGGER test_slow ON wallets_ledgerentry; DROP FUNCTION test_slow();")
+
+    assert process.returncode == 130, out + err
+    assert "Interrupted" in err and "Traceback" not in err, err
+    found = re.search(r"posted ([\d,]+), already done ([\d,]+), rejected ([\d,]+)", out)
+    assert found, out
+    posted_before = entry_count()
+    assert 150 <= posted_before < 1500 and posted_before % 15 == 0  # whole batches only
+    assert int(found.group(1).replace(",", "")) == posted_before  # the summary tells the truth
+    assert_books_right()
+
+    rerun = bulk(path, business, "--batch-size", "15")
+    assert rerun.code == 0, rerun.text
+    assert summary(rerun) == {"posted": 1500 - posted_before, "already_done": posted_before, "rejected": 0}
     assert_books_right()
 
 

@@ -110,6 +110,15 @@ class BulkResult:
         return len(self.rejections)
 
 
+class BulkInterrupted(Exception):
+    """The run was interrupted (Ctrl-C): the batches counted in ``result`` are committed, the one
+    under way was rolled back. Running the same file again posts the rest."""
+
+    def __init__(self, result: "BulkResult"):
+        self.result = result
+        super().__init__("interrupted")
+
+
 class BulkBatchFailed(Exception):
     """A batch failed in the database; earlier batches are committed, this one and later are not."""
 
@@ -396,7 +405,11 @@ def ledger_bulk_post(
     elif all_or_nothing:
         post.all_or_nothing(rows, batch_size, on_progress, early_rejected)
     else:
-        post.batches(rows, batch_size, on_progress, early_rejected)
+        try:
+            post.batches(rows, batch_size, on_progress, early_rejected)
+        except KeyboardInterrupt as exc:
+            result.rejections.sort(key=lambda r: r.line)
+            raise BulkInterrupted(result) from exc
     result.rejections.sort(key=lambda r: r.line)
     return result
 

@@ -21,11 +21,18 @@ from wallets.management.base import WalletsCommand, business_or_error, positive_
 from wallets.models import LedgerEntry
 from wallets.money import format_money
 from wallets.services.actors import Actor
-from wallets.services.bulk import DEFAULT_BATCH_SIZE, BulkBatchFailed, BulkResult, bulk_credit_file
+from wallets.services.bulk import (
+    DEFAULT_BATCH_SIZE,
+    BulkBatchFailed,
+    BulkInterrupted,
+    BulkResult,
+    bulk_credit_file,
+)
 
 EXIT_REJECTED = 1  # some rows were refused (the others are posted)
 EXIT_BAD_INPUT = 2  # bad arguments or an unreadable file: nothing posted
 EXIT_DB_FAILURE = 3  # a batch failed in the database: rerun the same file to resume
+EXIT_INTERRUPTED = 130  # Ctrl-C: the batches before it are posted; rerun the same file to resume
 SHOWN_REJECTIONS = 20
 
 
@@ -50,7 +57,8 @@ Every row is checked (unknown customer, bad currency or amount, duplicate key in
 debit larger than the balance); bad rows are reported and never posted, good rows are.
 
 Exit status: 0 every row posted or already done; 1 some rows rejected; 2 bad arguments or file
-(nothing posted); 3 a batch failed in the database (earlier batches are posted: rerun to resume).
+(nothing posted); 3 a batch failed in the database (earlier batches are posted: rerun to resume);
+130 interrupted with Ctrl-C (a summary of what was posted is printed; rerun to resume).
 
 Examples:
   python manage.py bulk_credit refunds.csv --business bus_TV52uJWWXt2yIoBBxpjaa --errors bad.csv
@@ -102,11 +110,20 @@ Examples:
             except BulkBatchFailed as exc:
                 failure = exc
                 result = exc.result
+            except BulkInterrupted as exc:
+                failure = exc
+                result = exc.result
             else:
                 failure = None
         if errors:
             self._write_errors(errors, result)
         self._summary(result, business_obj, show_rejections=not errors, stopped=failure is not None)
+        if isinstance(failure, BulkInterrupted):
+            raise CommandError(
+                "Interrupted. The batches counted above are posted; run the same file again to post the rest "
+                "(rows already posted are skipped).",
+                returncode=EXIT_INTERRUPTED,
+            )
         if failure is not None:
             raise CommandError(
                 f"Stopped: {failure}. The batches before it are posted; run the same file again to post "
