@@ -159,6 +159,9 @@ def test_ctrl_c_prints_what_was_posted_and_the_rerun_posts_the_rest_once(busines
         process = subprocess.Popen(
             [sys.executable, "manage.py", "bulk_credit", path, "--business", business.id, "--batch-size", "15"],
             cwd=ROOT, env=_subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            # A shell that starts jobs in the background (CI runners, nohup) ignores SIGINT, and a
+            # Python started with SIGINT ignored never raises KeyboardInterrupt: restore Ctrl-C.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         first_line = process.stdout.readline()  # printed after the first batch committed
         assert "rows/s" in first_line, first_line + process.stderr.read()
