@@ -2,6 +2,7 @@
 and API/service postings (or a second run of the same file) on the same wallets at the same time.
 Committed data (``transaction=True``): every batch really commits, as in production."""
 
+import contextlib
 import os
 import random
 import re
@@ -101,12 +102,9 @@ def _subprocess_env() -> dict[str, str]:
     return {**os.environ, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
 
 
-def test_a_run_killed_halfway_posts_whole_batches_and_the_rerun_posts_the_rest_once(
-    business, customers, write_csv
-):
-    rows = [[customers[i % 5].id, 1 + i % 97, "USD" if i % 4 else "EUR", f"row {i}"] for i in range(1500)]
-    path = write_csv(rows)
-    # Slow each insert statement down (not each row) so the kill lands in the middle of the run.
+@contextlib.contextmanager
+def slow_inserts():
+    """Slow each insert statement down (not each row) so a signal lands in the middle of a run."""
     execute("""
         CREATE FUNCTION test_slow() RETURNS trigger AS $$
         BEGIN PERFORM pg_sleep(0.05); RETURN NULL; END $$ LANGUAGE plpgsql;
@@ -114,22 +112,38 @@ def test_a_run_killed_halfway_posts_whole_batches_and_the_rerun_posts_the_rest_o
             FOR EACH STATEMENT EXECUTE FUNCTION test_slow();
     """)
     try:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "bulk_credit", path, "--business", business.id, "--batch-size", "15"],
-            cwd=ROOT, env=_subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        try:
-            first_line = process.stdout.readline()  # printed after the first batch committed
-            assert "rows/s" in first_line, first_line + process.stderr.read()
-            deadline = time.monotonic() + 60
-            while entry_count() < 150 and time.monotonic() < deadline:
-                time.sleep(0.05)
-            process.kill()
-        finally:
-            process.wait(timeout=30)
-        assert process.returncode == -9
+        yield
     finally:
         execute("DROP TRIGGER test_slow ON wallets_ledgerentry; DROP FUNCTION test_slow();")
+
+
+def start_bulk_and_wait_for(path, business, entries: int) -> subprocess.Popen:
+    """``manage.py bulk_credit`` in a child process (batches of 15), returned once ``entries`` are posted."""
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "bulk_credit", path, "--business", business.id, "--batch-size", "15"],
+        cwd=ROOT, env=_subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A shell that starts jobs in the background (CI runners, nohup) ignores SIGINT, and a
+        # Python started with SIGINT ignored never raises KeyboardInterrupt: restore Ctrl-C.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    first_line = process.stdout.readline()  # printed after the first batch committed
+    assert "rows/s" in first_line, first_line + process.stderr.read()
+    deadline = time.monotonic() + 60
+    while entry_count() < entries and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return process
+
+
+def test_a_run_killed_halfway_posts_whole_batches_and_the_rerun_posts_the_rest_once(
+    business, customers, write_csv
+):
+    rows = [[customers[i % 5].id, 1 + i % 97, "USD" if i % 4 else "EUR", f"row {i}"] for i in range(1500)]
+    path = write_csv(rows)
+    with slow_inserts():
+        process = start_bulk_and_wait_for(path, business, 150)
+        process.kill()
+        process.wait(timeout=30)
+    assert process.returncode == -9
 
     posted_before = entry_count()
     assert 150 <= posted_before < 1500
@@ -149,29 +163,10 @@ def test_a_run_killed_halfway_posts_whole_batches_and_the_rerun_posts_the_rest_o
 def test_ctrl_c_prints_what_was_posted_and_the_rerun_posts_the_rest_once(business, customers, write_csv):
     rows = [[customers[i % 5].id, 1 + i % 97, "USD", f"row {i}"] for i in range(1500)]
     path = write_csv(rows)
-    execute("""
-        CREATE FUNCTION test_slow() RETURNS trigger AS $$
-        BEGIN PERFORM pg_sleep(0.05); RETURN NULL; END $$ LANGUAGE plpgsql;
-        CREATE TRIGGER test_slow AFTER INSERT ON wallets_ledgerentry
-            FOR EACH STATEMENT EXECUTE FUNCTION test_slow();
-    """)
-    try:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "bulk_credit", path, "--business", business.id, "--batch-size", "15"],
-            cwd=ROOT, env=_subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            # A shell that starts jobs in the background (CI runners, nohup) ignores SIGINT, and a
-            # Python started with SIGINT ignored never raises KeyboardInterrupt: restore Ctrl-C.
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-        )
-        first_line = process.stdout.readline()  # printed after the first batch committed
-        assert "rows/s" in first_line, first_line + process.stderr.read()
-        deadline = time.monotonic() + 60
-        while entry_count() < 150 and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with slow_inserts():
+        process = start_bulk_and_wait_for(path, business, 150)
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=60)
-    finally:
-        execute("DROP TRIGGER test_slow ON wallets_ledgerentry; DROP FUNCTION test_slow();")
 
     assert process.returncode == 130, out + err
     assert "Interrupted" in err and "Traceback" not in err, err
