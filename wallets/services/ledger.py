@@ -55,26 +55,21 @@ def ledger_entry_post(
     reference_object_id: str | None = None,
 ) -> PostingResult:
     """Credit or debit one wallet. Raises a ``WalletError`` and writes nothing on refusal."""
-    if amount <= 0:
-        raise ValueError("amount must be positive")  # callers validate; this is a programming error
     args = dict(
         business_id=business_id, customer_id=customer_id, currency=currency, amount=amount,
         is_credit=is_credit, actor=actor, reason=reason, idempotency_key=idempotency_key,
         event_type=event_type, reference_object_id=reference_object_id,
     )
-    try:
-        return _post(**args)
-    except IntegrityError:
-        if idempotency_key is None:
-            raise
-        # Another transaction committed this key first (in another currency's wallet);
-        # run again to replay or refuse it.
-        return _post(**args)
-
-
-def _post(**kwargs) -> PostingResult:
-    with transaction.atomic(durable=True):
-        return ledger_entry_post_in_transaction(**kwargs)
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic(durable=True):
+                return ledger_entry_post_in_transaction(**args)
+        except IntegrityError:
+            # With a key: another transaction committed this key first (in another currency's
+            # wallet); the second attempt replays or refuses it.
+            if idempotency_key is None or attempt == 2:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def ledger_entry_post_in_transaction(
@@ -92,6 +87,8 @@ def ledger_entry_post_in_transaction(
 ) -> PostingResult:
     """The posting itself, for services that already hold a transaction (``atomic``) and need the
     posting to commit or roll back with their own writes. Locks the wallet row."""
+    if amount <= 0:
+        raise ValueError("amount must be positive")  # callers validate; this is a programming error
     wallet = _lock_wallet(business_id, customer_id, currency, idempotency_key)
     if wallet is None:
         wallet = _create_and_lock_wallet(business_id, customer_id, currency, idempotency_key)
