@@ -4,7 +4,7 @@ Safety rules:
 - the ledger is read-only for everyone, superusers included (no add, change or delete);
 - balances are never edited here: customers and wallets are read-only, and the *adjust balance*
   page posts through the service layer with the dashboard's form and confirmation
-  (``wallets.dashboard.adjustments``), recorded with the staff user as the actor;
+  (``wallets.adjustments``), recorded with the staff user as the actor;
 - API keys are created by ``api_key_create`` (the raw key is shown once, in the response to the
   add form, and stored nowhere) and revoked by ``api_key_revoke``; ``key_hash`` is never shown;
 - list pages join what they show (``list_select_related``, one prefetch), so their query count
@@ -25,7 +25,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from wallets import selectors
-from wallets.dashboard import adjustments
+from wallets.adjustments import flow as adjustments
 from wallets.exceptions import WalletError
 from wallets.models import (
     AdjustmentRequest,

@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 
-from wallets.exceptions import InsufficientFunds, InvalidState, NotAllowed
+from wallets.exceptions import IdempotencyKeyReused, InsufficientFunds, InvalidInput, InvalidState, NotAllowed
 from wallets.models import AdjustmentRequest, CurrencyPolicy, LedgerEntry, Membership, Wallet
 from wallets.services.approvals import adjustment_approve, adjustment_reject, adjustment_submit
 
@@ -125,3 +125,82 @@ def test_database_refuses_self_approval(customer, users, threshold):
         cursor.execute(
             "UPDATE wallets_adjustmentrequest SET decided_by_id = requested_by_id WHERE id = %s", [request.id]
         )
+
+
+# --- One policy for every manual adjustment (issue 15 items 1, 3, 4) ---------------------------
+
+
+@pytest.mark.parametrize("who", ["viewer", "stranger", "other_business_operator", "inactive_operator"])
+def test_submit_refuses_a_user_whose_role_may_not_post(customer, users, other_business, who):
+    User = get_user_model()
+    user = {
+        "viewer": lambda: users["viewer"],
+        "stranger": lambda: User.objects.create_user("stranger", password="pw-123456789"),
+        "other_business_operator": lambda: Membership.objects.create(
+            user=User.objects.create_user("globex-op", password="pw-123456789"), business=other_business,
+            role="operator").user,
+        "inactive_operator": lambda: User.objects.filter(pk=users["operator"].pk).update(is_active=False)
+        or User.objects.get(pk=users["operator"].pk),
+    }[who]()
+    with pytest.raises(NotAllowed):
+        submit(customer, user, 100, "k-role")
+    assert not LedgerEntry.objects.exists() and not AdjustmentRequest.objects.exists()
+
+
+def test_submit_lets_a_superuser_without_membership_post(customer):
+    root = get_user_model().objects.create_superuser("root", password="pw-123456789")
+    assert submit(customer, root, 100, "k-root").posting.balance == 100
+
+
+@pytest.mark.parametrize("reason", ["", "   ", "\n\t", None])
+def test_submit_refuses_a_blank_reason(customer, users, threshold, reason):
+    for amount in (100, 50_000):  # posted at once or held: neither happens
+        with pytest.raises(InvalidInput):
+            adjustment_submit(
+                business_id=customer.business_id, customer_id=customer.id, currency="USD", amount=amount,
+                is_credit=True, reason=reason, idempotency_key=f"k-blank-{amount}", user=users["operator"],
+            )
+    assert not LedgerEntry.objects.exists() and not AdjustmentRequest.objects.exists()
+
+
+def test_a_merchant_key_cannot_make_a_held_request_unapprovable(customer, users, threshold, api):
+    """The attack: an API key pre-posts the key the approval used (``approval:<request id>``)."""
+    request = submit(customer, users["operator"], 50_000, "k1").request
+    response = api.post(f"/customers/{customer.id}/wallets/ledger-entries", {
+        "amount": 1, "currency": "USD", "entry_type": "credit", "idempotency_key": f"approval:{request.id}",
+    }, format="json")
+    assert response.status_code == 200
+    approved = adjustment_approve(business_id=customer.business_id, request_id=request.id,
+                                  approver=users["approver"])
+    assert approved.status == "approved" and approved.ledger_entry.amount == 50_000
+    assert approved.ledger_entry.idempotency_key is None
+    assert Wallet.objects.get(customer=customer, currency="USD").balance == 50_001
+
+
+def test_resubmitting_a_held_form_after_the_threshold_rose_does_not_post(customer, users, threshold):
+    request = submit(customer, users["operator"], 50_000, "k1").request
+    threshold.approval_above = 100_000
+    threshold.save()
+    again = submit(customer, users["operator"], 50_000, "k1")
+    assert again.held and again.request.id == request.id
+    assert not LedgerEntry.objects.exists()
+    adjustment_approve(business_id=customer.business_id, request_id=request.id, approver=users["approver"])
+    submit(customer, users["operator"], 50_000, "k1")  # and once more after the approval
+    assert LedgerEntry.objects.count() == 1
+    assert Wallet.objects.get(customer=customer, currency="USD").balance == 50_000
+
+
+def test_resubmitting_a_posted_form_after_the_threshold_fell_replays(customer, users, threshold):
+    first = submit(customer, users["operator"], 5_000, "k1")
+    threshold.approval_above = 1_000
+    threshold.save()
+    again = submit(customer, users["operator"], 5_000, "k1")
+    assert not again.held and again.posting.replayed and again.posting.entry.pk == first.posting.entry.pk
+    assert not AdjustmentRequest.objects.exists() and LedgerEntry.objects.count() == 1
+
+
+def test_a_held_form_key_reused_for_another_adjustment_is_refused(customer, users, threshold):
+    submit(customer, users["operator"], 50_000, "k1")
+    with pytest.raises(IdempotencyKeyReused):
+        submit(customer, users["operator"], 60_000, "k1")
+    assert AdjustmentRequest.objects.count() == 1 and not LedgerEntry.objects.exists()

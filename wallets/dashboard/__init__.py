@@ -2,6 +2,6 @@
 
 Views stay thin: they resolve the business the user may see (``access``), read through
 ``wallets.selectors`` and the shared FilterSets, and change money only through the service layer
-(``wallets.services.adjustments``). Every view needs a login; every write checks the role on the
+(``wallets.adjustments``, which calls ``wallets.services.approvals``). Every view needs a login; every write checks the role on the
 server.
 """

@@ -17,7 +17,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from wallets import selectors
-from wallets.dashboard import adjustments
+from wallets.adjustments import flow as adjustments
 from wallets.dashboard.access import SESSION_BUSINESS_KEY, dashboard_view, operator_required
 from wallets.dashboard.csv_export import csv_stream_response, safe_text
 from wallets.dashboard.forms import (

@@ -1,9 +1,21 @@
-"""Maker–checker for manual money movement (dashboard and admin; the API is unaffected).
+"""Maker–checker for manual money movement: the one policy of a person's adjustment, whether it
+comes from the dashboard, the admin or a logged-in session on the API (API keys are unaffected).
 
-``adjustment_submit`` posts at once when the amount is within the business's approval threshold
-for the currency (``CurrencyPolicy.approval_above``; none set means no approval needed) and
-otherwise holds an ``AdjustmentRequest`` as pending. ``adjustment_approve`` posts it, in the same
-transaction that marks it approved, so a request is approved exactly when its entry exists.
+``adjustment_submit`` enforces, itself, every rule of a manual adjustment:
+- the user's role allows posting (a superuser, or an operator or approver of the business), else
+  ``NotAllowed``;
+- a reason that is not blank, else ``InvalidInput``;
+- a form key already used is found first: a held request answers with that request (whatever the
+  threshold is now), a posted entry replays through the ledger; so one form posts at most once;
+- within the business's approval threshold for the currency (``CurrencyPolicy.approval_above``;
+  none set means no approval needed) it posts at once, above it an ``AdjustmentRequest`` is held
+  as pending.
+
+``adjustment_approve`` posts a held request, in the same transaction that marks it approved, so a
+request is approved exactly when its entry exists. That posting carries no idempotency key: the
+merchant's key namespace is the merchant's alone (an API key could otherwise pre-post an internal
+key and make the request unapprovable), and once-only comes from the request row lock, the
+pending-status check and the one-to-one ``AdjustmentRequest.ledger_entry``.
 Lock order: the request row, then the wallet row.
 """
 
@@ -12,8 +24,8 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from wallets.exceptions import CustomerNotFound, InvalidState, NotAllowed
-from wallets.models import AdjustmentRequest, CurrencyPolicy, Customer, Membership, SecurityEvent
+from wallets.exceptions import CustomerNotFound, IdempotencyKeyReused, InvalidInput, InvalidState, NotAllowed
+from wallets.models import AdjustmentRequest, CurrencyPolicy, Customer, LedgerEntry, Membership, SecurityEvent
 from wallets.services.actors import Actor
 from wallets.services.ledger import PostingResult, ledger_entry_post, ledger_entry_post_in_transaction
 from wallets.services.security_events import security_event_record
@@ -39,6 +51,17 @@ def approval_threshold(*, business_id: str, currency: str) -> int | None:
     )
 
 
+def user_may_post(*, user, business_id: str) -> bool:
+    """Whether ``user`` may move money in ``business_id``: a superuser, or an operator or approver
+    of that business (a viewer, a member of another business or a user without one may not)."""
+    if user is None or not getattr(user, "is_active", False):
+        return False
+    if user.is_superuser:
+        return True
+    membership = Membership.objects.filter(user_id=user.pk).first()
+    return membership is not None and membership.business_id == business_id and membership.can_post
+
+
 def adjustment_submit(
     *,
     business_id: str,
@@ -50,12 +73,27 @@ def adjustment_submit(
     idempotency_key: str,
     user,
 ) -> AdjustmentOutcome:
-    """A manual credit or debit by a dashboard/admin user: posted now, or held for approval."""
+    """A manual credit or debit by a person: posted now, or held for approval (rules above)."""
+    if not user_may_post(user=user, business_id=business_id):
+        raise NotAllowed("Your role may view but not change balances.")
+    if not (reason or "").strip():
+        raise InvalidInput("A reason is required for a manual adjustment.", errors={"reason": ["Give a reason."]})
+    actor = Actor.user(user.pk)
+    held = AdjustmentRequest.objects.filter(business_id=business_id, idempotency_key=idempotency_key).first()
+    if held is not None:  # this form was held before: never post it here, whatever the threshold is now
+        if (held.customer_id, held.currency, held.amount, held.is_credit, held.reason) != (
+            customer_id, currency, amount, is_credit, reason
+        ):
+            raise IdempotencyKeyReused()
+        return AdjustmentOutcome(request=held)
+    posted = LedgerEntry.objects.filter(
+        business_id=business_id, customer_id=customer_id, idempotency_key=idempotency_key
+    ).exists()
     threshold = approval_threshold(business_id=business_id, currency=currency)
-    if threshold is None or amount <= threshold:
+    if posted or threshold is None or amount <= threshold:  # a posted form replays (or is refused) in the ledger
         posting = ledger_entry_post(
             business_id=business_id, customer_id=customer_id, currency=currency, amount=amount,
-            is_credit=is_credit, reason=reason, idempotency_key=idempotency_key, actor=Actor.user(user.pk),
+            is_credit=is_credit, reason=reason, idempotency_key=idempotency_key, actor=actor,
         )
         return AdjustmentOutcome(posting=posting)
     if not Customer.objects.filter(business_id=business_id, id=customer_id).exists():
@@ -101,7 +139,7 @@ def adjustment_approve(*, business_id: str, request_id: str, approver, note: str
         posting = ledger_entry_post_in_transaction(
             business_id=business_id, customer_id=request.customer_id, currency=request.currency,
             amount=request.amount, is_credit=request.is_credit, reason=request.reason,
-            idempotency_key=f"approval:{request.id}", actor=Actor.user(request.requested_by_id),
+            idempotency_key=None, actor=Actor.user(request.requested_by_id),
         )
         request.status = AdjustmentRequest.Status.APPROVED
         request.decided_by = approver

@@ -1,4 +1,4 @@
-"""The manual adjustment flow, shared by the dashboard and the admin: form → confirmation (the
+"""The steps of a manual adjustment, shared by the dashboard and the admin: form → confirmation (the
 balance before and after) → posting through the service layer.
 
 Rules:
@@ -16,8 +16,8 @@ Rules:
 from dataclasses import dataclass, field
 
 from wallets import selectors
-from wallets.dashboard.forms import AdjustmentForm, new_form_key
-from wallets.exceptions import IdempotencyKeyReused, InsufficientFunds
+from wallets.adjustments.forms import AdjustmentForm, new_form_key
+from wallets.exceptions import IdempotencyKeyReused, InsufficientFunds, InvalidInput, NotAllowed
 from wallets.models import Customer
 from wallets.money import format_money
 from wallets.services.approvals import AdjustmentOutcome, adjustment_submit, approval_threshold
@@ -46,8 +46,13 @@ class AdjustmentStep:
         d = self.data
         amount = format_money(d["amount_minor"], d["currency"])
         if self.outcome is not None and self.outcome.held:
-            return (f"{'Credit' if self.form.is_credit else 'Debit'} of {amount} for {self.customer.name} is "
-                    f"waiting for approval by an approver (request {self.outcome.request.pk}).")
+            request = self.outcome.request
+            what = f"{'Credit' if self.form.is_credit else 'Debit'} of {amount} for {self.customer.name}"
+            if request.status == request.Status.APPROVED:
+                return f"Already approved and posted, nothing was posted twice: {what} (request {request.pk})."
+            if request.status == request.Status.REJECTED:
+                return f"{what} was rejected by an approver (request {request.pk}); nothing was posted."
+            return f"{what} is waiting for approval by an approver (request {request.pk})."
         posting = self.outcome.posting
         verb = "Credited" if self.form.is_credit else "Debited"
         balance = format_money(posting.balance, d["currency"])
@@ -109,6 +114,9 @@ def adjustment_handle(*, data, business_id: str, customer: Customer, user) -> Ad
     except InsufficientFunds:
         form.add_error("amount", _overdraft_message(currency, _fresh_balance(business_id, customer, currency),
                                                     amount))
+        return step
+    except (NotAllowed, InvalidInput) as exc:  # the policy's own checks (role, reason): said on the form
+        form.add_error("reason" if isinstance(exc, InvalidInput) else None, exc.message)
         return step
     except IdempotencyKeyReused:
         fresh = data.copy()

@@ -1,0 +1,84 @@
+"""The manual adjustment form, shared by the dashboard and the admin's *adjust balance* page."""
+
+import secrets
+
+from django import forms
+from django.core.validators import RegexValidator
+
+from wallets.money import CURRENCY_CHOICES, MoneyParseError, parse_major
+
+FORM_KEY_PREFIX = "dash_"
+
+
+def new_form_key() -> str:
+    """A fresh idempotency key, made when a form is rendered: the same form posted twice (a double
+    click, a refresh, a retry) makes one entry."""
+    return FORM_KEY_PREFIX + secrets.token_urlsafe(18)
+
+
+class AdjustmentForm(forms.Form):
+    """A manual credit or debit: amount typed in major units, parsed exactly for the currency."""
+
+    direction = forms.ChoiceField(
+        label="Type",
+        choices=[("credit", "Credit (add money)"), ("debit", "Debit (take money)")],
+        initial="credit",
+        widget=forms.RadioSelect,
+    )
+    amount = forms.CharField(
+        label="Amount",
+        max_length=40,
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off", "placeholder": "50.00"}),
+        help_text="In major units, e.g. 50.00",
+    )
+    currency = forms.ChoiceField(label="Currency")
+    reason = forms.CharField(
+        label="Reason",
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Why is this adjustment made?"}),
+        help_text="Required. Kept with the entry in the audit trail.",
+    )
+    form_key = forms.CharField(
+        widget=forms.HiddenInput,
+        max_length=64,
+        validators=[RegexValidator(r"^[A-Za-z0-9_-]{8,64}$", "This form is damaged; reload the page.")],
+    )
+    # The balance the person saw on the confirmation step; posting needs it (see flow.py).
+    seen_balance = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
+
+    def __init__(self, *args, wallet_currencies: list[str] = (), **kwargs):
+        # Own ids: the customer page also has the ledger's filter form, with a "currency" field.
+        kwargs.setdefault("auto_id", "adj_%s")
+        super().__init__(*args, **kwargs)
+        own = list(dict.fromkeys(wallet_currencies))
+        others = [(code, code) for code, _ in CURRENCY_CHOICES if code not in own]
+        if own:
+            self.fields["currency"].choices = [
+                ("This customer's wallets", [(code, code) for code in own]),
+                ("Other currencies", others),
+            ]
+            self.fields["currency"].initial = own[0]
+        else:
+            self.fields["currency"].choices = others
+        if not self.is_bound and not self.initial.get("form_key"):
+            self.initial["form_key"] = new_form_key()
+
+    @property
+    def is_credit(self) -> bool:
+        return self.cleaned_data["direction"] == "credit"
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError("Give a reason for the adjustment.")
+        return reason
+
+    def clean(self):
+        cleaned = super().clean()
+        currency, text = cleaned.get("currency"), cleaned.get("amount")
+        if currency and text is not None:
+            try:
+                cleaned["amount_minor"] = parse_major(text, currency)
+            except MoneyParseError as exc:
+                self.add_error("amount", str(exc))
+        return cleaned
