@@ -44,6 +44,27 @@ class QueryIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = QueryIsoDateTimeField
 
 
+# A day filter means midnight to midnight in the user's time zone: 9999-12-31 would end in year
+# 10000, and a day near year 1 starts in year 0 in UTC east of Greenwich (both OverflowError, a
+# 500). One day of margin at each end covers every time zone (at most ±14 hours).
+FIRST_FILTER_DATE = datetime.date.min + datetime.timedelta(days=1)
+LAST_FILTER_DATE = datetime.date.max - datetime.timedelta(days=1)
+
+
+class BoundedDateField(forms.DateField):
+    def to_python(self, value):
+        parsed = super().to_python(value)
+        if parsed is not None and not FIRST_FILTER_DATE <= parsed <= LAST_FILTER_DATE:
+            raise forms.ValidationError(
+                f"Enter a date between {FIRST_FILTER_DATE.isoformat()} and {LAST_FILTER_DATE.isoformat()}.",
+                code="out_of_range")
+        return parsed
+
+
+class BoundedDateFilter(django_filters.DateFilter):
+    field_class = BoundedDateField
+
+
 class CustomerFilterSet(django_filters.FilterSet):
     email = django_filters.CharFilter(method="filter_email", help_text="Exact email, case-insensitive")
     name = django_filters.CharFilter(field_name="name", lookup_expr="icontains",
@@ -125,10 +146,10 @@ class LedgerEntryFilterSet(CustomerLedgerFilterSet):
     """The audit trail across customers (dashboard ledger page and its CSV export), and a
     customer's ledger on the customer page. ``currency`` is the API's filter."""
 
-    created_from = django_filters.DateFilter(method="filter_created_from", label="From",
-                                             widget=forms.DateInput(attrs={"type": "date"}))
-    created_to = django_filters.DateFilter(method="filter_created_to", label="To",
-                                           widget=forms.DateInput(attrs={"type": "date"}))
+    created_from = BoundedDateFilter(method="filter_created_from", label="From",
+                                     widget=forms.DateInput(attrs={"type": "date"}))
+    created_to = BoundedDateFilter(method="filter_created_to", label="To",
+                                   widget=forms.DateInput(attrs={"type": "date"}))
     customer = django_filters.CharFilter(method="filter_customer", label="Customer",
                                          help_text="Customer id or exact email")
     direction = django_filters.ChoiceFilter(choices=DIRECTION_CHOICES, method="filter_direction",
