@@ -94,3 +94,13 @@ def test_bad_arguments(business, args, message):
     assert ran.code != 0
     assert message in ran.error
     assert ran.out == ""
+
+
+@pytest.mark.parametrize("name", ["=HYPERLINK(\"http://evil.test\",\"x\")", "+1", "-1", "@SUM(A1)", " =1",
+                                  "＝1", "\t=1"])
+def test_names_and_emails_cannot_run_as_formulas(make_customer, post, name):
+    customer = make_customer(email="eve@example.com", name=name)
+    post(customer, 100)
+    [row] = report("--currency", "USD")
+    assert row["name"] == "'" + name
+    assert row["email"] == "eve@example.com"

@@ -7,7 +7,6 @@ from collections.abc import Iterable, Iterator
 from django.http import StreamingHttpResponse
 
 CHUNK_ROWS = 500
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class _Echo:
@@ -15,14 +14,6 @@ class _Echo:
 
     def write(self, value: str) -> str:
         return value
-
-
-def safe_text(value) -> str:
-    """Text a person typed (names, reasons) must not run as a formula in a spreadsheet."""
-    if value is None:
-        return ""
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
 def csv_stream_response(filename: str, header: list[str], rows: Iterable[list]) -> StreamingHttpResponse:

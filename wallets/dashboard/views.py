@@ -18,8 +18,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from wallets import selectors
 from wallets.adjustments import flow as adjustments
+from wallets.csv_cells import csv_safe_text
 from wallets.dashboard.access import SESSION_BUSINESS_KEY, dashboard_view, operator_required
-from wallets.dashboard.csv_export import csv_stream_response, safe_text
+from wallets.dashboard.csv_export import csv_stream_response
 from wallets.dashboard.forms import (
     AddCurrencyForm,
     BusinessSwitchForm,
@@ -258,10 +259,11 @@ def ledger_export(request):
         for (entry_id, created_at, customer_id, name, email, currency, amount, is_credit, before, after, event_type,
              reason, reference, actor_type, actor_id) in entries.iterator(chunk_size=EXPORT_CHUNK_SIZE):
             yield [
-                entry_id, _iso_utc(created_at), customer_id, safe_text(name), safe_text(email), currency,
-                "credit" if is_credit else "debit", major(amount, currency), amount, major(before, currency),
-                major(after, currency), event_type, safe_text(reason), safe_text(reference), actor_type,
-                safe_text(actor_id), safe_text(actor(actor_type, actor_id)),
+                entry_id, _iso_utc(created_at), customer_id, csv_safe_text(name), csv_safe_text(email),
+                currency, "credit" if is_credit else "debit", major(amount, currency), amount,
+                major(before, currency), major(after, currency), event_type, csv_safe_text(reason),
+                csv_safe_text(reference), actor_type, csv_safe_text(actor_id),
+                csv_safe_text(actor(actor_type, actor_id)),
             ]
 
     header = ["entry_id", "created_at_utc", "customer_id", "customer_name", "customer_email", "currency",
@@ -305,8 +307,8 @@ def low_balance_export(request):
 
     def rows():
         for w in wallets.iterator(chunk_size=EXPORT_CHUNK_SIZE):
-            yield [w.customer_id, safe_text(w.customer.name), safe_text(w.customer.email), w.currency,
-                   to_major(w.balance, w.currency), w.balance, to_major(w.threshold, w.currency),
+            yield [w.customer_id, csv_safe_text(w.customer.name), csv_safe_text(w.customer.email),
+                   w.currency, to_major(w.balance, w.currency), w.balance, to_major(w.threshold, w.currency),
                    _iso_utc(w.updated_at)]
 
     header = ["customer_id", "customer_name", "customer_email", "currency", "balance", "balance_minor",

@@ -2,6 +2,7 @@ import csv
 
 from django.core.management.base import CommandError
 
+from wallets.csv_cells import csv_safe_text
 from wallets.management.base import WalletsCommand, business_or_error, non_negative_int
 from wallets.models import Business
 from wallets.money import format_money, is_supported_currency
@@ -20,7 +21,9 @@ WALLET_LOW_BALANCE_DEFAULT major units), or below --below.
 --below is in MINOR units of the currency (cents, paise; 1000 is 10.00 USD, ¥1000, KWD 1.000)
 and therefore needs --currency. Wallets that never had an entry are left out unless
 --include-unused. Columns: business_id, customer_id, email, name, currency, balance (minor
-units), balance_display, threshold (minor units), threshold_display, updated_at.
+units), balance_display, threshold (minor units), threshold_display, updated_at. Names and
+emails that a spreadsheet could read as a formula (= + - @ first) start with a ' (see
+wallets.csv_cells).
 
 Examples:
   python manage.py low_balance_report > low.csv
@@ -52,7 +55,8 @@ Examples:
             for wallet in wallets.order_by("currency", "balance", "customer_id"):
                 threshold = below if below is not None else wallet.threshold
                 writer.writerow([
-                    biz.id, wallet.customer_id, wallet.customer.email, wallet.customer.name, wallet.currency,
+                    biz.id, wallet.customer_id, csv_safe_text(wallet.customer.email),
+                    csv_safe_text(wallet.customer.name), wallet.currency,
                     wallet.balance, format_money(wallet.balance, wallet.currency), threshold,
                     format_money(threshold, wallet.currency), wallet.updated_at.isoformat(),
                 ])
