@@ -51,6 +51,7 @@ def test_seeds_a_working_demo(db, debug):
         "  operator  demo / demo-password-123",
         "  viewer    viewer / viewer-password-123",
         "  approver  approver / approver-password-123",
+        "  superuser admin / admin-password-123",
         "  wsk_DemoKeyLocalOnlyNeverUseInProduction0000000",
     ]
     business = Business.objects.get(name="Demo Shop")
@@ -99,6 +100,28 @@ def test_a_second_run_changes_nothing_and_prints_the_same_credentials(db, debug)
     assert credentials(second.out) == credentials(first.out)
     assert counts() == before
     assert dict(Wallet.objects.values_list("id", "balance")) == balances
+
+
+def test_prints_a_working_admin_login_and_names_createsuperuser(db, debug):
+    ran = run_command("seed_demo")
+    assert "/admin/" in ran.out and "python manage.py createsuperuser" in ran.out
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.is_superuser and admin.is_staff and not Membership.objects.filter(user=admin).exists()
+    client = Client()
+    response = client.post("/admin/login/?next=/admin/", {"username": "admin", "password": "admin-password-123",
+                                                          "next": "/admin/"})
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+    assert client.get("/admin/wallets/customer/").status_code == 200
+
+
+def test_an_existing_admin_user_is_not_changed(db, debug):
+    User = get_user_model()
+    User.objects.create_user("admin", password="their-own-secret-789")
+    ran = run_command("seed_demo")
+    assert "superuser admin / admin-password-123  (this user exists and is not an active superuser; left as is)" \
+        in ran.out
+    user = User.objects.get(username="admin")
+    assert not user.is_superuser and user.check_password("their-own-secret-789")
 
 
 def test_force_runs_without_debug(db):

@@ -1,22 +1,45 @@
 import os
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
 from wallets.management.base import WalletsCommand
 from wallets.services.demo import FALLBACK_SOURCE, demo_seed
 
+# The operator's login for /admin/ on a local demo (the admin is for superusers only). Published,
+# like the dashboard users' passwords: DEBUG only.
+ADMIN_USERNAME = "admin"
+ADMIN_PASSWORD = "admin-password-123"
+
+
+def demo_admin() -> tuple[bool, str]:
+    """Create the demo superuser unless a user of that name exists (never changed then).
+    Returns (usable, warning): usable when its password is the published one and it is a superuser."""
+    User = get_user_model()
+    user = User.objects.filter(username=ADMIN_USERNAME).first()
+    if user is None:
+        User.objects.create_superuser(username=ADMIN_USERNAME, email="admin@demo.invalid", password=ADMIN_PASSWORD)
+        return True, ""
+    if not (user.is_superuser and user.is_staff and user.is_active):
+        return False, "  (this user exists and is not an active superuser; left as is)"
+    if not user.check_password(ADMIN_PASSWORD):
+        return False, "  (this user's password was changed since; not reset)"
+    return True, ""
+
 
 class Command(WalletsCommand):
     help = """\
 Fill a local install with demo data: the business "Demo Shop", dashboard users (operator,
-viewer, approver), a read-write API key and 40 customers with a few months of history in USD,
-INR, EUR, JPY and KWD (deposits, welcome bonuses, refunds to wallet, usage charges; some
-wallets end low). Prints the credentials.
+viewer, approver), an admin superuser for /admin/, a read-write API key and 40 customers
+with a few months of history in USD, INR, EUR, JPY and KWD (deposits, welcome bonuses,
+refunds to wallet, usage charges; some wallets end low). Prints the credentials.
 
 The credentials are fixed, published demo values, and the same on every run: the command runs
 again safely and then changes nothing. Because anyone can read them, it refuses to run unless
 DJANGO_DEBUG is on; --force overrides that (never on a server others can reach).
+
+A real installation makes its admin with "python manage.py createsuperuser" instead.
 
 Examples:
   python manage.py seed_demo
@@ -34,6 +57,7 @@ Examples:
                 "DJANGO_DEBUG=true. Use --force to run it anyway on a private machine."
             )
         result = demo_seed()
+        admin_usable, admin_warning = demo_admin()
         out, style = self.stdout, self.style
         business = result.business
         if result.customers_created or result.entries_posted or result.business_created:
@@ -58,6 +82,11 @@ Examples:
             if user.other_business:
                 line += style.WARNING(f"  (already a member of {user.other_business}; left as is)")
             out.write(line)
+        out.write("")
+        out.write(style.MIGRATE_HEADING(f"Admin: {base}/admin/  (superuser, demo credentials, local use only;"
+                                        " on a real installation: python manage.py createsuperuser)"))
+        out.write(f"  superuser {ADMIN_USERNAME} / {ADMIN_PASSWORD}" + (style.WARNING(admin_warning)
+                                                                       if not admin_usable else ""))
         out.write("")
         out.write(style.MIGRATE_HEADING("API key (read-write, demo only):"))
         out.write(f"  {result.api_key}")
