@@ -6,7 +6,8 @@ import re
 import pytest
 from django.contrib.auth.models import Permission
 
-from wallets.models import ApiKey, CurrencyPolicy, LedgerEntry, Wallet
+from tests.dashboard.conftest import PASSWORD
+from wallets.models import ApiKey, CurrencyPolicy, LedgerEntry, Membership, Wallet
 from wallets.services.api_keys import api_key_authenticate, api_key_create
 
 
@@ -129,15 +130,45 @@ def test_admin_adjustment_refuses_overdraft_and_missing_reason(admin_client, cus
     assert not LedgerEntry.objects.exists()
 
 
-def test_staff_without_permission_cannot_adjust(client_for, make_user, customer):
-    staff = make_user(staff=True)
-    staff.user_permissions.add(Permission.objects.get(codename="view_customer"))
-    client = client_for(staff)
-    assert client.get(f"/admin/wallets/customer/{customer.pk}/change/").status_code == 200
-    assert client.get(f"/admin/wallets/customer/{customer.pk}/adjust/").status_code == 403
-    staff.user_permissions.add(Permission.objects.get(codename="add_ledgerentry"))
+ADMIN_PAGES = ["/admin/", "/admin/wallets/customer/", "/admin/wallets/ledgerentry/", "/admin/wallets/apikey/",
+               "/admin/wallets/business/", "/admin/auth/user/", "/admin/wallets/securityevent/"]
+
+
+def test_the_admin_is_for_superusers_only(client_for, make_user, business, other_business, make_customer):
+    """Issue 15 item 15, decided: the admin is the installation operator's (it sees every business);
+    a staff user who is not a superuser, even one with every model permission and a business
+    membership, sees nothing there, neither their own business nor another."""
+    own = make_customer(email="own@example.com", name="Own Customer")
+    theirs = make_customer(email="theirs@example.com", name="Globex Customer", business_id=other_business.id)
+    staff = make_user(Membership.Role.APPROVER, business, staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(content_type__app_label__in=["wallets", "auth"]))
     client = client_for(type(staff).objects.get(pk=staff.pk))
-    assert client.get(f"/admin/wallets/customer/{customer.pk}/adjust/").status_code == 200
+    for url in [*ADMIN_PAGES, f"/admin/wallets/customer/{theirs.pk}/change/",
+                f"/admin/wallets/customer/{own.pk}/change/", f"/admin/wallets/customer/{own.pk}/adjust/"]:
+        response = client.get(url)
+        assert response.status_code == 302 and response["Location"].startswith("/admin/login/"), url
+    assert client.get("/admin/wallets/customer/?q=theirs").status_code == 302
+    root = client_for(make_user(superuser=True))
+    listing = root.get("/admin/wallets/customer/").content.decode()
+    assert "Own Customer" in listing and "Globex Customer" in listing
+
+
+def test_the_admin_login_refuses_staff_who_are_not_superusers(make_user, business):
+    from django.test import Client
+
+    staff = make_user(Membership.Role.OPERATOR, business, staff=True, username="staffer")
+    client = Client()
+    response = client.post("/admin/login/?next=/admin/", {"username": "staffer", "password": PASSWORD,
+                                                          "next": "/admin/"})
+    assert response.status_code == 200
+    assert "for the installation&#x27;s operators (superusers) only" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+    assert client.get("/dashboard/").status_code == 302  # not logged in anywhere
+    staff.is_superuser = True
+    staff.save()
+    response = client.post("/admin/login/?next=/admin/", {"username": "staffer", "password": PASSWORD,
+                                                          "next": "/admin/"})
+    assert response.status_code == 302 and response["Location"] == "/admin/"
 
 
 def test_currency_policy_admin_in_major_units(admin_client, business):

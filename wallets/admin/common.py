@@ -1,0 +1,60 @@
+"""What every admin page of the package shares: read-only pages, the currency filter, id search."""
+
+from django.contrib import admin
+from django.core.cache import cache
+
+from wallets.models import Customer, Wallet
+
+CURRENCIES_IN_USE_CACHE_SECONDS = 300
+
+
+class ReadOnlyMixin:
+    """View-only for everyone, superusers included."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class CurrencyInUseFilter(admin.SimpleListFilter):
+    """Only the currencies that wallets exist in, not all 145 codes. Every entry and policy of
+    interest is in such a currency; the DISTINCT scan is cached for a few minutes."""
+
+    title = "currency"
+    parameter_name = "currency"
+
+    def lookups(self, request, model_admin):
+        codes = cache.get_or_set(
+            "wallets:admin:currencies-in-use",
+            lambda: list(Wallet.objects.order_by("currency").values_list("currency", flat=True).distinct()),
+            CURRENCIES_IN_USE_CACHE_SECONDS,
+        )
+        return [(code, code) for code in codes]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(currency=self.value()) if self.value() else queryset
+
+
+class IdSearchMixin:
+    """An id typed in the search box (``cus_…``, ``wle_…``) is looked up exactly, on its index;
+    anything else goes to ``search_fields``. (Django's ``=field`` is case-insensitive, which no
+    index serves on a table of millions.)"""
+
+    id_lookups: dict[str, str] = {}
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        prefix, sep, rest = term.partition("_")
+        field = self.id_lookups.get(prefix) if sep and rest and " " not in term else None
+        if field == "customer_id" and hasattr(self.model, "business_id"):
+            # With the customer's business the (business, customer, …) indexes serve the query.
+            business_id = Customer.objects.filter(pk=term).values_list("business_id", flat=True).first()
+            return queryset.filter(business_id=business_id, customer_id=term), False
+        if field:
+            return queryset.filter(**{field: term}), False
+        return super().get_search_results(request, queryset, search_term)
