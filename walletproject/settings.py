@@ -4,6 +4,7 @@ Every value has a safe default for local use; production sets ``DJANGO_DEBUG=fal
 ``DJANGO_SECRET_KEY`` and ``DATABASE_URL`` (see README, "Production settings").
 """
 
+import datetime
 from pathlib import Path
 
 import environ
@@ -45,6 +46,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "wallets",
     "wallets.dashboard",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -58,6 +60,7 @@ MIDDLEWARE = [
     "wallets.dashboard.middleware.TimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into the lockout page
 ]
 
 ROOT_URLCONF = "walletproject.urls"
@@ -122,6 +125,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Brute-force limit on every password login (dashboard and admin), by django-axes: after
+# AXES_FAILURE_LIMIT wrong passwords for one user name from one address, that pair is refused (even
+# with the right password) for AXES_COOLOFF_TIME; a success resets the count. Locking the pair, not
+# the user name alone, keeps a stranger from locking a real user out. Lockouts are written to the
+# security log (wallets.audit); a superuser lifts one early in the admin (Axes: access attempts).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out login before any password hash
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("DJANGO_LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("DJANGO_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "wallets.services.security_events.client_ip"  # DJANGO_BEHIND_PROXY aware
+AXES_DISABLE_ACCESS_LOG = True  # logins are in the security log already
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/dashboard/"

@@ -2,8 +2,11 @@
 
 Connected in ``WalletsConfig.ready``. A failed login records the user name tried, never the
 password (Django passes the credentials with the password already masked; only the name is kept).
+A lockout by django-axes (too many failed logins for one user name from one address, see
+``AXES_*`` in the settings) is recorded when it starts and at every attempt refused during it.
 """
 
+from axes.signals import user_locked_out
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
@@ -41,4 +44,18 @@ def _login_failed(sender, credentials, request=None, **kwargs) -> None:
         kind=SecurityEvent.Kind.LOGIN_FAILED, business_id=_business_of(user),
         actor=Actor.user(user.pk) if user else None, actor_name=username, ip=client_ip(request),
         details={"username": username, "known_user": user is not None},
+    )
+
+
+@receiver(user_locked_out, dispatch_uid="wallets_audit_login_locked_out")
+def _locked_out(sender, request, username, ip_address, **kwargs) -> None:
+    User = get_user_model()
+    username = str(username or "")[:150]
+    user = User._default_manager.filter(**{User.USERNAME_FIELD: username}).select_related("membership").first()
+    failures = getattr(request, "axes_failures_since_start", None)
+    security_event_record(
+        kind=SecurityEvent.Kind.LOGIN_LOCKED_OUT, business_id=_business_of(user),
+        actor=Actor.user(user.pk) if user else None, actor_name=username, ip=client_ip(request) or ip_address,
+        details={"username": username, "known_user": user is not None, "failures": failures,
+                 "path": getattr(request, "path", "")},
     )

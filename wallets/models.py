@@ -347,6 +347,7 @@ class SecurityEvent(models.Model):
     class Kind(models.TextChoices):
         LOGIN = "login", "Login"
         LOGIN_FAILED = "login_failed", "Failed login"
+        LOGIN_LOCKED_OUT = "login_locked_out", "Login locked out (too many failures)"
         LOGOUT = "logout", "Logout"
         API_KEY_CREATED = "api_key_created", "API key created"
         API_KEY_REVOKED = "api_key_revoked", "API key revoked"
