@@ -9,7 +9,7 @@ from django.utils import timezone
 from tests.commands.helpers import run_command
 from wallets import ids
 from wallets.models import LedgerEntry, Wallet
-from wallets.services.reconcile import ledger_drift
+from wallets.selectors.reconcile import ledger_drift
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="injects drift with PostgreSQL DDL (DROP INDEX, DISABLE TRIGGER)"

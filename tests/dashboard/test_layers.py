@@ -44,3 +44,23 @@ def test_loading_the_admin_loads_no_dashboard_module():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     loaded = set(eval(out.stdout.strip().splitlines()[-1]))  # noqa: S307 - our own printed list
     assert loaded <= {"wallets.dashboard", "wallets.dashboard.apps"}, loaded
+
+
+def test_reads_live_in_selectors():
+    """Reconciliation only reads: it is a selector; the old service name only re-exports it."""
+    from wallets import selectors
+    from wallets.selectors import reconcile
+    from wallets.services import reconcile as old_name
+
+    assert selectors.ledger_drift is reconcile.ledger_drift is old_name.ledger_drift
+    source = (ROOT / "wallets/services/reconcile.py").read_text(encoding="utf-8")
+    assert "cursor" not in source and "SELECT" not in source
+
+
+def test_dashboard_views_are_split_by_page():
+    from wallets.dashboard import urls
+
+    modules = {pattern.callback.__module__ for pattern in urls.urlpatterns}
+    assert modules == {f"wallets.dashboard.views.{name}" for name in
+                       ("overview", "customers", "ledger", "low_balance", "approvals", "settings")}
+    assert not (ROOT / "wallets/dashboard/views.py").exists() and not (ROOT / "wallets/admin.py").exists()

@@ -226,3 +226,14 @@ def low_balance_threshold_rows(*, business_id: str) -> list[dict]:
     currencies = sorted(in_use | {c for c, v in own.items() if v is not None})
     return [{"currency": c, "own": own.get(c), "default": low_balance_default(c), "in_use": c in in_use}
             for c in currencies]
+
+
+# Modules of the package, re-exported so that ``selectors.X`` keeps working for every caller.
+from wallets.selectors.actors import (  # noqa: E402, F401 - re-exported
+    ActorLabels,
+    actor_labels_for_business,
+    actor_labels_for_entries,
+    ledger_entries_with_actor_labels,
+)
+from wallets.selectors.businesses import business_find, business_list  # noqa: E402, F401 - re-exported
+from wallets.selectors.reconcile import Drift, ledger_drift  # noqa: E402, F401 - re-exported

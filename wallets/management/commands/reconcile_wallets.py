@@ -4,7 +4,7 @@ from django.core.management.base import CommandError
 
 from wallets.management.base import WalletsCommand, business_or_error, positive_int
 from wallets.models import LedgerEntry, Wallet
-from wallets.services.reconcile import DEFAULT_LIMIT, ledger_drift
+from wallets.selectors.reconcile import DEFAULT_LIMIT, ledger_drift
 
 
 class Command(WalletsCommand):

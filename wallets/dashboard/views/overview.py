@@ -1,0 +1,28 @@
+"""The overview: totals per currency, counts, the latest entries."""
+
+from django.views.decorators.http import require_GET
+
+from wallets import selectors
+from wallets.dashboard.access import dashboard_view
+from wallets.dashboard.views.common import render_page
+
+RECENT_ACTIVITY = 10
+
+
+@require_GET
+@dashboard_view
+def overview(request):
+    business_id = request.access.business_id
+    totals = selectors.wallet_totals_by_currency(business_id=business_id)
+    recent = selectors.ledger_entries_with_actor_labels(
+        business_id=business_id, entries=selectors.ledger_entry_list_business(business_id=business_id)[:RECENT_ACTIVITY]
+    )
+    return render_page(request, "dashboard/overview.html", {
+        "nav": "overview",
+        "totals": totals,
+        "customer_count": selectors.customer_list(business_id=business_id).count(),
+        "wallet_count": sum(row["wallets"] for row in totals),
+        "low_count": selectors.wallet_low_balance_list(business_id=business_id).count(),
+        "pending_count": selectors.adjustment_request_list(business_id=business_id).filter(status="pending").count(),
+        "recent": recent,
+    })
