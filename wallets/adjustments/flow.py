@@ -20,7 +20,7 @@ from wallets.adjustments.forms import AdjustmentForm, new_form_key
 from wallets.exceptions import IdempotencyKeyReused, InsufficientFunds, InvalidInput, NotAllowed
 from wallets.models import Customer
 from wallets.money import format_money
-from wallets.services.approvals import AdjustmentOutcome, adjustment_submit, approval_threshold
+from wallets.services.approvals import AdjustmentOutcome, adjustment_submit
 
 EDIT, CONFIRM, DONE = "edit", "confirm", "done"
 
@@ -91,7 +91,7 @@ def adjustment_handle(*, data, business_id: str, customer: Customer, user) -> Ad
     before = next((w.balance for w in wallets if w.currency == currency), 0)
     step.balance_before = before
     step.balance_after = before + amount if form.is_credit else before - amount
-    threshold = approval_threshold(business_id=business_id, currency=currency)
+    threshold = selectors.approval_threshold(business_id=business_id, currency=currency)
     step.needs_approval = threshold is not None and amount > threshold
     # A form already posted (double click, refresh) goes straight to the service, which replays it.
     used = selectors.adjustment_key_used(business_id=business_id, customer_id=customer.pk,

@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.core.cache import cache
 
-from wallets.models import Customer, Wallet
+from wallets import selectors
 
 CURRENCIES_IN_USE_CACHE_SECONDS = 300
 
@@ -31,7 +31,7 @@ class CurrencyInUseFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         codes = cache.get_or_set(
             "wallets:admin:currencies-in-use",
-            lambda: list(Wallet.objects.order_by("currency").values_list("currency", flat=True).distinct()),
+            selectors.wallet_currencies_in_use,
             CURRENCIES_IN_USE_CACHE_SECONDS,
         )
         return [(code, code) for code in codes]
@@ -53,7 +53,7 @@ class IdSearchMixin:
         field = self.id_lookups.get(prefix) if sep and rest and " " not in term else None
         if field == "customer_id" and hasattr(self.model, "business_id"):
             # With the customer's business the (business, customer, …) indexes serve the query.
-            business_id = Customer.objects.filter(pk=term).values_list("business_id", flat=True).first()
+            business_id = selectors.customer_business_id(customer_id=term)
             return queryset.filter(business_id=business_id, customer_id=term), False
         if field:
             return queryset.filter(**{field: term}), False

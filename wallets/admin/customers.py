@@ -85,7 +85,7 @@ class CustomerAdmin(IdSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
         """The dashboard's adjustment flow (form → confirmation → posting) inside the admin."""
         if not self.has_adjust_permission(request):
             raise PermissionDenied("You may not adjust balances.")
-        customer = Customer.objects.select_related("business").filter(pk=object_id).first()
+        customer = selectors.customer_find_any_business(customer_id=object_id)
         if customer is None:
             raise Http404("No such customer.")
         business_id = customer.business_id

@@ -16,6 +16,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 
+from wallets import selectors
 from wallets.models import Business, Membership
 
 SESSION_BUSINESS_KEY = "business_id"
@@ -47,14 +48,14 @@ def access_resolve(request) -> DashboardAccess:
     if cached is not None:
         return cached
     user = request.user
-    membership = Membership.objects.select_related("business").filter(user_id=user.pk).first()
+    membership = selectors.membership_for_user(user_id=user.pk)
     if user.is_superuser:
         business = None
         chosen = request.session.get(SESSION_BUSINESS_KEY)
         if chosen:
-            business = Business.objects.filter(pk=chosen).first()
+            business = selectors.business_find(business_id=chosen)
         if business is None:
-            business = membership.business if membership else Business.objects.order_by("name").first()
+            business = membership.business if membership else selectors.business_first()
             if business is None:
                 raise NoBusiness()
             request.session[SESSION_BUSINESS_KEY] = business.pk

@@ -235,5 +235,16 @@ from wallets.selectors.actors import (  # noqa: E402, F401 - re-exported
     actor_labels_for_entries,
     ledger_entries_with_actor_labels,
 )
-from wallets.selectors.businesses import business_find, business_list  # noqa: E402, F401 - re-exported
+from wallets.selectors.admin import (  # noqa: E402, F401 - re-exported
+    customer_business_id,
+    customer_find_any_business,
+    wallet_currencies_in_use,
+)
+from wallets.selectors.approvals import (  # noqa: E402, F401 - re-exported
+    adjustment_request_for_key,
+    approval_threshold,
+    ledger_entry_key_used,
+    membership_for_user,
+)
+from wallets.selectors.businesses import business_find, business_first, business_list  # noqa: E402, F401
 from wallets.selectors.reconcile import Drift, ledger_drift  # noqa: E402, F401 - re-exported

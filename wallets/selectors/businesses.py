@@ -10,3 +10,8 @@ def business_list() -> list[Business]:
 
 def business_find(*, business_id: str) -> Business | None:
     return Business.objects.filter(pk=business_id).first()
+
+
+def business_first() -> Business | None:
+    """The first business by name (a superuser's default view)."""
+    return Business.objects.order_by("name").first()

@@ -24,11 +24,15 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from wallets import selectors
 from wallets.exceptions import CustomerNotFound, IdempotencyKeyReused, InvalidInput, InvalidState, NotAllowed
-from wallets.models import AdjustmentRequest, CurrencyPolicy, Customer, LedgerEntry, Membership, SecurityEvent
+from wallets.models import AdjustmentRequest, Customer, Membership, SecurityEvent
 from wallets.services.actors import Actor
 from wallets.services.ledger import PostingResult, ledger_entry_post, ledger_entry_post_in_transaction
 from wallets.services.security_events import security_event_record
+
+# A read, kept importable here for callers of the old name.
+approval_threshold = selectors.approval_threshold
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,14 +47,6 @@ class AdjustmentOutcome:
         return self.request is not None
 
 
-def approval_threshold(*, business_id: str, currency: str) -> int | None:
-    return (
-        CurrencyPolicy.objects.filter(business_id=business_id, currency=currency)
-        .values_list("approval_above", flat=True)
-        .first()
-    )
-
-
 def user_may_post(*, user, business_id: str) -> bool:
     """Whether ``user`` may move money in ``business_id``: a superuser, or an operator or approver
     of that business (a viewer, a member of another business or a user without one may not)."""
@@ -58,7 +54,7 @@ def user_may_post(*, user, business_id: str) -> bool:
         return False
     if user.is_superuser:
         return True
-    membership = Membership.objects.filter(user_id=user.pk).first()
+    membership = selectors.membership_for_user(user_id=user.pk)
     return membership is not None and membership.business_id == business_id and membership.can_post
 
 
@@ -79,17 +75,16 @@ def adjustment_submit(
     if not (reason or "").strip():
         raise InvalidInput("A reason is required for a manual adjustment.", errors={"reason": ["Give a reason."]})
     actor = Actor.user(user.pk)
-    held = AdjustmentRequest.objects.filter(business_id=business_id, idempotency_key=idempotency_key).first()
+    held = selectors.adjustment_request_for_key(business_id=business_id, idempotency_key=idempotency_key)
     if held is not None:  # this form was held before: never post it here, whatever the threshold is now
         if (held.customer_id, held.currency, held.amount, held.is_credit, held.reason) != (
             customer_id, currency, amount, is_credit, reason
         ):
             raise IdempotencyKeyReused()
         return AdjustmentOutcome(request=held)
-    posted = LedgerEntry.objects.filter(
-        business_id=business_id, customer_id=customer_id, idempotency_key=idempotency_key
-    ).exists()
-    threshold = approval_threshold(business_id=business_id, currency=currency)
+    posted = selectors.ledger_entry_key_used(business_id=business_id, customer_id=customer_id,
+                                            idempotency_key=idempotency_key)
+    threshold = selectors.approval_threshold(business_id=business_id, currency=currency)
     if posted or threshold is None or amount <= threshold:  # a posted form replays (or is refused) in the ledger
         posting = ledger_entry_post(
             business_id=business_id, customer_id=customer_id, currency=currency, amount=amount,
@@ -122,7 +117,7 @@ def _decide(*, business_id: str, request_id: str, approver) -> AdjustmentRequest
         raise InvalidState(f"This request was already {request.status}.")
     if request.requested_by_id == approver.pk:
         raise NotAllowed("A different person must approve or reject your own request.")
-    membership = Membership.objects.filter(user_id=approver.pk).first()
+    membership = selectors.membership_for_user(user_id=approver.pk)
     allowed = approver.is_superuser or (
         membership is not None and membership.business_id == business_id
         and membership.role == Membership.Role.APPROVER
