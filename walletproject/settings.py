@@ -132,8 +132,11 @@ AUTH_PASSWORD_VALIDATORS = [
 # the user name alone, keeps a stranger from locking a real user out. Lockouts are written to the
 # security log (wallets.audit); a superuser lifts one early in the admin (Axes: access attempts).
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out login before any password hash
-    "django.contrib.auth.backends.ModelBackend",
+    # First: refuses a locked-out login before any password hash. AxesBackend rather than the
+    # standalone one: it is also a full ModelBackend (get_user), so code that takes the first
+    # backend for a session (force_login, bench's dashboard session) keeps working.
+    "axes.backends.AxesBackend",
+    "django.contrib.auth.backends.ModelBackend",  # sessions made before the limit name this one
 ]
 AXES_FAILURE_LIMIT = env.int("DJANGO_LOGIN_FAILURE_LIMIT", default=10)
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("DJANGO_LOGIN_LOCKOUT_MINUTES", default=15))

@@ -204,3 +204,16 @@ def test_a_held_form_key_reused_for_another_adjustment_is_refused(customer, user
     with pytest.raises(IdempotencyKeyReused):
         submit(customer, users["operator"], 60_000, "k1")
     assert AdjustmentRequest.objects.count() == 1 and not LedgerEntry.objects.exists()
+
+
+def test_without_a_key_above_the_threshold_is_held_even_after_keyless_entries(customer, users, threshold, post):
+    """A keyless submit (an API session request that sent no key) must not mistake the customer's
+    keyless entries for "this form was posted" and skip the hold."""
+    post(customer, 100)  # an entry without an idempotency key
+    first = submit(customer, users["operator"], 50_000, None)
+    second = submit(customer, users["operator"], 50_000, None)
+    assert first.held and second.held and first.request.id != second.request.id
+    assert first.request.idempotency_key.startswith("held_")
+    assert LedgerEntry.objects.count() == 1
+    within = submit(customer, users["operator"], 5_000, None)
+    assert not within.held and within.posting.entry.idempotency_key is None

@@ -104,3 +104,19 @@ def test_force_login_and_session_logins_of_tests_still_work(member, root):
     admin = Client()
     admin.force_login(root)
     assert admin.get("/admin/").status_code == 200
+
+
+def test_a_session_naming_the_first_backend_is_a_logged_in_session(member, settings):
+    """Code that builds a session by hand takes AUTHENTICATION_BACKENDS[0] (bench does): that
+    backend must be able to load the user, so the brute-force check cannot be a standalone one."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    session = SessionStore()
+    session[SESSION_KEY] = str(member.pk)
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    session[HASH_SESSION_KEY] = member.get_session_auth_hash()
+    session.create()
+    client = Client()
+    client.cookies["sessionid"] = session.session_key
+    assert client.get("/dashboard/").status_code == 200

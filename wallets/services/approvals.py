@@ -19,6 +19,7 @@ pending-status check and the one-to-one ``AdjustmentRequest.ledger_entry``.
 Lock order: the request row, then the wallet row.
 """
 
+import secrets
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
@@ -33,6 +34,8 @@ from wallets.services.security_events import security_event_record
 
 # A read, kept importable here for callers of the old name.
 approval_threshold = selectors.approval_threshold
+# The key of a held request submitted without one (AdjustmentRequest keys only; never a ledger key).
+INTERNAL_REQUEST_KEY_PREFIX = "held_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,44 +69,51 @@ def adjustment_submit(
     amount: int,
     is_credit: bool,
     reason: str,
-    idempotency_key: str,
+    idempotency_key: str | None,
     user,
 ) -> AdjustmentOutcome:
-    """A manual credit or debit by a person: posted now, or held for approval (rules above)."""
+    """A manual credit or debit by a person: posted now, or held for approval (rules above).
+
+    Without an ``idempotency_key`` (an API request that sent none) nothing is looked up: the
+    posting carries no key, and a held request gets an internal key of its own (the requests'
+    key namespace, never the ledger's)."""
     if not user_may_post(user=user, business_id=business_id):
         raise NotAllowed("Your role may view but not change balances.")
     if not (reason or "").strip():
         raise InvalidInput("A reason is required for a manual adjustment.", errors={"reason": ["Give a reason."]})
     actor = Actor.user(user.pk)
-    held = selectors.adjustment_request_for_key(business_id=business_id, idempotency_key=idempotency_key)
+    held = posted = None
+    if idempotency_key:
+        held = selectors.adjustment_request_for_key(business_id=business_id, idempotency_key=idempotency_key)
+        posted = selectors.ledger_entry_key_used(business_id=business_id, customer_id=customer_id,
+                                                idempotency_key=idempotency_key)
     if held is not None:  # this form was held before: never post it here, whatever the threshold is now
         if (held.customer_id, held.currency, held.amount, held.is_credit, held.reason) != (
             customer_id, currency, amount, is_credit, reason
         ):
             raise IdempotencyKeyReused()
         return AdjustmentOutcome(request=held)
-    posted = selectors.ledger_entry_key_used(business_id=business_id, customer_id=customer_id,
-                                            idempotency_key=idempotency_key)
     threshold = selectors.approval_threshold(business_id=business_id, currency=currency)
     if posted or threshold is None or amount <= threshold:  # a posted form replays (or is refused) in the ledger
         posting = ledger_entry_post(
             business_id=business_id, customer_id=customer_id, currency=currency, amount=amount,
-            is_credit=is_credit, reason=reason, idempotency_key=idempotency_key, actor=actor,
+            is_credit=is_credit, reason=reason, idempotency_key=idempotency_key or None, actor=actor,
         )
         return AdjustmentOutcome(posting=posting)
     if not Customer.objects.filter(business_id=business_id, id=customer_id).exists():
         raise CustomerNotFound()
+    request_key = idempotency_key or f"{INTERNAL_REQUEST_KEY_PREFIX}{secrets.token_urlsafe(18)}"
     try:
         with transaction.atomic(durable=True):
             request, _ = AdjustmentRequest.objects.get_or_create(
-                business_id=business_id, idempotency_key=idempotency_key,
+                business_id=business_id, idempotency_key=request_key,
                 defaults=dict(
                     customer_id=customer_id, currency=currency, amount=amount, is_credit=is_credit,
                     reason=reason, requested_by=user,
                 ),
             )
     except IntegrityError:  # a concurrent double submit created it first
-        request = AdjustmentRequest.objects.get(business_id=business_id, idempotency_key=idempotency_key)
+        request = AdjustmentRequest.objects.get(business_id=business_id, idempotency_key=request_key)
     return AdjustmentOutcome(request=request)
 
 
