@@ -110,13 +110,14 @@ def customers_found(*, business_id: str, customer_ids: set[str]) -> set[str]:
 
 
 def _prior_attnames() -> Iterator[str]:
-    return (LedgerEntry._meta.get_field(name).attname for name in sql.PRIOR_COLUMNS)
+    return (sql.column(LedgerEntry, name) for name in sql.PRIOR_COLUMNS)  # no foreign keys: column = attname
 
 
 def _datetime(conn: BaseDatabaseWrapper, value: Any) -> datetime.datetime:
     """A timestamp read by a raw cursor, as the ORM would return it (SQLite returns text)."""
     if conn.vendor == "sqlite":
-        return conn.ops.convert_datetimefield_value(value, None, conn)
+        converted: datetime.datetime = conn.ops.convert_datetimefield_value(value, None, conn)  # type: ignore[attr-defined]
+        return converted
     return value
 
 

@@ -179,11 +179,8 @@ def _post_many_in_transaction(
     conn = sql.connection()
     # Keys are final (entries never change), so the ones already in the ledger are read before any
     # lock, and their postings are settled (replayed or refused) without locking their wallets: a
-    # rerun of a posted file takes no lock at all. A key committed after this read makes the insert
-    # fail on its unique constraint, and the batch's second run sees it.
-    priors = locking.used_keys(conn, business_id=business_id, keys=[
-        (p.customer_id, p.request.idempotency_key) for p in postings if p.request.idempotency_key is not None
-    ])
+    # rerun of a posted file takes no lock at all.
+    priors = _used_keys(conn, business_id, postings)
     decisions: list[rules.Decision | None] = [None] * len(postings)
     todo: list[int] = []
     for i, p in enumerate(postings):
@@ -196,6 +193,11 @@ def _post_many_in_transaction(
     pairs = {(postings[i].customer_id, postings[i].request.currency) for i in todo}
     locked = locking.lock_wallets(conn, business_id=business_id, pairs=pairs) if pairs else {}
     _check_customers(business_id, {customer_id for customer_id, _ in pairs - locked.keys()})
+    if locked:
+        # Read again under the locks: whoever held them committed its keys first. (A key taken
+        # meanwhile in a wallet outside this batch fails the insert on its unique constraint, and
+        # the batch's second run sees it.)
+        priors = _used_keys(conn, business_id, [postings[i] for i in todo])
     requests = [(postings[i].customer_id, postings[i].request) for i in todo]
     while True:
         states = {pair: locked[pair].state if pair in locked else rules.WalletState() for pair in pairs}
@@ -258,6 +260,12 @@ def _create_wallets(
         assert one is not None  # it exists now: created here or by a concurrent transaction
         return {(customer_id, currency): one}
     return locking.lock_wallets(conn, business_id=business_id, pairs=pairs)
+
+
+def _used_keys(conn: BaseDatabaseWrapper, business_id: str, postings: Sequence[Posting]) -> dict:
+    return locking.used_keys(conn, business_id=business_id, keys=[
+        (p.customer_id, p.request.idempotency_key) for p in postings if p.request.idempotency_key is not None
+    ])
 
 
 def _check_customers(business_id: str, customer_ids: set[str]) -> None:

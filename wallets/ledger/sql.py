@@ -25,6 +25,7 @@ from typing import Any
 
 from django.db import connections, router
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Field, Model
 
 from wallets.models import LedgerEntry, Wallet
 
@@ -57,10 +58,10 @@ def statements(vendor: str) -> Statements:
     wt, et = q(w.db_table), q(e.db_table)
 
     def wc(name: str) -> str:
-        return "w." + q(w.get_field(name).column)
+        return "w." + q(column(Wallet, name))
 
     def ec(name: str, alias: str = "p") -> str:
-        return f"{alias}." + q(e.get_field(name).column)
+        return f"{alias}." + q(column(LedgerEntry, name))
 
     lock_clause = " FOR NO KEY UPDATE OF w" if postgres else ""
     wallet_select = ", ".join(wc(name) for name in WALLET_COLUMNS)
@@ -76,7 +77,7 @@ def statements(vendor: str) -> Statements:
     )
     fields = tuple(e.concrete_fields)
     insert = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
-        et, ", ".join(q(f.column) for f in fields), ", ".join(["%s"] * len(fields))
+        et, ", ".join(q(db_column(f)) for f in fields), ", ".join(["%s"] * len(fields))
     )
     if postgres:
         pairs = "unnest(%s::text[], %s::text[]) AS k(customer_id, value)"
@@ -106,8 +107,21 @@ def statements(vendor: str) -> Statements:
             f"JOIN {et} p ON {ec('customer')} = {first} AND {ec('idempotency_key')} = {second} "
             f"WHERE {ec('business')} = %s AND {ec('idempotency_key')} IS NOT NULL"
         )
-    copy = f"COPY {et} ({', '.join(q(f.column) for f in fields)}) FROM STDIN"
+    copy = f"COPY {et} ({', '.join(q(db_column(f)) for f in fields)}) FROM STDIN"
     return Statements(vendor, lock, lock_with_key, insert, fields, lock_many, used_keys, copy)
+
+
+def column(model: type[Model], name: str) -> str:
+    """The database column of a model's field (``customer`` -> ``customer_id``)."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field)
+    return db_column(field)
+
+
+def db_column(field: Field) -> str:
+    name = field.get_attname_column()[1]
+    assert name is not None  # every concrete field has a column
+    return name
 
 
 def pair_params(vendor: str, pairs: Sequence[tuple[str, str]], business_id: str) -> list[Any]:

@@ -133,7 +133,7 @@ def _user(business: Business, username: str, password: str, role: str) -> DemoUs
     User = get_user_model()
     user = User.objects.filter(username=username).first()
     created = user is None
-    if created:
+    if user is None:
         user = User.objects.create_user(username=username, email=f"{username}@demo.invalid", password=password)
     membership, _ = Membership.objects.get_or_create(user=user, defaults={"business": business, "role": role})
     return DemoUser(

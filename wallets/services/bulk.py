@@ -35,8 +35,8 @@ from wallets.services.actors import Actor
 COLUMNS = ("customer_id", "email", "amount", "currency", "reason", "idempotency_key", "entry_type")
 DEFAULT_BATCH_SIZE = 2000
 DERIVED_KEY_PREFIX = "bulk:"
-_REASON_MAX = LedgerEntry._meta.get_field("reason").max_length
-_KEY_MAX = LedgerEntry._meta.get_field("idempotency_key").max_length
+_REASON_MAX: int = LedgerEntry._meta.get_field("reason").max_length or 0
+_KEY_MAX: int = LedgerEntry._meta.get_field("idempotency_key").max_length or 0
 _DIGITS = re.compile(r"[0-9]+")
 _LOOKUP_CHUNK = 2000
 
