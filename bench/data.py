@@ -56,7 +56,7 @@ class Sizes:
 
 
 FULL = Sizes(customers=50_000, entries=1_000_000, posting_wallets=10_000, bulk_rows=100_000, bulk_customers=10_000)
-MID = Sizes(customers=10_000, entries=200_000, posting_wallets=10_000, bulk_rows=20_000, bulk_customers=2_000)
+MID = Sizes(customers=10_000, entries=200_000, posting_wallets=9_000, bulk_rows=20_000, bulk_customers=2_000)
 SMOKE = Sizes(customers=300, entries=8_000, posting_wallets=200, bulk_rows=1_000, bulk_customers=100)
 
 
