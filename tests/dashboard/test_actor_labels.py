@@ -9,7 +9,7 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 
-from wallets import selectors, services
+from wallets import ledger, selectors
 from wallets.models import LedgerEntry, Membership
 from wallets.services.actors import Actor
 from wallets.services.api_keys import api_key_create
@@ -31,8 +31,8 @@ def entries(business, other_business, customer, operator, make_user):
         "by a key of another business": (Actor.api_key(elsewhere.pk), elsewhere.pk),
     }
     for reason, (actor, _) in actors.items():
-        services.ledger_entry_post(business_id=business.pk, customer_id=customer.pk, currency="USD", amount=100,
-                                   is_credit=True, actor=actor, reason=reason)
+        ledger.post(business_id=business.pk, customer_id=customer.pk, currency="USD", amount=100,
+                    is_credit=True, actor=actor, reason=reason)
     Membership.objects.filter(user=former).delete()  # frank left the business
     return {reason: label for reason, (_, label) in actors.items()}
 

@@ -7,7 +7,7 @@ from rest_framework import exceptions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from wallets import selectors, services
+from wallets import ledger, selectors, services
 from wallets.api import schema as _schema  # noqa: F401  (registers the OpenAPI auth extensions)
 from wallets.api import serializers as s
 from wallets.filters import CustomerFilterSet, CustomerLedgerFilterSet
@@ -164,7 +164,7 @@ class CustomerViewSet(viewsets.GenericViewSet):
                 key = s.LedgerEntryCreateRequest().fields["idempotency_key"].run_validation(header_key)
             except exceptions.ValidationError as exc:
                 raise exceptions.ValidationError({"idempotency_key": exc.detail}) from exc
-        result = services.ledger_entry_post(
+        result = ledger.post(
             business_id=self.business_id, customer_id=customer_id, currency=data["currency"],
             amount=data["amount"], is_credit=data["entry_type"] == "credit", reason=data.get("reason"),
             idempotency_key=key, actor=request.auth.actor,

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('wallets', '0007_security_event'),
+        ('wallets', '0009_ledger_chain_guard'),
     ]
 
     operations = [

@@ -66,9 +66,9 @@ def api_key_revoke(*, key_id: str, actor: Actor | None = None, actor_name: str =
     """Revoke a key by id or prefix; it fails authentication from the next request on.
     The security audit log records who revoked it (once: revoking a revoked key changes nothing)."""
     with transaction.atomic(durable=True):
-        api_key = ApiKey.objects.select_for_update().filter(id=key_id).first()
+        api_key = ApiKey.objects.select_for_update(no_key=True).filter(id=key_id).first()
         if api_key is None:
-            matches = list(ApiKey.objects.select_for_update().filter(prefix=key_id)[:2])
+            matches = list(ApiKey.objects.select_for_update(no_key=True).filter(prefix=key_id)[:2])
             if len(matches) != 1:
                 raise ApiKey.DoesNotExist(f"No single API key has the id or prefix {key_id!r}.")
             api_key = matches[0]

@@ -25,11 +25,10 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from wallets import selectors
+from wallets import ledger, selectors
 from wallets.exceptions import CustomerNotFound, IdempotencyKeyReused, InvalidInput, InvalidState, NotAllowed
 from wallets.models import AdjustmentRequest, Customer, Membership, SecurityEvent
 from wallets.services.actors import Actor
-from wallets.services.ledger import PostingResult, ledger_entry_post, ledger_entry_post_in_transaction
 from wallets.services.security_events import security_event_record
 
 # A read, kept importable here for callers of the old name.
@@ -42,7 +41,7 @@ INTERNAL_REQUEST_KEY_PREFIX = "held_"
 class AdjustmentOutcome:
     """Exactly one is set: the posting (done now) or the held request."""
 
-    posting: PostingResult | None = None
+    posting: ledger.PostingResult | None = None
     request: AdjustmentRequest | None = None
 
     @property
@@ -95,7 +94,7 @@ def adjustment_submit(
         return AdjustmentOutcome(request=held)
     threshold = selectors.approval_threshold(business_id=business_id, currency=currency)
     if posted or threshold is None or amount <= threshold:  # a posted form replays (or is refused) in the ledger
-        posting = ledger_entry_post(
+        posting = ledger.post(
             business_id=business_id, customer_id=customer_id, currency=currency, amount=amount,
             is_credit=is_credit, reason=reason, idempotency_key=idempotency_key or None, actor=actor,
         )
@@ -141,7 +140,7 @@ def adjustment_approve(*, business_id: str, request_id: str, approver, note: str
     """Approve and post. An overdraft at approval time raises and leaves the request pending."""
     with transaction.atomic(durable=True):
         request = _decide(business_id=business_id, request_id=request_id, approver=approver)
-        posting = ledger_entry_post_in_transaction(
+        posting = ledger.post_in_transaction(
             business_id=business_id, customer_id=request.customer_id, currency=request.currency,
             amount=request.amount, is_credit=request.is_credit, reason=request.reason,
             idempotency_key=None, actor=Actor.user(request.requested_by_id),

@@ -77,7 +77,9 @@ def customer_update(
         changes["metadata"] = metadata or {}
     try:
         with transaction.atomic(durable=True):
-            customer = Customer.objects.select_for_update().filter(business_id=business_id, id=customer_id).first()
+            customer = (
+                Customer.objects.select_for_update(no_key=True).filter(business_id=business_id, id=customer_id).first()
+            )
             if customer is None:
                 raise CustomerNotFound()
             if "email" in changes and changes["email"].lower() != customer.email.lower():

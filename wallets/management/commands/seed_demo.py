@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
 from wallets.management.base import WalletsCommand
-from wallets.services.demo import FALLBACK_SOURCE, demo_seed
+from wallets.management.demo import FALLBACK_SOURCE, demo_seed
 
 # The operator's login for /admin/ on a local demo (the admin is for superusers only). Published,
 # like the dashboard users' passwords: DEBUG only.
