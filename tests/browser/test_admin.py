@@ -4,6 +4,7 @@ and an API key shown once."""
 import re
 
 import pytest
+from django.contrib.admin.utils import quote
 from playwright.sync_api import expect
 
 from tests.browser.conftest import PASSWORD
@@ -69,6 +70,6 @@ def test_admin_creates_an_api_key_shown_once(demo, admin_page, shot):
     shot(page, "42-admin-api-key-created")
     key = ApiKey.objects.get(name="Point of sale")
     assert api_key_authenticate(raw) == key
-    page.goto(f"/admin/wallets/apikey/{key.pk}/change/")
+    page.goto(f"/admin/wallets/apikey/{quote(key.pk)}/change/")
     expect(page.locator("body")).not_to_contain_text(raw)
     expect(page.locator("body")).not_to_contain_text(key.key_hash)

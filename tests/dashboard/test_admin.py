@@ -4,6 +4,7 @@ query counts that stay flat."""
 import re
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.contrib.auth.models import Permission
 
 from tests.dashboard.conftest import PASSWORD
@@ -25,9 +26,9 @@ def test_ledger_is_read_only_even_for_superusers(admin_client, entry):
     base = "/admin/wallets/ledgerentry/"
     assert admin_client.get(base).status_code == 200
     assert admin_client.get(f"{base}add/").status_code == 403
-    view = admin_client.get(f"{base}{entry.pk}/change/")
+    view = admin_client.get(f"{base}{quote(entry.pk)}/change/")
     assert view.status_code == 200 and 'name="_save"' not in view.content.decode()
-    assert admin_client.post(f"{base}{entry.pk}/change/", {"amount": 1}).status_code == 403
+    assert admin_client.post(f"{base}{quote(entry.pk)}/change/", {"amount": 1}).status_code == 403
     assert admin_client.get(f"{base}{entry.pk}/delete/").status_code == 403
     response = admin_client.post(base, {"action": "delete_selected", "_selected_action": [entry.pk]})
     assert LedgerEntry.objects.filter(pk=entry.pk).exists()
@@ -37,9 +38,9 @@ def test_ledger_is_read_only_even_for_superusers(admin_client, entry):
 
 def test_customer_and_wallet_are_read_only(admin_client, customer):
     assert admin_client.get("/admin/wallets/customer/add/").status_code == 403
-    assert admin_client.post(f"/admin/wallets/customer/{customer.pk}/change/", {"name": "X"}).status_code == 403
+    assert admin_client.post(f"/admin/wallets/customer/{quote(customer.pk)}/change/", {"name": "X"}).status_code == 403
     wallet = Wallet.objects.filter(customer=customer).first()
-    assert admin_client.post(f"/admin/wallets/wallet/{wallet.pk}/change/", {"balance": 10**6}).status_code == 403
+    assert admin_client.post(f"/admin/wallets/wallet/{quote(wallet.pk)}/change/", {"balance": 10**6}).status_code == 403
     assert Wallet.objects.get(pk=wallet.pk).balance == 0
 
 
@@ -50,7 +51,7 @@ def test_customer_search_and_inline_balances(admin_client, customer, post, make_
         body = admin_client.get("/admin/wallets/customer/", {"q": q}).content.decode()
         assert "Ann Lee" in body and "Zed" not in body, q
         assert "$1,234.56" in body
-    page = admin_client.get(f"/admin/wallets/customer/{customer.pk}/change/").content.decode()
+    page = admin_client.get(f"/admin/wallets/customer/{quote(customer.pk)}/change/").content.decode()
     assert "$1,234.56" in page and "Adjust balance" in page
 
 
@@ -85,10 +86,10 @@ def test_api_key_created_through_service_and_shown_once(admin_client, business):
     assert key.key_hash not in body
     assert "no-store" in response["Cache-Control"]
     # Never again: not on the record, not on the list, not in a later message.
-    for url in (f"/admin/wallets/apikey/{key.pk}/change/", "/admin/wallets/apikey/"):
+    for url in (f"/admin/wallets/apikey/{quote(key.pk)}/change/", "/admin/wallets/apikey/"):
         page = admin_client.get(url).content.decode()
         assert raw not in page and key.key_hash not in page
-    assert "key_hash" not in admin_client.get(f"/admin/wallets/apikey/{key.pk}/change/").content.decode()
+    assert "key_hash" not in admin_client.get(f"/admin/wallets/apikey/{quote(key.pk)}/change/").content.decode()
 
 
 def test_api_key_revoke_action(admin_client, business):
@@ -143,8 +144,8 @@ def test_the_admin_is_for_superusers_only(client_for, make_user, business, other
     staff = make_user(Membership.Role.APPROVER, business, staff=True)
     staff.user_permissions.add(*Permission.objects.filter(content_type__app_label__in=["wallets", "auth"]))
     client = client_for(type(staff).objects.get(pk=staff.pk))
-    for url in [*ADMIN_PAGES, f"/admin/wallets/customer/{theirs.pk}/change/",
-                f"/admin/wallets/customer/{own.pk}/change/", f"/admin/wallets/customer/{own.pk}/adjust/"]:
+    for url in [*ADMIN_PAGES, f"/admin/wallets/customer/{quote(theirs.pk)}/change/",
+                f"/admin/wallets/customer/{quote(own.pk)}/change/", f"/admin/wallets/customer/{own.pk}/adjust/"]:
         response = client.get(url)
         assert response.status_code == 302 and response["Location"].startswith("/admin/login/"), url
     assert client.get("/admin/wallets/customer/?q=theirs").status_code == 302
@@ -182,7 +183,7 @@ def test_currency_policy_admin_in_major_units(admin_client, business):
 
 
 def test_business_admin_shows_members_inline(admin_client, business, operator):
-    body = admin_client.get(f"/admin/wallets/business/{business.pk}/change/").content.decode()
+    body = admin_client.get(f"/admin/wallets/business/{quote(business.pk)}/change/").content.decode()
     assert "olivia" in body and "Operator" in body
 
 
@@ -214,7 +215,7 @@ def test_admin_approves_held_adjustment_through_the_service(admin_client, busine
     CurrencyPolicy.objects.create(business=business, currency="USD", approval_above=100)
     held = adjustment_submit(business_id=business.pk, customer_id=customer.pk, currency="USD", amount=500,
                              is_credit=True, reason="held", idempotency_key="dash_admin000001", user=operator).request
-    assert admin_client.get(f"/admin/wallets/adjustmentrequest/{held.pk}/change/").status_code == 200
+    assert admin_client.get(f"/admin/wallets/adjustmentrequest/{quote(held.pk)}/change/").status_code == 200
     response = admin_client.post("/admin/wallets/adjustmentrequest/", {"action": "approve",
                                                                       "_selected_action": [held.pk]})
     assert response.status_code == 302

@@ -118,7 +118,7 @@ def adjustment_submit(
 
 def _decide(*, business_id: str, request_id: str, approver) -> AdjustmentRequest:
     request = (
-        AdjustmentRequest.objects.select_for_update().filter(business_id=business_id, id=request_id).first()
+        AdjustmentRequest.objects.select_for_update(no_key=True).filter(business_id=business_id, id=request_id).first()
     )
     if request is None:
         raise CustomerNotFound("Adjustment request not found.")
