@@ -121,6 +121,7 @@ class WalletResponse(serializers.ModelSerializer):
         extra_kwargs = {"balance": {"required": True}}  # always present, as Dodo's schema says
 
 
+@extend_schema_serializer(many=False)  # an object, not an array of it
 class WalletListResponse(serializers.Serializer):
     items = WalletResponse(many=True)
     total_balance_usd = serializers.IntegerField(min_value=0, max_value=INT64_MAX,
@@ -149,6 +150,7 @@ class LedgerEntryResponse(serializers.ModelSerializer):
         ]
 
 
+@extend_schema_serializer(many=False)  # the list action returns this object, not an array of it
 class LedgerEntryListResponse(serializers.Serializer):
     items = LedgerEntryResponse(many=True)
 

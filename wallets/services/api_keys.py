@@ -14,7 +14,6 @@ state. Unknown keys are never cached (a new key works at once).
 """
 
 import hashlib
-import hmac
 import threading
 import time
 
@@ -27,6 +26,7 @@ from django.utils import timezone
 
 from wallets.ids import random_token
 from wallets.models import ApiKey, Business, SecurityEvent
+from wallets.selectors.api_keys import api_key_find_active
 from wallets.services.actors import Actor
 from wallets.services.security_events import security_event_record
 
@@ -130,10 +130,4 @@ def api_key_authenticate(raw_key: str) -> ApiKey | None:
 
 
 def _lookup(raw_key: str, digest: str) -> ApiKey | None:
-    candidates = ApiKey.objects.filter(prefix=raw_key[: ApiKey.PREFIX_LENGTH], revoked_at__isnull=True).only(
-        "id", "business_id", "key_hash", "read_only"
-    )
-    for candidate in candidates:
-        if hmac.compare_digest(candidate.key_hash, digest):
-            return candidate
-    return None
+    return api_key_find_active(prefix=raw_key[: ApiKey.PREFIX_LENGTH], digest=digest)
