@@ -124,8 +124,17 @@ class WalletResponse(serializers.ModelSerializer):
 @extend_schema_serializer(many=False)  # an object, not an array of it
 class WalletListResponse(serializers.Serializer):
     items = WalletResponse(many=True)
-    total_balance_usd = serializers.IntegerField(min_value=0, max_value=INT64_MAX,
-                                                 help_text="Every wallet converted to USD minor units")
+    total_balance_usd = serializers.IntegerField(
+        min_value=0, max_value=INT64_MAX,
+        help_text="Every wallet that has an exchange rate, converted to USD minor units (at most int64's maximum)",
+    )
+    total_balance_usd_capped = serializers.BooleanField(
+        help_text="Extension: true when the exact total exceeds int64 and total_balance_usd is capped at 2^63-1",
+    )
+    unconverted_currencies = serializers.ListField(
+        child=CurrencyField(),
+        help_text="Extension: currencies with a balance but no exchange rate, left out of total_balance_usd",
+    )
 
 
 class LedgerEntryCreateRequest(serializers.Serializer):

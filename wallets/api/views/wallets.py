@@ -10,7 +10,8 @@ from wallets.models import Wallet
 
 
 class WalletViewSet(CustomerScopedViewSet):
-    """A customer's wallets, ordered by currency, and their total in USD (not paginated)."""
+    """A customer's wallets, ordered by currency, and their total in USD (not paginated). A missing
+    exchange rate never fails the list: that wallet is left out of the total and named."""
 
     serializer_class = s.WalletResponse
     queryset = Wallet.objects.none()
@@ -19,7 +20,10 @@ class WalletViewSet(CustomerScopedViewSet):
     def list(self, request, customer_id: str):
         customer = self.customer()
         wallets = selectors.wallet_list(business_id=self.business_id, customer_id=customer.id)
+        total = selectors.total_balance_usd(wallets)
         return Response({
             "items": s.WalletResponse(wallets, many=True).data,
-            "total_balance_usd": selectors.total_balance_usd(wallets),
+            "total_balance_usd": total.amount,
+            "total_balance_usd_capped": total.capped,
+            "unconverted_currencies": total.unconverted,
         })
