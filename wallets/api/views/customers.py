@@ -50,6 +50,7 @@ class CustomerViewSet(mixins.ListModelMixin, BusinessViewSet):
         customer, _ = services.customer_create(
             business_id=self.business_id, email=data["email"], name=data["name"],
             phone_number=data.get("phone_number"), metadata=data.get("metadata"),
+            preferred_locale=data.get("preferred_locale"),
         )
         return Response(s.CustomerResponse(customer).data)
 
