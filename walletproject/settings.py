@@ -110,6 +110,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # every gunicorn worker and host (the local-memory default counts per process).
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://wallets")}
 CACHES["default"].setdefault("KEY_PREFIX", env.str("CACHE_KEY_PREFIX", default="wallets"))
+if "redis" in CACHES["default"]["BACKEND"].lower():
+    # A cache outage must cost milliseconds, not a request: every cache call is guarded (a cache error
+    # means "ask the database"), and an unreachable Redis must fail fast rather than hang the worker.
+    CACHES["default"].setdefault("OPTIONS", {}).setdefault(
+        "socket_connect_timeout", env.float("CACHE_CONNECT_TIMEOUT_S", default=0.25))
+    CACHES["default"]["OPTIONS"].setdefault("socket_timeout", env.float("CACHE_TIMEOUT_S", default=0.5))
 # Found API keys are cached per process for this many seconds, under a version kept in the cache
 # above. A revocation bumps the version, which reaches other processes only through a shared cache,
 # so with the per-process default the key cache is off and a revoked key fails at once everywhere.
