@@ -48,6 +48,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "wallets.http.middleware.ApiHttpsRequiredMiddleware",  # plain HTTP to the API: JSON 403, not a 301
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "wallets.http.middleware.RequestIdMiddleware",

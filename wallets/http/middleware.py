@@ -1,5 +1,12 @@
-"""A request id on every request and response; API errors that escape everything become a JSON
-500 carrying that id (logged with the traceback, never sent to the client)."""
+"""The project's middleware.
+
+- ``ApiHttpsRequiredMiddleware``: plain HTTP to the API (when HTTPS is required) is a JSON
+  ``403 HTTPS_REQUIRED``, never a redirect: an SDK follows a 301 on a POST as a GET, and the money
+  silently does not move. Browser pages keep Django's redirect.
+- ``RequestIdMiddleware``: a request id on every request and response; API errors that escape
+  everything become a JSON 500 carrying that id (logged with the traceback, never sent to the
+  client), or a 503 when the database is unreachable.
+"""
 
 import logging
 import re
@@ -7,13 +14,35 @@ import uuid
 
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import JsonResponse
+from django.middleware.security import SecurityMiddleware as DjangoSecurityMiddleware
 
 from wallets.http.errors import error_body, json_server_error
-from wallets.http.paths import is_api_path
+from wallets.http.paths import is_api_path, is_browser_page
 
 logger = logging.getLogger("wallets.errors")
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class ApiHttpsRequiredMiddleware:
+    """Placed just before Django's ``SecurityMiddleware``, which keeps redirecting browser pages.
+
+    Whether a request would be redirected is decided by Django's own rules (``SECURE_SSL_REDIRECT``,
+    ``SECURE_REDIRECT_EXEMPT``, ``SECURE_PROXY_SSL_HEADER``), and the refusal carries the same
+    security headers as any other response."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.security = DjangoSecurityMiddleware(get_response)
+
+    def __call__(self, request):
+        if not is_browser_page(request.path) and self.security.process_request(request) is not None:
+            response = JsonResponse(
+                error_body("HTTPS_REQUIRED", "This API answers over HTTPS only; send the request to https://."),
+                status=403,
+            )
+            return self.security.process_response(request, response)
+        return self.get_response(request)
 
 
 class RequestIdMiddleware:
