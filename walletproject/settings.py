@@ -191,7 +191,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["wallets.http.parsers.StrictJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["wallets.api.filtering.DodoFilterBackend"],
     "DEFAULT_THROTTLE_CLASSES": ["wallets.api.throttling.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": env.str("WALLETS_API_RATE_LIMIT", default="6000/min")},

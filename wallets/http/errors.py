@@ -9,7 +9,9 @@ and ``server_error`` are Django's ``handler403/404/500``; ``not_found`` is the c
 import logging
 import math
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpResponseForbidden, HttpResponseServerError, JsonResponse
 from django.template import loader
 from django.views.decorators.csrf import csrf_exempt
@@ -64,6 +66,9 @@ def exception_handler(exc, context):
     if isinstance(exc, domain.WalletError):
         errors = getattr(exc, "errors", None)
         return Response(error_body(exc.code, exc.message, errors), status=_DOMAIN_STATUS.get(type(exc), 422))
+    if isinstance(exc, RequestDataTooBig):  # Django's DATA_UPLOAD_MAX_MEMORY_SIZE, read by DRF's request.body
+        return Response(error_body("PAYLOAD_TOO_LARGE", "The request body is larger than "
+                                   f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."), status=413)
     if isinstance(exc, Http404 | exceptions.NotFound):
         return Response(error_body("NOT_FOUND", "Not found."), status=404)
     if isinstance(exc, DjangoPermissionDenied):
