@@ -43,15 +43,18 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "corsheaders",
     "wallets",
     "wallets.dashboard",
 ]
 
 MIDDLEWARE = [
+    "corsheaders.middleware.CorsMiddleware",  # first: every API answer, errors too, carries the CORS headers
     "wallets.http.middleware.ApiHttpsRequiredMiddleware",  # plain HTTP to the API: JSON 403, not a 301
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "wallets.http.middleware.RequestIdMiddleware",
+    "wallets.http.middleware.ChunkedBodyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -180,6 +183,21 @@ SECURE_CSP = {
     "frame-ancestors": [CSP.NONE],
 }
 
+# --- CORS (django-cors-headers) -------------------------------------------------------------
+# Browser origins allowed to call the API (e.g. "https://shop.example.com,https://admin.example.com");
+# none by default. Only the API's paths: the dashboard and admin are same-origin pages.
+CORS_ALLOWED_ORIGINS = env.list("WALLETS_CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/(?!dashboard|admin|accounts|static)"
+CORS_ALLOW_CREDENTIALS = False  # bearer keys, never cookies, cross-origin
+# What Dodo's SDKs send from a browser: the default headers, the idempotency key and Stainless' own.
+CORS_ALLOW_HEADERS = [
+    "accept", "authorization", "content-type", "user-agent", "x-requested-with", "idempotency-key",
+    "x-request-id", "x-stainless-arch", "x-stainless-lang", "x-stainless-os", "x-stainless-package-version",
+    "x-stainless-retry-count", "x-stainless-runtime", "x-stainless-runtime-version", "x-stainless-timeout",
+    "x-stainless-async", "x-stainless-helper-method", "x-stainless-poll-helper", "x-stainless-custom-poll-interval",
+]
+CORS_EXPOSE_HEADERS = ["Idempotent-Replayed", "Retry-After", "X-Request-Id"]
+
 # --- REST framework -----------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -192,6 +210,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": ["wallets.http.parsers.StrictJSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "wallets.api.negotiation.ApiContentNegotiation",
     "DEFAULT_FILTER_BACKENDS": ["wallets.api.filtering.DodoFilterBackend"],
     "DEFAULT_THROTTLE_CLASSES": ["wallets.api.throttling.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": env.str("WALLETS_API_RATE_LIMIT", default="6000/min")},
