@@ -179,6 +179,13 @@ class LedgerEntryCreateRequest(serializers.Serializer):
                              trim_whitespace=False)
 
 
+class AdjustmentPendingResponse(serializers.Serializer):
+    """A dashboard user's adjustment above the approval threshold: held, nothing posted."""
+
+    status = serializers.ChoiceField(choices=["pending_approval"])
+    adjustment_request_id = serializers.CharField()
+
+
 class LedgerEntryResponse(serializers.ModelSerializer):
     business_id = serializers.CharField()
     customer_id = serializers.CharField()

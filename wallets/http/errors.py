@@ -32,6 +32,8 @@ _DOMAIN_STATUS = {
     domain.ExchangeRateNotFound: status.HTTP_422_UNPROCESSABLE_ENTITY,
     domain.MaximumKeysReached: status.HTTP_422_UNPROCESSABLE_ENTITY,
     domain.InvalidInput: status.HTTP_422_UNPROCESSABLE_ENTITY,
+    domain.NotAllowed: status.HTTP_403_FORBIDDEN,
+    domain.InvalidState: status.HTTP_409_CONFLICT,
 }
 
 

@@ -1,9 +1,11 @@
 """``/customers/{customer_id}/wallets/ledger-entries``: the customer's ledger, newest first, and
 posting a credit or a debit (answered with the wallet after it, as ``GET …/wallets`` shows it)."""
 
+import uuid
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions
+from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from wallets import selectors, services
@@ -13,6 +15,7 @@ from wallets.api.views.base import ERROR_RESPONSES, WRITE_ERROR_RESPONSES, Custo
 from wallets.filters import CustomerLedgerFilterSet
 from wallets.models import LedgerEntry
 from wallets.money import DODO_CURRENCIES
+from wallets.services.approvals import adjustment_submit
 
 
 class LedgerEntryViewSet(CustomerScopedViewSet):
@@ -42,21 +45,56 @@ class LedgerEntryViewSet(CustomerScopedViewSet):
                    parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
                                                 description="Used as idempotency_key when the body has none")],
                    responses={200: s.WalletResponse,
+                              202: OpenApiResponse(s.AdjustmentPendingResponse,
+                                                   description="Dashboard session only: above the approval "
+                                                               "threshold, held for an approver; nothing posted"),
                               400: OpenApiResponse(description="Insufficient balance (INSUFFICIENT_WALLET_FUNDS)"),
                               **WRITE_ERROR_RESPONSES})
     def create(self, request, customer_id: str):
         body = s.LedgerEntryCreateRequest(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
+        key = _idempotency_key(request, data.get("idempotency_key"))
+        if request.auth.actor.type == LedgerEntry.ActorType.USER:
+            return self._user_adjustment(request, customer_id, data, key)
         result = services.ledger_entry_post(
             business_id=self.business_id, customer_id=customer_id, currency=data["currency"],
             amount=data["amount"], is_credit=data["entry_type"] == "credit", reason=data.get("reason"),
-            idempotency_key=_idempotency_key(request, data.get("idempotency_key")), actor=request.auth.actor,
+            idempotency_key=key, actor=request.auth.actor,
         )
-        response = Response(s.WalletResponse(result).data)
-        if result.replayed:
-            response["Idempotent-Replayed"] = "true"
-        return response
+        return _wallet_response(result)
+
+    def _user_adjustment(self, request, customer_id: str, data: dict, key: str | None) -> Response:
+        """A dashboard user's session moves money exactly as the dashboard's adjustment flow does:
+        the role must allow posting, a reason is required, and above the business's approval
+        threshold nothing is posted: the request is held until a different approver approves it
+        (``202``). API keys are not subject to maker–checker."""
+        user = request.user
+        membership = getattr(user, "membership", None)
+        # adjustment_submit enforces role and reason itself too; checked here first so the API's
+        # answer is the same whichever refuses.
+        if not user.is_superuser and (membership is None or not membership.can_post):
+            raise exceptions.PermissionDenied("Your role may read but not change balances or customers.")
+        if not (data.get("reason") or "").strip():
+            raise exceptions.ValidationError({"reason": ["A reason is required for a manual adjustment."]})
+        outcome = adjustment_submit(
+            business_id=self.business_id, customer_id=customer_id, currency=data["currency"],
+            amount=data["amount"], is_credit=data["entry_type"] == "credit", reason=data["reason"],
+            # The flow needs a key (a held request is found by it); without one, this submission's own.
+            idempotency_key=key if key is not None else f"api-session:{uuid.uuid4().hex}", user=user,
+        )
+        if outcome.held:
+            return Response({"status": "pending_approval", "adjustment_request_id": outcome.request.pk},
+                            status=status.HTTP_202_ACCEPTED)
+        return _wallet_response(outcome.posting)
+
+
+def _wallet_response(result) -> Response:
+    """The wallet right after the entry, exactly as ``GET …/wallets`` shows it."""
+    response = Response(s.WalletResponse(result).data)
+    if result.replayed:
+        response["Idempotent-Replayed"] = "true"
+    return response
 
 
 def _idempotency_key(request, body_key: str | None) -> str | None:
