@@ -21,7 +21,9 @@ ERROR_RESPONSES = {
 }
 WRITE_ERROR_RESPONSES = {
     **ERROR_RESPONSES,
-    403: OpenApiResponse(s.ErrorResponse, description="A read-only key or role writes (FORBIDDEN)"),
+    403: OpenApiResponse(s.ErrorResponse, description="A read-only key or role writes (FORBIDDEN); plain HTTP "
+                                                      "when HTTPS is required (HTTPS_REQUIRED)"),
+    413: OpenApiResponse(s.ErrorResponse, description="The body is over 2.5 MB (PAYLOAD_TOO_LARGE)"),
 }
 
 
