@@ -11,9 +11,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
+from wallets.http.client_ip import client_ip
 from wallets.models import SecurityEvent
 from wallets.services.actors import Actor
-from wallets.services.security_events import client_ip, security_event_record
+from wallets.services.security_events import security_event_record
 
 
 def _business_of(user) -> str | None:
