@@ -24,17 +24,21 @@ def test_it_imports_only_django_and_the_standard_library():
     assert "open(" not in MIGRATION.read_text(encoding="utf-8")  # reads no file either
 
 
-def test_its_rows_are_the_snapshot_it_was_written_from():
+def _frozen_rows(migration):
+    return {(c, Decimal(rate), datetime.date.fromisoformat(as_of)) for c, rate, as_of in migration.SNAPSHOT_RATES}
+
+
+def test_its_rows_are_the_snapshot_it_was_frozen_from():
+    """Frozen from what it loaded through the live names: the same rows and source label. Once the
+    live snapshot is replaced (a new source label), this comparison is meant to go; the migration
+    keeps its rows whatever the live file says."""
     migration = importlib.import_module("wallets.migrations.0003_exchange_rate_snapshot")
-    with open(SNAPSHOT_PATH, newline="", encoding="utf-8") as handle:
-        rows = {(r["currency"], Decimal(r["rate_to_usd"]), datetime.date.fromisoformat(r["as_of"]))
-                for r in csv.DictReader(handle)}
-    frozen = {(c, Decimal(rate), migration.SNAPSHOT_AS_OF) for c, rate in migration.SNAPSHOT_RATES}
-    # Once the live snapshot is replaced by a newer one this comparison is meant to go: the
-    # migration keeps the 2026-10-30 rows whatever the live file says.
-    if "2026-10-30" in SNAPSHOT_PATH.name:
-        assert frozen == rows and migration.SNAPSHOT_SOURCE == SNAPSHOT_SOURCE
-    assert len(frozen) == 29
+    if migration.SNAPSHOT_SOURCE == SNAPSHOT_SOURCE:
+        with open(SNAPSHOT_PATH, newline="", encoding="utf-8") as handle:
+            rows = {(r["currency"], Decimal(r["rate_to_usd"]), datetime.date.fromisoformat(r["as_of"]))
+                    for r in csv.DictReader(handle)}
+        assert _frozen_rows(migration) == rows
+    assert len(migration.SNAPSHOT_RATES) == len(_frozen_rows(migration)) == 145
 
 
 def test_running_it_loads_the_snapshot_and_reversing_it_removes_it(db):
@@ -54,5 +58,4 @@ def test_running_it_loads_the_snapshot_and_reversing_it_removes_it(db):
     migration.load_snapshot(apps, editor)  # twice: conflicts are ignored, as before
     loaded = list(ExchangeRate.objects.filter(source=migration.SNAPSHOT_SOURCE)
                   .values_list("currency", "rate_to_usd", "as_of"))
-    expected = [(c, Decimal(rate), migration.SNAPSHOT_AS_OF) for c, rate in migration.SNAPSHOT_RATES]
-    assert sorted(loaded) == sorted(expected)
+    assert sorted(loaded) == sorted(_frozen_rows(migration))
