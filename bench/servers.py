@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import runpy
 import secrets
 import shutil
 import signal
@@ -130,8 +131,7 @@ class Gunicorn:
         return self.describe()
 
     def describe(self) -> str:
-        conf = {}
-        exec(compile((REPO / "gunicorn.conf.py").read_text(), "gunicorn.conf.py", "exec"), conf)  # noqa: S102
+        conf = runpy.run_path(str(REPO / "gunicorn.conf.py"))  # as gunicorn reads it (``__file__`` set)
         return (f"gunicorn {conf.get('worker_class', 'sync')} workers={conf.get('workers')} "
                 f"threads={conf.get('threads', 1)} keepalive={conf.get('keepalive')}s")
 
