@@ -13,7 +13,8 @@ from tests.resilience.harness import REPO_ROOT
 def gunicorn_config(**env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN_", "WALLETS_GUNICORN_"))}
     return subprocess.run(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--print-config", "walletproject.wsgi:application"],
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--print-config",
+         "walletproject.wsgi:application"],
         cwd=REPO_ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60, check=True,
     )
 

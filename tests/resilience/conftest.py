@@ -15,7 +15,7 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from tests.resilience.harness import Gunicorn, database_url
+from tests.support.servers import Gunicorn, database_url
 from wallets.models import ExchangeRate
 from wallets.services.exchange_rates import SNAPSHOT_PATH, SNAPSHOT_SOURCE
 
