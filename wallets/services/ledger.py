@@ -1,6 +1,6 @@
 """Posting credits and debits: the one writer of balances and ledger entries.
 
-Locking rule: a posting locks exactly one wallet row (``SELECT … FOR UPDATE``) and holds it
+Locking rule: a posting locks exactly one wallet row (``SELECT … FOR NO KEY UPDATE``) and holds it
 only for the statements that need it: check the idempotency key, check the balance, insert
 the entry, update the balance, commit. Work that touches several wallets locks them in
 ascending wallet id order (see ``bulk``), so two such transactions cannot deadlock.
