@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.resilience.harness import REPO_ROOT
+from tests.support.servers import REPO_ROOT
 from walletproject.envvars import RENAMED, adopt_renamed
 
 

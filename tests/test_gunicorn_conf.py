@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.resilience.harness import REPO_ROOT
+from tests.support.servers import REPO_ROOT
 
 
 def gunicorn_config(**env: str) -> subprocess.CompletedProcess:
