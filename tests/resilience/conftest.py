@@ -13,6 +13,7 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from tests.conftest import reference_data  # noqa: F401 - still importable from here (tests/security/conftest.py)
 from tests.support.servers import Gunicorn, database_url
 
 
@@ -30,7 +31,7 @@ def assert_migrated() -> None:
 
 
 @pytest.fixture
-def gunicorn_server(reference_data):
+def gunicorn_server(reference_data):  # noqa: F811 - the fixture re-exported above
     """Start servers with ``gunicorn_server(workers=3, env={...})``; all stop after the test."""
     if connection.vendor != "postgresql":
         pytest.fail("the resilience suite runs on PostgreSQL: set DATABASE_URL=postgres://...")
