@@ -11,7 +11,7 @@ and they respect every invariant the product keeps:
 - ``after_balance`` is the closed form of the running sum, ``before_balance = after - signed
   amount``, the wallet's balance is the last ``after_balance`` and its ``entry_count`` the last
   sequence: balances equal the sum of entries and the chain is unbroken by construction (and
-  checked by ``bench.invariants`` after loading anyway).
+  checked by the invariant oracle, ``tests.support.oracle``, after loading anyway).
 
 Ids are deterministic (``'cus_' || md5('c' || n)``) so pgbench can compute them, and look as
 random to the B-trees as the product's own ids.
@@ -56,7 +56,7 @@ class Sizes:
 
 
 FULL = Sizes(customers=50_000, entries=1_000_000, posting_wallets=10_000, bulk_rows=100_000, bulk_customers=10_000)
-MID = Sizes(customers=10_000, entries=200_000, posting_wallets=10_000, bulk_rows=20_000, bulk_customers=2_000)
+MID = Sizes(customers=10_000, entries=200_000, posting_wallets=9_000, bulk_rows=20_000, bulk_customers=2_000)
 SMOKE = Sizes(customers=300, entries=8_000, posting_wallets=200, bulk_rows=1_000, bulk_customers=100)
 
 
@@ -125,7 +125,11 @@ SEED_SQL = [
 
 
 def seed(conn, sizes: Sizes) -> dict[str, float]:
-    """Load ``sizes`` into an empty, migrated database. Returns seconds per step."""
+    """Load ``sizes`` into an empty, migrated database. Returns seconds per step.
+
+    The history is generated set-based, wallets with their final balances, so the chain guard's
+    triggers (migration 0009) are off for this transaction (``session_replication_role``, on the
+    private cluster's superuser); the invariant oracle checks the loaded books afterwards."""
     params = {
         "bid": BUSINESS_ID, "bname": BUSINESS_NAME, "customers": sizes.customers, "whale": sizes.whale_entries,
         "per_wallet": ENTRIES_PER_WALLET, "t0": "2025-01-01T00:00:00Z",
@@ -133,6 +137,7 @@ def seed(conn, sizes: Sizes) -> dict[str, float]:
     timings: dict[str, float] = {}
     names = ["business", "customers", "work table", "wallets", "entries", "cleanup"]
     with conn.transaction():
+        conn.execute("SET LOCAL session_replication_role = replica")
         for name, sql in zip(names, SEED_SQL, strict=True):
             started = time.perf_counter()
             conn.execute(sql, params)

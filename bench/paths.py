@@ -142,11 +142,9 @@ BASELINE_SQL = [
               'command', 'bench-copy-baseline', now()
        FROM bench_bulk b JOIN wallets_wallet w
          ON w.business_id = %(bid)s AND w.customer_id = b.customer_id AND w.currency = b.currency
-       WINDOW win AS (PARTITION BY w.id ORDER BY b.line ROWS UNBOUNDED PRECEDING)""",
-    """UPDATE wallets_wallet w SET balance = w.balance + t.total, entry_count = w.entry_count + t.n, updated_at = now()
-       FROM (SELECT customer_id, currency, sum(amount) AS total, count(*) AS n FROM bench_bulk
-             GROUP BY customer_id, currency) t
-       WHERE w.business_id = %(bid)s AND w.customer_id = t.customer_id AND w.currency = t.currency""",
+       WINDOW win AS (PARTITION BY w.id ORDER BY b.line ROWS UNBOUNDED PRECEDING)
+       ORDER BY w.id, b.line""",
+    # no UPDATE of the wallets: the database applies each entry to its wallet (migration 0009)
 ]
 
 

@@ -3,7 +3,7 @@
 - B0 ``pgbench``: the same transaction as a pgbench script, on a copy of the database;
 - B1 raw psycopg 3: the statements the service issues, from Python, one connection per client
   (the denominator of every ratio);
-- B2 ``wallets.services.ledger_entry_post`` called directly (Django ORM, no HTTP);
+- B2 ``wallets.ledger.post`` called directly (Django ORM, no HTTP);
 - B3 ``POST /customers/{id}/wallets/ledger-entries`` over HTTP/1.1 keep-alive against gunicorn.
 
 Each client is its own process (the GIL must not be the bottleneck of a baseline), warms up,
@@ -91,36 +91,25 @@ def request_stream(workload: Workload, *, n_wallets: int, seed: int, tag: str):
 
 # --- B1: raw psycopg, the service's statements ----------------------------------------------
 
-# Kept identical to what the service sends (compare the statement lists printed by the harness).
+# Kept identical to what the engine sends (``wallets.ledger.sql``; compare the statement lists printed by
+# the harness): the lock, which also finds a key's earlier entry, and the insert, which the database's
+# trigger applies to the wallet (migration 0009) — no UPDATE of the wallet from the client.
 B1_LOCK = (
-    'SELECT "wallets_wallet"."id", "wallets_wallet"."balance", "wallets_wallet"."entry_count", '
-    '"wallets_wallet"."created_at", "wallets_wallet"."updated_at" FROM "wallets_wallet" '
-    'WHERE ("wallets_wallet"."business_id" = %s AND "wallets_wallet"."currency" = %s '
-    'AND "wallets_wallet"."customer_id" = %s) ORDER BY "wallets_wallet"."currency" ASC LIMIT 1 FOR NO KEY UPDATE'
+    'SELECT w."id", w."balance", w."entry_count", w."created_at" FROM "wallets_wallet" w '
+    'WHERE w."business_id" = %s AND w."customer_id" = %s AND w."currency" = %s FOR NO KEY UPDATE OF w'
 )
 B1_LOCK_WITH_KEY = (
-    'SELECT "wallets_wallet"."id", "wallets_wallet"."balance", "wallets_wallet"."entry_count", '
-    '"wallets_wallet"."created_at", "wallets_wallet"."updated_at", (SELECT "U0"."id" AS "id" FROM '
-    '"wallets_ledgerentry" "U0" WHERE ("U0"."business_id" = %s AND "U0"."customer_id" = %s AND '
-    '"U0"."idempotency_key" = %s) LIMIT 1) AS "prior_entry_id" FROM "wallets_wallet" '
-    'WHERE ("wallets_wallet"."business_id" = %s AND "wallets_wallet"."currency" = %s '
-    'AND "wallets_wallet"."customer_id" = %s) ORDER BY "wallets_wallet"."currency" ASC LIMIT 1 FOR NO KEY UPDATE'
-)
-B1_PRIOR = (
-    'SELECT "wallets_ledgerentry"."id", "wallets_ledgerentry"."currency", "wallets_ledgerentry"."amount", '
-    '"wallets_ledgerentry"."is_credit", "wallets_ledgerentry"."reason", "wallets_ledgerentry"."after_balance", '
-    '"wallets_ledgerentry"."created_at" FROM "wallets_ledgerentry" WHERE "wallets_ledgerentry"."id" = %s '
-    'ORDER BY "wallets_ledgerentry"."created_at" DESC, "wallets_ledgerentry"."sequence" DESC LIMIT 1'
+    'SELECT w."id", w."balance", w."entry_count", w."created_at", p."id", p."currency", p."amount", '
+    'p."is_credit", p."reason", p."after_balance", p."created_at" FROM "wallets_wallet" w '
+    'LEFT JOIN "wallets_ledgerentry" p ON p."business_id" = w."business_id" AND p."customer_id" = w."customer_id" '
+    'AND p."idempotency_key" = %s WHERE w."business_id" = %s AND w."customer_id" = %s AND w."currency" = %s '
+    "FOR NO KEY UPDATE OF w"
 )
 B1_INSERT = (
     'INSERT INTO "wallets_ledgerentry" ("id", "business_id", "customer_id", "wallet_id", "currency", "sequence", '
     '"amount", "is_credit", "event_type", "reason", "reference_object_id", "idempotency_key", "before_balance", '
     '"after_balance", "actor_type", "actor_id", "created_at") '
     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-)
-B1_UPDATE = (
-    'UPDATE "wallets_wallet" SET "balance" = %s, "entry_count" = %s, "updated_at" = %s '
-    'WHERE "id" = %s'
 )
 
 
@@ -141,16 +130,13 @@ class B1Client:
         cur = self.conn.cursor()
         try:
             if req.idempotency_key is None:
-                cur.execute(B1_LOCK, (self.business_id, CURRENCY, req.customer_id))
-                wallet_id, before, count, _created, _updated = cur.fetchone()
+                cur.execute(B1_LOCK, (self.business_id, req.customer_id, CURRENCY))
+                wallet_id, before, count, _created = cur.fetchone()
             else:
-                cur.execute(B1_LOCK_WITH_KEY, (self.business_id, req.customer_id, req.idempotency_key,
-                                               self.business_id, CURRENCY, req.customer_id))
-                wallet_id, before, count, _created, _updated, prior_id = cur.fetchone()
+                cur.execute(B1_LOCK_WITH_KEY, (req.idempotency_key, self.business_id, req.customer_id, CURRENCY))
+                wallet_id, before, count, _created, prior_id, *prior = cur.fetchone()
                 if prior_id is not None:
-                    cur.execute(B1_PRIOR, (prior_id,))
-                    prior = cur.fetchone()
-                    same = (prior[1], prior[2], prior[3], prior[4]) == (CURRENCY, req.amount, req.is_credit, REASON)
+                    same = (prior[0], prior[1], prior[2], prior[3]) == (CURRENCY, req.amount, req.is_credit, REASON)
                     self.conn.commit()
                     return "replayed" if same else "error"
             if req.is_credit:
@@ -166,7 +152,6 @@ class B1Client:
                 req.is_credit, "merchant_adjustment", REASON, None, req.idempotency_key, before, after,
                 "api_key", self.actor_id, now,
             ))
-            cur.execute(B1_UPDATE, (after, count + 1, now, wallet_id))
             self.conn.commit()
             return "ok"
         except Exception:
@@ -180,7 +165,7 @@ class B1Client:
 class B2Client:
     def __init__(self, ctx: dict):
         from wallets.exceptions import InsufficientFunds
-        from wallets.services import ledger_entry_post
+        from wallets.ledger import post as ledger_entry_post
         from wallets.services.actors import Actor
 
         self.post_fn = ledger_entry_post
@@ -356,7 +341,6 @@ INSERT INTO wallets_ledgerentry (id, business_id, customer_id, wallet_id, curren
   created_at)
   VALUES ('wle_' || substr(md5(random()::text), 1, 21), :bid, :cid, :wid, 'USD', :seq, :amt, :credit::int::boolean,
   'merchant_adjustment', 'benchmark', NULL, {key}, :bal, :after, 'api_key', 'pgbench', now());
-UPDATE wallets_wallet SET balance = :after, entry_count = :seq, updated_at = now() WHERE id = :wid;
 COMMIT;
 \\endif
 """

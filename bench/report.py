@@ -128,7 +128,7 @@ def markdown(results: dict) -> str:
         lines.append("## Posting: throughput (req/s, median of rounds) and ratio to B1")
         lines.append("")
         lines.append("B0 pgbench (same transaction, copy of the database) · B1 raw psycopg (the service's "
-                     "statements) · B2 `ledger_entry_post` · B3 HTTP API on gunicorn.")
+                     "statements) · B2 `wallets.ledger.post` · B3 HTTP API on gunicorn.")
         lines.append("")
         header = ["workload", "clients"]
         for v in variants:

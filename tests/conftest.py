@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from rest_framework.test import APIClient
 
-from wallets import services
+from wallets import ledger, services
 from wallets.models import ExchangeRate
 from wallets.services.actors import Actor
 from wallets.services.api_keys import api_key_create, business_get_or_create
@@ -73,7 +73,7 @@ def post():
     """Post through the service layer as a command actor."""
 
     def post(customer, amount, currency="USD", credit=True, **kwargs):
-        return services.ledger_entry_post(
+        return ledger.post(
             business_id=customer.business_id, customer_id=customer.id, currency=currency, amount=amount,
             is_credit=credit, actor=Actor.command("test"), **kwargs,
         )

@@ -52,8 +52,6 @@ def test_typescript_sdk_workflow(live_server, business, reference_data):
     assert proc.returncode == 0
 
 
-@pytest.mark.xfail(strict=True, reason="a wallet list after an AED credit needs the AED rate (issue 15 item 11, "
-                                       "another branch): remove this mark when that branch is merged")
 def test_typescript_sdk_credits_aed_and_lists_wallets(live_server, business, reference_data):
     results, proc = workflow(live_server, business, "aed")
     assert results["credit AED, then wallets.list"]["ok"], results["credit AED, then wallets.list"]["error"]

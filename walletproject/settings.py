@@ -46,14 +46,18 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "corsheaders",
     "wallets",
     "wallets.dashboard",
 ]
 
 MIDDLEWARE = [
+    "corsheaders.middleware.CorsMiddleware",  # first: every API answer, errors too, carries the CORS headers
+    "wallets.http.middleware.ApiHttpsRequiredMiddleware",  # plain HTTP to the API: JSON 403, not a 301
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
-    "wallets.middleware.RequestIdMiddleware",
+    "wallets.http.middleware.RequestIdMiddleware",
+    "wallets.http.middleware.ChunkedBodyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -113,6 +117,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # every gunicorn worker and host (the local-memory default counts per process).
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://wallets")}
 CACHES["default"].setdefault("KEY_PREFIX", env.str("WALLETS_CACHE_KEY_PREFIX", default="wallets"))
+if "redis" in CACHES["default"]["BACKEND"].lower():
+    # A cache outage must cost milliseconds, not a request: every cache call is guarded (a cache error
+    # means "ask the database"), and an unreachable Redis must fail fast rather than hang the worker.
+    CACHES["default"].setdefault("OPTIONS", {}).setdefault(
+        "socket_connect_timeout", env.float("WALLETS_CACHE_CONNECT_TIMEOUT_S", default=0.25))
+    CACHES["default"]["OPTIONS"].setdefault("socket_timeout", env.float("WALLETS_CACHE_TIMEOUT_S", default=0.5))
 # Found API keys are cached per process for this many seconds, under a version kept in the cache
 # above. A revocation bumps the version, which reaches other processes only through a shared cache,
 # so with the per-process default the key cache is off and a revoked key fails at once everywhere.
@@ -176,6 +186,21 @@ SECURE_CSP = {
     "frame-ancestors": [CSP.NONE],
 }
 
+# --- CORS (django-cors-headers) -------------------------------------------------------------
+# Browser origins allowed to call the API (e.g. "https://shop.example.com,https://admin.example.com");
+# none by default. Only the API's paths: the dashboard and admin are same-origin pages.
+CORS_ALLOWED_ORIGINS = env.list("WALLETS_CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/(?!dashboard|admin|accounts|static)"
+CORS_ALLOW_CREDENTIALS = False  # bearer keys, never cookies, cross-origin
+# What Dodo's SDKs send from a browser: the default headers, the idempotency key and Stainless' own.
+CORS_ALLOW_HEADERS = [
+    "accept", "authorization", "content-type", "user-agent", "x-requested-with", "idempotency-key",
+    "x-request-id", "x-stainless-arch", "x-stainless-lang", "x-stainless-os", "x-stainless-package-version",
+    "x-stainless-retry-count", "x-stainless-runtime", "x-stainless-runtime-version", "x-stainless-timeout",
+    "x-stainless-async", "x-stainless-helper-method", "x-stainless-poll-helper", "x-stainless-custom-poll-interval",
+]
+CORS_EXPOSE_HEADERS = ["Idempotent-Replayed", "Retry-After", "X-Request-Id"]
+
 # --- REST framework -----------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -187,11 +212,12 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PARSER_CLASSES": ["wallets.http.parsers.StrictJSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "wallets.api.negotiation.ApiContentNegotiation",
+    "DEFAULT_FILTER_BACKENDS": ["wallets.api.filtering.DodoFilterBackend"],
     "DEFAULT_THROTTLE_CLASSES": ["wallets.api.throttling.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": env.str("WALLETS_API_RATE_LIMIT", default="6000/min")},
-    "EXCEPTION_HANDLER": "wallets.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "wallets.http.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "DATETIME_FORMAT": "iso-8601",

@@ -1,23 +1,10 @@
 from django.contrib import admin
-from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import include, path, re_path
-from django.views.decorators.csrf import csrf_exempt
-from django.views.defaults import page_not_found
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from wallets.api.errors import json_not_found
-from wallets.middleware import is_api_path
-from wallets.views_health import health
-
-
-@csrf_exempt  # API clients send no CSRF token: an unknown path is a 404 for every method, never a 403
-def not_found(request, rest=""):
-    """Unknown paths: JSON for the API, the HTML 404 page for the web UI."""
-    if not is_api_path(request.path):
-        raise Http404(request.path)
-    return json_not_found(request)
-
+from wallets.http.errors import not_found
+from wallets.http.health import health
 
 PUBLIC = {"authentication_classes": [], "throttle_classes": []}
 
@@ -39,14 +26,6 @@ urlpatterns = [
     re_path(r"^(?P<rest>.*)$", not_found),
 ]
 
-
-
-def handler404(request, exception=None):
-    if is_api_path(request.path):
-        return json_not_found(request)
-    return page_not_found(request, exception)
-
-
-handler403 = "wallets.dashboard.errors.permission_denied"
-handler500 = "wallets.dashboard.errors.server_error"
-
+handler403 = "wallets.http.errors.permission_denied"
+handler404 = "wallets.http.errors.page_not_found"
+handler500 = "wallets.http.errors.server_error"

@@ -19,6 +19,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from wallets import ids
+from wallets.locales import LOCALE_CHOICES
 from wallets.money import CURRENCY_CHOICES
 
 ID_MAX_LENGTH = 32
@@ -98,6 +99,8 @@ class Customer(models.Model):
     name = models.CharField(max_length=200)
     phone_number = models.CharField(max_length=50, null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # The language of the customer's emails (Dodo's Locale codes); null is English.
+    preferred_locale = models.CharField(max_length=8, null=True, blank=True, choices=LOCALE_CHOICES)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,16 +1,5 @@
-"""Health check: answers 200 only when the database answers."""
+"""Moved to ``wallets.http.health``; kept so old imports work."""
 
-from django.db import connection
-from django.http import JsonResponse
-from django.views.decorators.cache import never_cache
+from wallets.http.health import health
 
-
-@never_cache
-def health(request):
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-    except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
-        return JsonResponse({"status": "unavailable", "database": type(exc).__name__}, status=503)
-    return JsonResponse({"status": "ok", "database": connection.vendor})
+__all__ = ["health"]

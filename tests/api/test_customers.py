@@ -190,6 +190,8 @@ def test_create_customer_with_51_metadata_keys_is_maximum_keys_reached(api):
 def test_get_customer(api, customer, dodo_valid):
     body = dodo_valid(api.get(f"/customers/{customer.id}"))
     assert body == {
+        "blocked_at": None,
+        "blocklist_entry_id": None,
         "business_id": customer.business_id,
         "created_at": body["created_at"],
         "customer_id": customer.id,
@@ -197,6 +199,7 @@ def test_get_customer(api, customer, dodo_valid):
         "metadata": {},
         "name": "Ann Lee",
         "phone_number": None,
+        "preferred_locale": None,
     }
     assert parse_timestamp(body["created_at"]) == customer.created_at
 
@@ -288,8 +291,6 @@ def test_patch_email_to_own_email_in_other_case_is_allowed(api, rich_customer):
 
 
 INVALID_PATCH_BODIES = {
-    "name null": {"name": None},
-    "email null": {"email": None},
     "name blank": {"name": ""},
     "email invalid": {"email": "dee-at-example"},
     "email number": {"email": 7},
@@ -297,6 +298,9 @@ INVALID_PATCH_BODIES = {
     "phone boolean": {"phone_number": False},
     "metadata list": {"metadata": []},
     "metadata nested": {"metadata": {"a": {"b": "c"}}},
+    "locale unknown": {"preferred_locale": "xx"},
+    "locale upper case": {"preferred_locale": "FR"},
+    "locale number": {"preferred_locale": 1},
 }
 
 
@@ -342,3 +346,61 @@ def test_customer_json_round_trips_through_get_list_and_patch(api, rich_customer
     patched = api.patch(f"/customers/{rich_customer.id}", {}, format="json").json()
     assert listed == [one]
     assert json.dumps(patched, sort_keys=True) == json.dumps(one, sort_keys=True)
+
+
+# --- Fields of Dodo's newest SDK (issue 15 item 13) ------------------------------------------------
+
+
+def test_patch_null_name_or_email_leaves_them_unchanged(api, rich_customer, dodo_valid):
+    """Dodo's schema marks both nullable and its SDK sends null: that was a 422."""
+    before = Customer.objects.get(pk=rich_customer.pk)
+    body = dodo_valid(api.patch(f"/customers/{rich_customer.id}",
+                                {"name": None, "email": None, "phone_number": "+15550001"}, format="json"))
+    assert (body["name"], body["email"], body["phone_number"]) == (before.name, before.email, "+15550001")
+    after = Customer.objects.get(pk=rich_customer.pk)
+    assert (after.name, after.email) == (before.name, before.email)
+
+
+def test_preferred_locale_is_accepted_on_create_stored_and_echoed(api, dodo_valid):
+    body = dodo_valid(api.post("/customers", {"email": "fr@example.com", "name": "Fr", "preferred_locale": "fr"},
+                               format="json"))
+    assert body["preferred_locale"] == "fr"
+    assert Customer.objects.get(pk=body["customer_id"]).preferred_locale == "fr"
+    assert dodo_valid(api.get(f"/customers/{body['customer_id']}"))["preferred_locale"] == "fr"
+    listed = dodo_valid(api.get("/customers"))["items"]
+    assert [c["preferred_locale"] for c in listed] == ["fr"]
+
+
+def test_preferred_locale_null_on_create_is_not_given(api, dodo_valid):
+    body = dodo_valid(api.post("/customers", {"email": "n@example.com", "name": "N", "preferred_locale": None},
+                               format="json"))
+    assert body["preferred_locale"] is None
+
+
+def test_patch_preferred_locale_sets_keeps_and_clears_it(api, customer, dodo_valid):
+    url = f"/customers/{customer.id}"
+    assert dodo_valid(api.patch(url, {"preferred_locale": "ja"}, format="json"))["preferred_locale"] == "ja"
+    assert dodo_valid(api.patch(url, {"name": "Other"}, format="json"))["preferred_locale"] == "ja"
+    assert dodo_valid(api.patch(url, {"preferred_locale": None}, format="json"))["preferred_locale"] is None
+    assert Customer.objects.get(pk=customer.pk).preferred_locale is None
+
+
+def test_every_customer_body_has_blocked_at_and_blocklist_entry_id_null(api, customer, dodo_valid):
+    bodies = [
+        dodo_valid(api.post("/customers", {"email": "b@example.com", "name": "B"}, format="json")),
+        dodo_valid(api.get(f"/customers/{customer.id}")),
+        dodo_valid(api.patch(f"/customers/{customer.id}", {}, format="json")),
+        *dodo_valid(api.get("/customers"))["items"],
+    ]
+    for body in bodies:
+        assert body["blocked_at"] is None and body["blocklist_entry_id"] is None, body
+        assert "preferred_locale" in body
+
+
+def test_the_dodo_sdk_reads_the_new_customer_fields(api, customer):
+    """The SDK's own Customer type decodes them (a typed client of Dodo's newest SDK)."""
+    from dodopayments.types import Customer as SdkCustomer
+
+    api.patch(f"/customers/{customer.id}", {"preferred_locale": "de"}, format="json")
+    parsed = SdkCustomer.model_validate(api.get(f"/customers/{customer.id}").json())
+    assert (parsed.preferred_locale, parsed.blocked_at, parsed.blocklist_entry_id) == ("de", None, None)

@@ -104,9 +104,9 @@ def test_invalid_paging_is_422(api, listing, params):
 
 def test_entries_with_one_timestamp_keep_a_stable_order(api, customer, post, monkeypatch):
     """Entries posted within one clock tick are ordered by their sequence, newest first."""
-    from wallets.services import ledger
+    from wallets.ledger import posting
 
-    monkeypatch.setattr(ledger.timezone, "now", lambda: T0)
+    monkeypatch.setattr(posting.timezone, "now", lambda: T0)
     ids = [post(customer, n).entry.id for n in range(1, 8)][::-1]
     path = f"/customers/{customer.id}/wallets/ledger-entries"
     assert ids_of(api.get(path)) == ids

@@ -85,13 +85,46 @@ def test_total_is_rounded_once_not_per_wallet(api, customer, post):
     assert api.get(f"/customers/{customer.id}/wallets").json()["total_balance_usd"] == 1
 
 
-def test_missing_rate_is_422_exchange_rate_not_found(api, customer, post):
-    assert not ExchangeRate.objects.filter(currency="AED").exists()
+def test_a_missing_rate_never_fails_the_list_the_wallet_is_named_instead(api, customer, post, dodo_valid):
+    """Issue 15 item 11: a wallet without a rate made the list answer 422 for good."""
+    ExchangeRate.objects.filter(currency="AED").delete()
+    rate("EUR", "1.25", datetime.date(2027, 1, 1))
     post(customer, 100, "AED")
+    post(customer, 200, "EUR")
+    post(customer, 300, "USD")
     with unchanged():
-        response = api.get(f"/customers/{customer.id}/wallets")
-    body = assert_error(response, 422, "EXCHANGE_RATE_NOT_FOUND")
-    assert "AED" in body["message"]
+        body = dodo_valid(api.get(f"/customers/{customer.id}/wallets"))
+    assert body["total_balance_usd"] == 300 + 250  # the EUR and USD wallets; AED left out
+    assert body["unconverted_currencies"] == ["AED"]
+    assert body["total_balance_usd_capped"] is False
+    assert ("AED", 100) in [(w["currency"], w["balance"]) for w in body["items"]]
+
+
+def test_every_wallet_converted_means_an_empty_unconverted_list(api, customer, post, dodo_valid):
+    post(customer, 300, "USD")
+    body = dodo_valid(api.get(f"/customers/{customer.id}/wallets"))
+    assert (body["total_balance_usd"], body["unconverted_currencies"], body["total_balance_usd_capped"]) == (
+        300, [], False)
+
+
+def test_aed_converts_with_the_shipped_rates(api, customer, post, dodo_valid):
+    """Dodo's own example currency: the snapshot has it (the UAE dirham is pegged at 3.6725 per USD)."""
+    shipped = ExchangeRate.objects.get(currency="AED")
+    assert Decimal("0.2722") < shipped.rate_to_usd < Decimal("0.2724")
+    post(customer, 367250, "AED")  # AED 3,672.50 = USD 1,000.00
+    body = dodo_valid(api.get(f"/customers/{customer.id}/wallets"))
+    assert body["unconverted_currencies"] == []
+    assert body["total_balance_usd"] == half_even(Fraction(367250) * Fraction(shipped.rate_to_usd))
+
+
+def test_total_above_int64_saturates_and_says_so(api, customer, post, dodo_valid):
+    """Issue 15 item 10: one EUR wallet near the int64 maximum gave 10304351239574155536."""
+    INT64_MAX = 2**63 - 1
+    rate("EUR", "1.1172", datetime.date(2027, 1, 1))
+    post(customer, INT64_MAX - 10, "EUR")
+    body = dodo_valid(api.get(f"/customers/{customer.id}/wallets"))
+    assert body["total_balance_usd"] == INT64_MAX
+    assert body["total_balance_usd_capped"] is True
 
 
 def test_zero_balance_wallets_need_no_rate(api, customer, post, dodo_valid):
@@ -104,10 +137,13 @@ def test_zero_balance_wallets_need_no_rate(api, customer, post, dodo_valid):
 
 
 def test_a_rate_added_later_is_used_at_once(api, customer, post):
+    ExchangeRate.objects.filter(currency="AED").delete()
     post(customer, 100, "AED")
-    assert api.get(f"/customers/{customer.id}/wallets").status_code == 422
+    assert api.get(f"/customers/{customer.id}/wallets").json()["unconverted_currencies"] == ["AED"]
     rate("AED", "0.2723", datetime.date(2027, 1, 1))
-    assert api.get(f"/customers/{customer.id}/wallets").json()["total_balance_usd"] == half_even(Fraction("27.23"))
+    body = api.get(f"/customers/{customer.id}/wallets").json()
+    assert body["total_balance_usd"] == half_even(Fraction("27.23"))
+    assert body["unconverted_currencies"] == []
 
 
 def test_wallets_of_unknown_customer_is_404(api):

@@ -50,7 +50,7 @@ def demo(transactional_db):
     """A business with an operator, a viewer, customers and some history (like seed_demo)."""
     from django.contrib.auth import get_user_model
 
-    from wallets import services
+    from wallets import ledger, services
     from wallets.models import CurrencyPolicy, Membership
     from wallets.services.actors import Actor
     from wallets.services.api_keys import api_key_create, business_get_or_create
@@ -68,14 +68,14 @@ def demo(transactional_db):
                                                name=name)
         people[name] = customer
         for j in range(i + 1):
-            services.ledger_entry_post(business_id=business.pk, customer_id=customer.pk, currency="USD",
+            ledger.post(business_id=business.pk, customer_id=customer.pk, currency="USD",
                                        amount=2500 * (j + 1), is_credit=True, actor=Actor.api_key(key.pk),
                                        reason=f"Order #{1000 + 10 * i + j}", event_type="payment")
         if i % 2:
-            services.ledger_entry_post(business_id=business.pk, customer_id=customer.pk, currency="INR",
+            ledger.post(business_id=business.pk, customer_id=customer.pk, currency="INR",
                                        amount=150000 * i, is_credit=True, actor=Actor.command("bulk_credit"),
                                        reason="Festival bonus")
-    services.ledger_entry_post(business_id=business.pk, customer_id=people["Bob Stone"].pk, currency="USD",
+    ledger.post(business_id=business.pk, customer_id=people["Bob Stone"].pk, currency="USD",
                                amount=7000, is_credit=False, actor=Actor.api_key(key.pk), reason="Refund clawback")
     CurrencyPolicy.objects.create(business=business, currency="USD", low_balance_below=5000)
     return {"business": business, "users": users, "people": people, "key": key}

@@ -208,7 +208,7 @@ def test_pages_fit_small_screens(demo, new_page, login, shot, width, height, lab
 
 def test_demo_credentials_from_seed_demo(transactional_db, new_page, shot):
     """A new user logs in with the credentials ``manage.py seed_demo`` prints."""
-    from wallets.services.demo import USERS, demo_seed
+    from wallets.management.demo import USERS, demo_seed
 
     result = demo_seed()
     username, password, _ = USERS[0]

@@ -314,3 +314,43 @@ def test_progress_lines_and_quiet_mode(business, customers, write_csv):
 def test_it_posts_as_the_command_actor_for_the_audit_trail(business, customers, write_csv):
     bulk(write_csv([[customers[0].id, 1, "USD", "x"]]), business)
     assert Actor.command("bulk_credit") == Actor(*LedgerEntry.objects.values_list("actor_type", "actor_id").get())
+
+
+# --- Issue 15: a NUL byte in one row, identical lines ----------------------------------------------
+
+
+@pytest.mark.parametrize("column", ["reason", "idempotency_key", "customer_id"])
+def test_a_nul_byte_rejects_its_line_and_the_rest_posts(business, customers, write_csv, column):
+    """One NUL byte used to fail the whole batch in the database, on every rerun."""
+    ann, bob = customers[0], customers[1]
+    rows = [[ann.id, 1000, "USD", "fine", "k-1"], [bob.id, 500, "USD", "fine too", "k-2"],
+            [ann.id, 300, "USD", "also fine", "k-3"]]
+    rows[1][("customer_id", "amount", "currency", "reason", "idempotency_key").index(column)] += "\x00"
+    path = write_csv(rows, header=("customer_id", "amount", "currency", "reason", "idempotency_key"))
+    ran = bulk(path, business, "--batch-size", "10")
+    assert ran.code == 1, ran.text
+    assert f"line 3: {column} contains a NUL character" in ran.err
+    assert "posted 2, already done 0, rejected 1" in ran.out
+    assert (balance(ann), balance(bob)) == (1300, 0)
+    rerun = bulk(path, business)
+    assert "posted 0, already done 2, rejected 1" in rerun.out
+    assert_books_right()
+
+
+def test_identical_lines_both_post_with_a_warning_naming_them(business, customers, write_csv):
+    ann = customers[0]
+    path = write_csv([[ann.id, 1000, "USD", "Bonus"], [ann.id, 200, "USD", "Other"], [ann.id, 1000, "USD", "Bonus"]])
+    ran = bulk(path, business)
+    assert ran.code == 0, ran.text
+    assert "1 line(s) identical to an earlier line" in ran.err and "4 (= line 2)" in ran.err
+    assert balance(ann) == 2200
+
+
+def test_refuse_duplicates_rejects_the_repeat(business, customers, write_csv):
+    ann = customers[0]
+    path = write_csv([[ann.id, 1000, "USD", "Bonus"], [ann.id, 1000, "USD", "Bonus"], [ann.id, 1000, "USD", "bonus"]])
+    ran = bulk(path, business, "--refuse-duplicates")
+    assert ran.code == 1, ran.text
+    assert "line 3: identical to line 2 (--refuse-duplicates)" in ran.err
+    assert "Warning" not in ran.err
+    assert balance(ann) == 2000  # line 4 differs (the reason's case): it posts

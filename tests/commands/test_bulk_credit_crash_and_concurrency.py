@@ -18,7 +18,7 @@ import pytest
 from django.db import connection, connections, transaction
 
 from tests.commands.helpers import assert_books_right, balance, entry_count, run_command
-from wallets import services
+from wallets import ledger
 from wallets.exceptions import InsufficientFunds
 from wallets.models import LedgerEntry, Wallet
 from wallets.services.actors import Actor
@@ -210,7 +210,7 @@ def test_a_bulk_run_alongside_api_and_service_postings_on_the_same_wallets_keeps
     business, customers, write_csv, api
 ):
     for customer in customers:
-        services.ledger_entry_post(business_id=business.id, customer_id=customer.id, currency="USD", amount=5000,
+        ledger.post(business_id=business.id, customer_id=customer.id, currency="USD", amount=5000,
                                    is_credit=True, actor=Actor.command("test"))
     rng = random.Random(7)
     rows = []
@@ -230,7 +230,7 @@ def test_a_bulk_run_alongside_api_and_service_postings_on_the_same_wallets_keeps
             for n in range(80):
                 customer = r.choice(customers)
                 try:
-                    services.ledger_entry_post(
+                    ledger.post(
                         business_id=business.id, customer_id=customer.id, currency="USD", amount=r.randint(1, 80),
                         is_credit=r.random() < 0.45, actor=Actor.command("test"), reason=f"service {seed} {n}",
                     )

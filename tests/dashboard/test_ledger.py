@@ -9,6 +9,7 @@ import pytest
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
+from wallets import ledger
 from wallets.models import LedgerEntry
 from wallets.services import api_key_create
 from wallets.services.actors import Actor
@@ -37,10 +38,9 @@ def trail(business, make_customer, post, operator):
     post(ann, 250000, currency="INR", reason="ann inr credit", event_type="payment")
     post(bob, 1999, reason="bob usd credit", event_type="refund")
     post(bob, 1500, currency="JPY", reason="bob jpy credit")
-    from wallets import services
-    services.ledger_entry_post(business_id=business.pk, customer_id=bob.pk, currency="USD", amount=1,
+    ledger.post(business_id=business.pk, customer_id=bob.pk, currency="USD", amount=1,
                                is_credit=True, actor=Actor.api_key(key.pk), reason="=HYPERLINK(\"x\")")
-    services.ledger_entry_post(business_id=business.pk, customer_id=bob.pk, currency="USD", amount=2,
+    ledger.post(business_id=business.pk, customer_id=bob.pk, currency="USD", amount=2,
                                is_credit=True, actor=Actor.user(operator.pk), reason="by olivia")
     return ann, bob, key
 
@@ -153,15 +153,14 @@ def test_csv_neutralises_formulas_and_names_actors(operator_client, trail, opera
 def test_ledger_query_count_is_flat(operator_client, business, make_customer, post, operator, count_queries,
                                     django_assert_max_num_queries):
     key, _ = api_key_create(business=business, name="k")
-    from wallets import services
 
     def grow(n, start):
         for i in range(start, start + n):
             c = make_customer(email=f"l{i}@x.test")
             post(c, 100)
-            services.ledger_entry_post(business_id=business.pk, customer_id=c.pk, currency="USD", amount=1,
+            ledger.post(business_id=business.pk, customer_id=c.pk, currency="USD", amount=1,
                                        is_credit=True, actor=Actor.api_key(key.pk))
-            services.ledger_entry_post(business_id=business.pk, customer_id=c.pk, currency="USD", amount=1,
+            ledger.post(business_id=business.pk, customer_id=c.pk, currency="USD", amount=1,
                                        is_credit=True, actor=Actor.user(operator.pk))
 
     grow(2, 0)  # 6 rows

@@ -14,7 +14,7 @@ from django.db import connection
 
 from tests.resilience import bank, ledger_checks
 from tests.resilience.harness import scaled
-from wallets import services
+from wallets import ledger, services
 from wallets.exceptions import IdempotencyKeyReused, InsufficientFunds
 from wallets.services.actors import Actor
 from wallets.services.api_keys import api_key_create, business_get_or_create
@@ -81,7 +81,7 @@ def post_through_services(business_id):
 
     def post(worker, body: bank.Body) -> bank.Outcome:
         try:
-            result = services.ledger_entry_post(
+            result = ledger.post(
                 business_id=business_id, customer_id=body.customer_id, currency=body.currency,
                 amount=body.amount, is_credit=body.is_credit, actor=actor, reason=body.reason,
                 idempotency_key=body.key,

@@ -16,7 +16,7 @@ from django.db import connection
 
 from tests.resilience import ledger_checks
 from tests.resilience.harness import scaled
-from wallets import services
+from wallets import ledger, services
 from wallets.exceptions import InsufficientFunds
 from wallets.models import Wallet
 from wallets.services.actors import Actor
@@ -66,7 +66,7 @@ def test_bulk_runs_in_opposite_orders_and_single_postings_never_deadlock(referen
                 amount = local.randint(1, 300)
                 credit = local.random() < 0.6
                 try:
-                    services.ledger_entry_post(business_id=business.id, customer_id=customer, currency=currency,
+                    ledger.post(business_id=business.id, customer_id=customer, currency=currency,
                                                amount=amount, is_credit=credit, actor=Actor.command("single"))
                 except InsufficientFunds:
                     continue

@@ -37,7 +37,7 @@ from schemathesis import GenerationMode
 
 from tests.resilience import ledger_checks
 from tests.resilience.harness import REPO_ROOT
-from wallets import services
+from wallets import ledger, services
 from wallets.services.actors import Actor
 from wallets.services.api_keys import api_key_create, business_get_or_create
 
@@ -76,7 +76,7 @@ def fuzz_env(gunicorn_server):
     customers = []
     for n in range(3):
         customer = services.customer_create(business_id=business.id, email=f"fuzz{n}@example.com", name="Fuzz")[0]
-        services.ledger_entry_post(business_id=business.id, customer_id=customer.id, currency="USD",
+        ledger.post(business_id=business.id, customer_id=customer.id, currency="USD",
                                    amount=10_000, is_credit=True, actor=Actor.command("fuzz"))
         customers.append(customer.id)
     server = gunicorn_server(workers=2, env={"WALLETS_API_RATE_LIMIT": "100000/min"})

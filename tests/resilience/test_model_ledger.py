@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from tests.resilience import ledger_checks
-from wallets import services
+from wallets import ledger, services
 from wallets.exceptions import BalanceOverflow, CustomerNotFound, IdempotencyKeyReused, InsufficientFunds
 from wallets.models import LedgerEntry, Wallet
 from wallets.money import INT64_MAX
@@ -89,7 +89,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def _post(self, customer: Customer, currency, amount, is_credit, key, reason, business=None):
         business_id = self.business_ids[customer.business if business is None else business]
-        return services.ledger_entry_post(
+        return ledger.post(
             business_id=business_id, customer_id=customer.id, currency=currency, amount=amount,
             is_credit=is_credit, actor=ACTOR, reason=reason, idempotency_key=key,
         )

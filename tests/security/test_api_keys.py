@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 from tests.resilience.conftest import live_database_url
 from tests.resilience.harness import REPO_ROOT, manage
 from wallets import services
-from wallets.services import api_keys
+from wallets.selectors import api_keys as api_key_selectors
 from wallets.services.api_keys import api_key_authenticate, api_key_create
 
 REDIS_URL = os.environ.get("WALLETS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -67,13 +67,13 @@ def test_keys_never_reach_the_logs(business, customer, caplog, capsys):
 def test_digests_are_compared_in_constant_time(business, monkeypatch, settings):
     settings.WALLETS_API_KEY_CACHE_SECONDS = 0  # every call goes to the comparison
     compared = []
-    real = api_keys.hmac.compare_digest
+    real = api_key_selectors.hmac.compare_digest
 
     def spy(a, b):
         compared.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(api_keys.hmac, "compare_digest", spy)
+    monkeypatch.setattr(api_key_selectors.hmac, "compare_digest", spy)  # the lookup is a selector
     api_key, raw_key = api_key_create(business=business)
     forged = raw_key[:-1] + ("A" if raw_key[-1] != "A" else "B")  # same prefix: the row is found
     assert api_key_authenticate(raw_key).id == api_key.id

@@ -48,8 +48,8 @@ def test_production_headers(client, settings, db):
     settings.SECURE_HSTS_SECONDS = 31536000
     settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = settings.SECURE_HSTS_PRELOAD = True
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    plain = client.get("/customers")
-    assert plain.status_code == 301 and plain.url.startswith("https://")
+    dashboard = client.get("/dashboard/")
+    assert dashboard.status_code == 301 and dashboard.url.startswith("https://")  # a browser page may redirect
     assert client.get("/healthz").status_code == 200  # the load balancer's plain-HTTP probe is not redirected
     response = client.get("/api/docs", HTTP_X_FORWARDED_PROTO="https")
     assert response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains; preload"
@@ -57,3 +57,29 @@ def test_production_headers(client, settings, db):
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["Referrer-Policy"] == "same-origin"
     assert "script-src 'self' 'nonce-" in response.headers["Content-Security-Policy"]
+
+
+def test_plain_http_to_the_api_is_a_json_403_never_a_redirect(client, settings, db):
+    """Issue 15 item 12: the SDKs follow a 301, a POST becomes a GET, and the credit silently does
+    not happen. Every API path and method answers ``403 HTTPS_REQUIRED`` instead."""
+    from tests.api.helpers import assert_error
+
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    for response in (
+        client.get("/customers"),
+        client.post("/customers/cus_TV52uJWWXt2yIoBBxpjaa/wallets/ledger-entries",
+                    {"amount": 1, "currency": "USD", "entry_type": "credit"}, content_type="application/json"),
+        client.patch("/customers/cus_TV52uJWWXt2yIoBBxpjaa", {}, content_type="application/json"),
+        client.get("/no-such-path"),
+        client.get("/api/schema"),
+    ):
+        body = assert_error(response, 403, "HTTPS_REQUIRED")
+        assert "https" in body["message"].lower()
+        assert "Location" not in response.headers
+        assert response.headers["X-Content-Type-Options"] == "nosniff"  # Django's security headers still apply
+    # Over HTTPS (as the proxy says) the API answers as usual: a missing key is a 401, not a 403.
+    assert client.get("/customers", HTTP_X_FORWARDED_PROTO="https").status_code == 401
+    assert client.get("/healthz").status_code == 200
+    for page in ("/", "/api/docs", "/admin/", "/accounts/login/"):
+        assert client.get(page).status_code == 301, page

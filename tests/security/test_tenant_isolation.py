@@ -16,7 +16,7 @@ from django.test import Client
 from django.urls import get_resolver
 from rest_framework.test import APIClient
 
-from wallets import services
+from wallets import ledger, services
 from wallets.api.urls import urlpatterns as api_urlpatterns
 from wallets.dashboard.urls import urlpatterns as dashboard_urlpatterns
 from wallets.models import AdjustmentRequest, ApiKey, CurrencyPolicy, Customer, LedgerEntry, Membership, Wallet
@@ -38,7 +38,7 @@ class World:
         self.a_customer = services.customer_create(business_id=self.a.id, email="own@acme.example", name="Own")[0]
         self.b_customer = services.customer_create(business_id=self.b.id, email=SECRET_EMAIL, name=SECRET_NAME)[0]
         for customer in (self.a_customer, self.b_customer):
-            services.ledger_entry_post(business_id=customer.business_id, customer_id=customer.id, currency="USD",
+            ledger.post(business_id=customer.business_id, customer_id=customer.id, currency="USD",
                                        amount=10_000, is_credit=True, actor=Actor.command("setup"),
                                        idempotency_key="shared-key", reason="setup")
         self.b_entry = LedgerEntry.objects.get(customer=self.b_customer)

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 from django.db import connection, connections
 
-from wallets import services
+from wallets import ledger, services
 from wallets.exceptions import IdempotencyKeyReused, InsufficientFunds
 from wallets.models import Customer, LedgerEntry, Wallet
 from wallets.services.actors import Actor
@@ -46,7 +46,7 @@ def run_together(count: int, work) -> list:
 
 
 def post(customer, amount, currency="USD", credit=True, **kwargs):
-    return services.ledger_entry_post(
+    return ledger.post(
         business_id=customer.business_id,
         customer_id=customer.id,
         currency=currency,
@@ -190,7 +190,7 @@ def hold_first_posting_then_race(customer, first_currency: str, second_currency:
     (on the wallet row, or on the unique key); then T1 commits. Returns what T2 got."""
     from django.db import transaction
 
-    from wallets.services.ledger import ledger_entry_post_in_transaction
+    from wallets.ledger import post_in_transaction as ledger_entry_post_in_transaction
 
     posted, release = threading.Event(), threading.Event()
     outcome = {}

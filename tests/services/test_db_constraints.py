@@ -5,6 +5,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from tests.ledger.bypass import execute_behind_the_ledger
 from wallets import ids
 from wallets.models import LedgerEntry, Wallet
 
@@ -16,11 +17,16 @@ def execute(sql: str, params: list) -> None:
         cursor.execute(sql, params)
 
 
-def assert_refused(sql: str, params: list, *names: str) -> None:
+def assert_refused(sql: str, params: list, *names: str, chain_guard: bool = True) -> None:
     """The statement fails with an integrity error naming one of ``names`` (the constraint's name on
-    PostgreSQL; SQLite names CHECKs but lists the columns of a UNIQUE), and changes nothing."""
+    PostgreSQL; SQLite names CHECKs but lists the columns of a UNIQUE), and changes nothing.
+    ``chain_guard=False`` runs it with the chain guard's triggers off, to prove that a CHECK behind
+    them still holds on its own."""
     with pytest.raises(IntegrityError) as caught, transaction.atomic():
-        execute(sql, params)
+        if chain_guard:
+            execute(sql, params)
+        else:
+            execute_behind_the_ledger(sql, params)
     assert any(name in str(caught.value) for name in names), str(caught.value)
 
 
@@ -62,14 +68,16 @@ def test_a_well_formed_raw_entry_is_accepted(usd):
 
 
 def test_negative_wallet_balance_is_refused(usd):
-    assert_refused("UPDATE wallets_wallet SET balance = -1 WHERE id = %s", [usd.id], "wallet_balance_non_negative")
+    assert_refused("UPDATE wallets_wallet SET balance = -1 WHERE id = %s", [usd.id], "wallet_balance_non_negative",
+                   chain_guard=False)
     usd.refresh_from_db()
     assert usd.balance == 0
 
 
 def test_negative_entry_count_is_refused(usd):
     assert_refused(
-        "UPDATE wallets_wallet SET entry_count = -1 WHERE id = %s", [usd.id], "wallet_entry_count_non_negative"
+        "UPDATE wallets_wallet SET entry_count = -1 WHERE id = %s", [usd.id], "wallet_entry_count_non_negative",
+        chain_guard=False,
     )
 
 

@@ -1,11 +1,11 @@
-"""ledger_entry_post: the one writer of balances and entries."""
+"""wallets.ledger.post: the one writer of balances and entries."""
 
 import random
 
 import pytest
 from django.db.models import Sum
 
-from wallets import services
+from wallets import ledger
 from wallets.exceptions import BalanceOverflow, CustomerNotFound, IdempotencyKeyReused, InsufficientFunds
 from wallets.models import LedgerEntry, Wallet
 from wallets.money import INT64_MAX
@@ -110,7 +110,7 @@ def test_another_business_cannot_post_to_the_customer(customer, other_business):
     before = snapshot()
     for currency in ("USD", "EUR"):
         with pytest.raises(CustomerNotFound):
-            services.ledger_entry_post(
+            ledger.post(
                 business_id=other_business.id,
                 customer_id=customer.id,
                 currency=currency,
@@ -122,7 +122,7 @@ def test_another_business_cannot_post_to_the_customer(customer, other_business):
 
 
 def test_entry_records_actor_event_and_reference(customer):
-    result = services.ledger_entry_post(
+    result = ledger.post(
         business_id=customer.business_id,
         customer_id=customer.id,
         currency="USD",

@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from wallets.exceptions import MaximumKeysReached
+from wallets.locales import DODO_LOCALES
 from wallets.models import Customer, LedgerEntry, Wallet
 from wallets.money import DODO_CURRENCIES, INT64_MAX
 
@@ -80,28 +81,60 @@ class MetadataField(serializers.DictField):
 # --- Customers ----------------------------------------------------------------------------
 
 
+class LocaleField(serializers.ChoiceField):
+    """One of Dodo's ``Locale`` codes (lower case, as the SDKs send them)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=DODO_LOCALES, **kwargs)
+
+
 class CustomerCreateRequest(serializers.Serializer):
     email = StrictEmailField(max_length=254)
     name = StrictCharField(max_length=200)
     phone_number = StrictCharField(max_length=50, required=False, allow_null=True, allow_blank=True)
     metadata = MetadataField(required=False, allow_null=True)
+    preferred_locale = LocaleField(required=False, allow_null=True,
+                                   help_text="The language of the customer's emails; null is English")
 
 
 class CustomerPatchRequest(serializers.Serializer):
-    email = StrictEmailField(max_length=254, required=False)
-    name = StrictCharField(max_length=200, required=False)
+    """An omitted field is unchanged. ``null`` clears ``phone_number``, ``metadata`` and
+    ``preferred_locale``; ``null`` for ``name`` or ``email`` (which a customer always has, though
+    Dodo's schema marks them nullable) leaves them unchanged."""
+
+    email = StrictEmailField(max_length=254, required=False, allow_null=True)
+    name = StrictCharField(max_length=200, required=False, allow_null=True)
     phone_number = StrictCharField(max_length=50, required=False, allow_null=True, allow_blank=True)
     metadata = MetadataField(required=False, allow_null=True)
+    preferred_locale = LocaleField(required=False, allow_null=True,
+                                   help_text="The language of the customer's emails; null removes it")
+
+    def validate(self, attrs):
+        return {field: value for field, value in attrs.items()
+                if not (value is None and field in ("name", "email"))}
 
 
 class CustomerResponse(serializers.ModelSerializer):
     customer_id = serializers.CharField(source="id")
     business_id = serializers.CharField()
     metadata = MetadataField(required=False)
+    preferred_locale = LocaleField(allow_null=True)
+    # Dodo's newest Customer has them; this server does not block customers, so always null.
+    blocked_at = serializers.SerializerMethodField()
+    blocklist_entry_id = serializers.SerializerMethodField()
 
     class Meta:
         model = Customer
-        fields = ["business_id", "created_at", "customer_id", "email", "metadata", "name", "phone_number"]
+        fields = ["blocked_at", "blocklist_entry_id", "business_id", "created_at", "customer_id", "email",
+                  "metadata", "name", "phone_number", "preferred_locale"]
+
+    @extend_schema_field({"type": "string", "format": "date-time", "nullable": True})
+    def get_blocked_at(self, customer) -> None:
+        return None
+
+    @extend_schema_field({"type": "string", "nullable": True})
+    def get_blocklist_entry_id(self, customer) -> None:
+        return None
 
 
 @extend_schema_serializer(many=False)  # the list action returns this object, not an array of it
@@ -121,10 +154,20 @@ class WalletResponse(serializers.ModelSerializer):
         extra_kwargs = {"balance": {"required": True}}  # always present, as Dodo's schema says
 
 
+@extend_schema_serializer(many=False)  # an object, not an array of it
 class WalletListResponse(serializers.Serializer):
     items = WalletResponse(many=True)
-    total_balance_usd = serializers.IntegerField(min_value=0, max_value=INT64_MAX,
-                                                 help_text="Every wallet converted to USD minor units")
+    total_balance_usd = serializers.IntegerField(
+        min_value=0, max_value=INT64_MAX,
+        help_text="Every wallet that has an exchange rate, converted to USD minor units (at most int64's maximum)",
+    )
+    total_balance_usd_capped = serializers.BooleanField(
+        help_text="Extension: true when the exact total exceeds int64 and total_balance_usd is capped at 2^63-1",
+    )
+    unconverted_currencies = serializers.ListField(
+        child=CurrencyField(),
+        help_text="Extension: currencies with a balance but no exchange rate, left out of total_balance_usd",
+    )
 
 
 class LedgerEntryCreateRequest(serializers.Serializer):
@@ -134,6 +177,13 @@ class LedgerEntryCreateRequest(serializers.Serializer):
     idempotency_key = StrictCharField(max_length=255, required=False, allow_null=True, trim_whitespace=False)
     reason = StrictCharField(max_length=500, required=False, allow_null=True, allow_blank=True,
                              trim_whitespace=False)
+
+
+class AdjustmentPendingResponse(serializers.Serializer):
+    """A dashboard user's adjustment above the approval threshold: held, nothing posted."""
+
+    status = serializers.ChoiceField(choices=["pending_approval"])
+    adjustment_request_id = serializers.CharField()
 
 
 class LedgerEntryResponse(serializers.ModelSerializer):
@@ -149,6 +199,7 @@ class LedgerEntryResponse(serializers.ModelSerializer):
         ]
 
 
+@extend_schema_serializer(many=False)  # the list action returns this object, not an array of it
 class LedgerEntryListResponse(serializers.Serializer):
     items = LedgerEntryResponse(many=True)
 

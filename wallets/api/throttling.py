@@ -8,7 +8,8 @@ timestamps: two workers racing both pass, so it is not used for the count.)
 
 The window is fixed and starts at a key's first request: at most ``num_requests`` per window,
 Retry-After is the time left in it. If the cache is down the request is allowed (and logged):
-an outage of the limiter must not become an outage of the API.
+fail-open, deliberately. An outage of the limiter must not become an outage of the API; the limit
+protects capacity, not money (every posting is still checked under the wallet's row lock).
 """
 
 import logging
@@ -50,7 +51,10 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
             return True
         if count <= self.num_requests:
             return True
-        started = self.cache.get(f"{key}:start") or now
+        try:
+            started = self.cache.get(f"{key}:start") or now
+        except Exception:  # noqa: BLE001 - the cache went away mid-request: the window's full length
+            started = now
         self.wait_seconds = max(1, math.ceil(started + self.duration - now))
         return False
 

@@ -7,7 +7,7 @@ import zoneinfo
 
 from django.utils import timezone
 
-from wallets.middleware import is_api_path
+from wallets.http.paths import is_api_path
 
 SESSION_KEY = "django_timezone"
 

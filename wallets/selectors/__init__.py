@@ -3,11 +3,12 @@
 from decimal import Decimal
 
 from django.db import connections, router
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import QuerySet
 
-from wallets.exceptions import CustomerNotFound, ExchangeRateNotFound
-from wallets.models import Customer, ExchangeRate, LedgerEntry, Wallet
-from wallets.money import convert_to_usd_minor
+from wallets.exceptions import CustomerNotFound
+from wallets.models import Customer, LedgerEntry, Wallet
+from wallets.selectors.api_keys import api_key_find_active  # noqa: F401  (re-exported)
+from wallets.selectors.exchange_rates import UsdTotal, latest_rates_to_usd, total_balance_usd  # noqa: F401
 
 
 def customer_list(*, business_id: str) -> QuerySet[Customer]:
@@ -30,29 +31,6 @@ def ledger_entry_list(*, business_id: str, customer_id: str, currency: str | Non
     if currency:
         entries = entries.filter(currency=currency)
     return entries.order_by("-created_at", "-sequence", "-id")
-
-
-def latest_rates_to_usd(currencies: set[str]) -> dict[str, Decimal]:
-    """The latest known rate of each currency (missing currencies are absent).
-
-    One row per currency, found through the (currency, as_of) unique index, however long the
-    history of daily rates grows."""
-    latest_date = ExchangeRate.objects.filter(currency=OuterRef("currency")).order_by("-as_of").values("as_of")[:1]
-    return dict(
-        ExchangeRate.objects.filter(currency__in=currencies, as_of=Subquery(latest_date))
-        .values_list("currency", "rate_to_usd")
-    )
-
-
-def total_balance_usd(wallets: list[Wallet]) -> int:
-    """Sum of the wallets in USD minor units at the latest rates; raises if a rate is missing."""
-    balances = {w.currency: w.balance for w in wallets}
-    needed = {c for c, amount in balances.items() if amount and c != "USD"}
-    rates = latest_rates_to_usd(needed) if needed else {}
-    missing = sorted(needed - rates.keys())
-    if missing:
-        raise ExchangeRateNotFound(f"No exchange rate to USD for {', '.join(missing)}.")
-    return convert_to_usd_minor(balances, rates)
 
 
 def low_balance_thresholds(*, business_id: str, currencies) -> dict[str, int]:

@@ -1,22 +1,20 @@
-"""The service layer: the only code that writes balances, entries, customers or keys.
+"""The service layer: the writers other than the ledger engine (customers, keys, approvals …).
 
-Each public function is one short transaction (``atomic(durable=True)``): callers never wrap
-them in their own transaction. See ``ledger.py`` for the locking rule.
+Money moves only through ``wallets.ledger`` (``post`` / ``post_many``), which services call.
+A public service function owns its transaction (``atomic(durable=True)``) unless its name ends in
+``_in_transaction``; callers do not wrap them in their own.
 """
 
 from wallets.services.actors import Actor
 from wallets.services.api_keys import api_key_create, api_key_revoke
 from wallets.services.customers import customer_create, customer_update
 from wallets.services.exchange_rates import exchange_rates_load_csv
-from wallets.services.ledger import PostingResult, ledger_entry_post
 
 __all__ = [
     "Actor",
-    "PostingResult",
     "api_key_create",
     "api_key_revoke",
     "customer_create",
     "customer_update",
     "exchange_rates_load_csv",
-    "ledger_entry_post",
 ]

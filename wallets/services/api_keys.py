@@ -11,10 +11,14 @@ everywhere. With the per-process default cache the setting defaults to 0 (no key
 a bump could not reach the other processes. The version is bumped when the change is made and
 again after it commits, so a process that re-reads the key between the two cannot keep the old
 state. Unknown keys are never cached (a new key works at once).
+
+A cache outage degrades speed, never availability: while the shared cache cannot be read, every
+request looks its key up in the database (and nothing is cached, so a revocation still takes effect
+at once).
 """
 
 import hashlib
-import hmac
+import logging
 import threading
 import time
 
@@ -27,8 +31,11 @@ from django.utils import timezone
 
 from wallets.ids import random_token
 from wallets.models import ApiKey, Business, SecurityEvent
+from wallets.selectors.api_keys import api_key_find_active
 from wallets.services.actors import Actor
 from wallets.services.security_events import security_event_record
+
+logger = logging.getLogger("wallets.api")
 
 KEY_PREFIX = "wsk_"
 KEY_RANDOM_LENGTH = 43  # 43 base62 characters ~ 256 bits
@@ -66,9 +73,9 @@ def api_key_revoke(*, key_id: str, actor: Actor | None = None, actor_name: str =
     """Revoke a key by id or prefix; it fails authentication from the next request on.
     The security audit log records who revoked it (once: revoking a revoked key changes nothing)."""
     with transaction.atomic(durable=True):
-        api_key = ApiKey.objects.select_for_update().filter(id=key_id).first()
+        api_key = ApiKey.objects.select_for_update(no_key=True).filter(id=key_id).first()
         if api_key is None:
-            matches = list(ApiKey.objects.select_for_update().filter(prefix=key_id)[:2])
+            matches = list(ApiKey.objects.select_for_update(no_key=True).filter(prefix=key_id)[:2])
             if len(matches) != 1:
                 raise ApiKey.DoesNotExist(f"No single API key has the id or prefix {key_id!r}.")
             api_key = matches[0]
@@ -93,13 +100,21 @@ def _cache_seconds() -> float:
 
 
 def api_keys_changed() -> None:
-    """Forget every cached key, here and (through the shared cache's version) in other processes."""
+    """Forget every cached key, here and (through the shared cache's version) in other processes.
+
+    With the cache down the bump is lost, which is safe: while a process cannot read the version it
+    caches nothing (``api_key_authenticate`` asks the database), and a process that reads it again
+    later finds a value its cached keys were not stored under only if the bump landed; so the
+    per-process entries are also dropped after at most ``WALLETS_API_KEY_CACHE_SECONDS``."""
     with _cached_lock:
         _cached.clear()
     try:
-        cache.incr(VERSION_CACHE_KEY)
-    except (ValueError, TypeError):  # not there yet (or evicted): a new value differs from any cached one
-        cache.set(VERSION_CACHE_KEY, time.time_ns(), None)
+        try:
+            cache.incr(VERSION_CACHE_KEY)
+        except (ValueError, TypeError):  # not there yet (or evicted): a new value differs from any cached one
+            cache.set(VERSION_CACHE_KEY, time.time_ns(), None)
+    except Exception:  # noqa: BLE001 - the cache is down: a cache error must not fail the change
+        logger.warning("API key cache version not bumped: the cache is unavailable", exc_info=True)
 
 
 @receiver(post_save, sender=ApiKey, dispatch_uid="api_key_saved")
@@ -117,7 +132,11 @@ def api_key_authenticate(raw_key: str) -> ApiKey | None:
     ttl = _cache_seconds()
     if ttl <= 0:
         return _lookup(raw_key, digest)
-    version = cache.get(VERSION_CACHE_KEY)
+    try:
+        version = cache.get(VERSION_CACHE_KEY)
+    except Exception:  # noqa: BLE001 - the cache is down: ask the database, and cache nothing
+        logger.warning("API key cache skipped: the cache is unavailable", exc_info=True)
+        return _lookup(raw_key, digest)
     now = time.monotonic()
     hit = _cached.get(digest)
     if hit is not None and hit[0] > now and hit[1] == version:
@@ -130,10 +149,4 @@ def api_key_authenticate(raw_key: str) -> ApiKey | None:
 
 
 def _lookup(raw_key: str, digest: str) -> ApiKey | None:
-    candidates = ApiKey.objects.filter(prefix=raw_key[: ApiKey.PREFIX_LENGTH], revoked_at__isnull=True).only(
-        "id", "business_id", "key_hash", "read_only"
-    )
-    for candidate in candidates:
-        if hmac.compare_digest(candidate.key_hash, digest):
-            return candidate
-    return None
+    return api_key_find_active(prefix=raw_key[: ApiKey.PREFIX_LENGTH], digest=digest)

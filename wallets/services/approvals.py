@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from wallets import ledger
 from wallets.exceptions import CustomerNotFound, InvalidState, NotAllowed
 from wallets.models import AdjustmentRequest, CurrencyPolicy, Customer, Membership, SecurityEvent
 from wallets.services.actors import Actor
-from wallets.services.ledger import PostingResult, ledger_entry_post, ledger_entry_post_in_transaction
 from wallets.services.security_events import security_event_record
 
 
@@ -23,7 +23,7 @@ from wallets.services.security_events import security_event_record
 class AdjustmentOutcome:
     """Exactly one is set: the posting (done now) or the held request."""
 
-    posting: PostingResult | None = None
+    posting: ledger.PostingResult | None = None
     request: AdjustmentRequest | None = None
 
     @property
@@ -53,7 +53,7 @@ def adjustment_submit(
     """A manual credit or debit by a dashboard/admin user: posted now, or held for approval."""
     threshold = approval_threshold(business_id=business_id, currency=currency)
     if threshold is None or amount <= threshold:
-        posting = ledger_entry_post(
+        posting = ledger.post(
             business_id=business_id, customer_id=customer_id, currency=currency, amount=amount,
             is_credit=is_credit, reason=reason, idempotency_key=idempotency_key, actor=Actor.user(user.pk),
         )
@@ -76,7 +76,7 @@ def adjustment_submit(
 
 def _decide(*, business_id: str, request_id: str, approver) -> AdjustmentRequest:
     request = (
-        AdjustmentRequest.objects.select_for_update().filter(business_id=business_id, id=request_id).first()
+        AdjustmentRequest.objects.select_for_update(no_key=True).filter(business_id=business_id, id=request_id).first()
     )
     if request is None:
         raise CustomerNotFound("Adjustment request not found.")
@@ -98,7 +98,7 @@ def adjustment_approve(*, business_id: str, request_id: str, approver, note: str
     """Approve and post. An overdraft at approval time raises and leaves the request pending."""
     with transaction.atomic(durable=True):
         request = _decide(business_id=business_id, request_id=request_id, approver=approver)
-        posting = ledger_entry_post_in_transaction(
+        posting = ledger.post_in_transaction(
             business_id=business_id, customer_id=request.customer_id, currency=request.currency,
             amount=request.amount, is_credit=request.is_credit, reason=request.reason,
             idempotency_key=f"approval:{request.id}", actor=Actor.user(request.requested_by_id),

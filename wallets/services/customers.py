@@ -27,6 +27,7 @@ def customer_create(
     name: str,
     phone_number: str | None = None,
     metadata: dict[str, Any] | None = None,
+    preferred_locale: str | None = None,
 ) -> tuple[Customer, bool]:
     """Create a customer with its default wallets, or return the one with this email unchanged.
 
@@ -39,7 +40,7 @@ def customer_create(
         with transaction.atomic(durable=True):
             customer = Customer.objects.create(
                 business_id=business_id, email=email, name=name, phone_number=phone_number,
-                metadata=metadata or {},
+                metadata=metadata or {}, preferred_locale=preferred_locale,
             )
             Wallet.objects.bulk_create(
                 [
@@ -64,8 +65,10 @@ def customer_update(
     email: str = _UNSET,
     phone_number: str | None = _UNSET,
     metadata: dict[str, Any] | None = _UNSET,
+    preferred_locale: str | None = _UNSET,
 ) -> Customer:
-    """Change the given fields; an omitted field is unchanged. ``None`` clears phone and metadata."""
+    """Change the given fields; an omitted field is unchanged. ``None`` clears phone, metadata and
+    the preferred locale."""
     changes: dict[str, Any] = {}
     if name is not _UNSET:
         changes["name"] = name
@@ -75,9 +78,13 @@ def customer_update(
         changes["phone_number"] = phone_number
     if metadata is not _UNSET:
         changes["metadata"] = metadata or {}
+    if preferred_locale is not _UNSET:
+        changes["preferred_locale"] = preferred_locale
     try:
         with transaction.atomic(durable=True):
-            customer = Customer.objects.select_for_update().filter(business_id=business_id, id=customer_id).first()
+            customer = (
+                Customer.objects.select_for_update(no_key=True).filter(business_id=business_id, id=customer_id).first()
+            )
             if customer is None:
                 raise CustomerNotFound()
             if "email" in changes and changes["email"].lower() != customer.email.lower():

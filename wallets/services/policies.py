@@ -18,7 +18,7 @@ def currency_policy_set_low_balance(
     if low_balance_below is not None and low_balance_below < 0:
         raise ValueError("a threshold cannot be negative")
     with transaction.atomic(durable=True):
-        policy, _ = CurrencyPolicy.objects.select_for_update().get_or_create(
+        policy, _ = CurrencyPolicy.objects.select_for_update(no_key=True).get_or_create(
             business_id=business_id, currency=currency
         )
         if policy.low_balance_below != low_balance_below:

@@ -7,8 +7,7 @@ together. Logins and failed logins are recorded by ``wallets.audit`` from Django
 
 from typing import Any
 
-from django.conf import settings
-
+from wallets.http.client_ip import client_ip  # noqa: F401  (re-exported: its home is wallets.http)
 from wallets.models import LedgerEntry, SecurityEvent
 from wallets.services.actors import Actor
 
@@ -35,25 +34,3 @@ def request_actor(request) -> dict[str, Any]:
     """``actor``, ``actor_name`` and ``ip`` of a logged-in user's request, for the services that
     record security events (``api_key_create(..., **request_actor(request))``)."""
     return {"actor": Actor.user(request.user.pk), "actor_name": request.user.get_username(), "ip": client_ip(request)}
-
-
-def client_ip(request) -> str | None:
-    """The client's address: REMOTE_ADDR, or behind our own proxy (``DJANGO_BEHIND_PROXY``) the last
-    address the proxy appended to X-Forwarded-For (earlier ones are the client's to forge)."""
-    if request is None:
-        return None
-    if settings.SECURE_PROXY_SSL_HEADER:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-        if hops and _valid_ip(hops[-1]):
-            return _valid_ip(hops[-1])
-    return _valid_ip(request.META.get("REMOTE_ADDR", ""))
-
-
-def _valid_ip(value: str) -> str | None:
-    import ipaddress
-
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        return None

@@ -53,8 +53,13 @@ Running the same file twice, or again after a crash, posts each row once: rows a
 ledger are skipped as "already done". An edited file is a new file (its rows get new keys), so
 give rows explicit idempotency keys if you may edit and rerun a file.
 
-Every row is checked (unknown customer, bad currency or amount, duplicate key in the file, a
-debit larger than the balance); bad rows are reported and never posted, good rows are.
+Every row is checked (unknown customer, bad currency or amount, a NUL byte, duplicate key in the
+file, a debit larger than the balance); bad rows are reported with their line and never posted,
+good rows are.
+
+Two identical lines without their own idempotency_key both post (a repeated credit can be
+intended): the command warns about them and names the lines; --refuse-duplicates rejects the
+repeats instead.
 
 Exit status: 0 every row posted or already done; 1 some rows rejected; 2 bad arguments or file
 (nothing posted); 3 a batch failed in the database (earlier batches are posted: rerun to resume);
@@ -81,6 +86,9 @@ Examples:
                                  "file until the end, so keep such files modest).")
         parser.add_argument("--dry-run", action="store_true",
                             help="Check every row against the current balances and report; write nothing.")
+        parser.add_argument("--refuse-duplicates", action="store_true",
+                            help="Reject a line identical to an earlier one (without this, both post and "
+                                 "the command warns).")
         parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE,
                             help=f"Rows per transaction (default {DEFAULT_BATCH_SIZE}).")
         parser.add_argument(
@@ -90,7 +98,8 @@ Examples:
                  "e.g. refund for refunds to wallet).",
         )
 
-    def handle(self, *args, file, business, errors, all_or_nothing, dry_run, batch_size, event_type, **options):
+    def handle(self, *args, file, business, errors, all_or_nothing, dry_run, batch_size, event_type,
+               refuse_duplicates, **options):
         business_obj = business_or_error(business)
         data = self._read(file, options.get("stdin"))
         if errors:
@@ -103,7 +112,7 @@ Examples:
                 result = bulk_credit_file(
                     business_id=business_obj.id, data=data, actor=Actor.command("bulk_credit"),
                     batch_size=batch_size, event_type=event_type, dry_run=dry_run,
-                    all_or_nothing=all_or_nothing, on_progress=on_progress,
+                    all_or_nothing=all_or_nothing, refuse_duplicates=refuse_duplicates, on_progress=on_progress,
                 )
             except InvalidInput as exc:
                 raise CommandError(f"Nothing posted: {exc}", returncode=EXIT_BAD_INPUT) from exc
@@ -167,6 +176,14 @@ Examples:
 
     def _summary(self, result: BulkResult, business, show_rejections: bool, stopped: bool) -> None:
         out = self.stdout
+        if result.duplicates and not any("--refuse-duplicates" in r.reason for r in result.rejections):
+            duplicates = result.duplicates
+            shown = ", ".join(f"{line} (= line {first})" for line, first in duplicates[:SHOWN_REJECTIONS])
+            more = f" and {len(duplicates) - SHOWN_REJECTIONS} more" if len(duplicates) > SHOWN_REJECTIONS else ""
+            self.stderr.write(self.style.WARNING(
+                f"Warning: {len(result.duplicates)} line(s) identical to an earlier line, each posted as its own "
+                f"entry: {shown}{more}. Use --refuse-duplicates if they are mistakes."
+            ))
         if show_rejections and result.rejections:
             for rejection in result.rejections[:SHOWN_REJECTIONS]:
                 self.stderr.write(f"line {rejection.line}: {rejection.reason}")

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from wallets.management.base import WalletsCommand
-from wallets.services.demo import FALLBACK_SOURCE, demo_seed
+from wallets.management.demo import FALLBACK_SOURCE, demo_seed
 
 
 class Command(WalletsCommand):

@@ -3,8 +3,9 @@ forty customers with a few months of history in USD, INR, EUR, JPY and KWD.
 
 Idempotent: everything is found by a stable name (business name, usernames, emails, the demo
 key's digest, idempotency keys), so a second run finds it all and writes nothing. The history is
-generated from a fixed seed, posted through the ledger's batch path (``ledger_bulk_post``) as
-the command actor ``seed_demo``, with every entry's idempotency key; a rerun replays them.
+generated from a fixed seed and posted by the ledger engine (``wallets.ledger.post_many``, with each
+entry's time in the past) as the command actor ``seed_demo``, with every entry's idempotency key;
+a rerun replays them. Not a service: nothing but the ``seed_demo`` command uses it.
 
 The credentials are fixed, published demo values (the dashboard passwords and the API key are
 printed by the command and written here). That is only acceptable on a local demo, so the
@@ -22,11 +23,11 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from wallets import ledger
 from wallets.models import ApiKey, Business, ExchangeRate, Membership
 from wallets.money import format_money
 from wallets.services.actors import Actor
 from wallets.services.api_keys import KEY_PREFIX, KEY_RANDOM_LENGTH, hash_key
-from wallets.services.bulk import BulkRow, ledger_bulk_post
 from wallets.services.customers import customer_create
 
 BUSINESS_NAME = "Demo Shop"
@@ -109,20 +110,22 @@ def demo_seed(*, today: datetime.datetime | None = None) -> DemoSeedResult:
         key, key_created = _api_key(business)
         rates_added = _fallback_rates(now.date())
     customers_created = 0
-    rows: list[BulkRow] = []
+    postings: list[ledger.Posting] = []
     for index, (name, home, second) in enumerate(CUSTOMERS):
         customer, created = customer_create(business_id=business.id, email=_email(name, home), name=name)
         customers_created += created
-        rows += _history(index, customer.id, home, second, now)
-    rows.sort(key=lambda r: (r.created_at, r.line))
-    result = ledger_bulk_post(business_id=business.id, rows=rows, actor=ACTOR, batch_size=max(len(rows), 1))
-    if result.rejections:  # the plan never overdraws; this would be a bug in the plan
-        raise RuntimeError(f"demo history refused: {result.rejections[:3]}")
+        postings += _history(index, customer.id, home, second, now)
+    postings.sort(key=lambda p: p.created_at or now)  # stable: each wallet's own order is kept
+    result = ledger.post_many(business_id=business.id, postings=postings, actor=ACTOR)
+    codes = [outcome.decision.code for outcome in result.outcomes]
+    refused = [o for o in result.outcomes if o.decision.code not in (ledger.Code.OK, ledger.Code.REPLAYED)]
+    if refused:  # the plan never overdraws; this would be a bug in the plan
+        raise RuntimeError(f"demo history refused: {refused[:3]}")
     return DemoSeedResult(
         business=business, business_created=business_created, users=users, api_key=API_KEY,
         api_key_created=key_created, api_key_revoked=key.revoked_at is not None, customers=len(CUSTOMERS),
-        customers_created=customers_created, entries_posted=result.posted,
-        entries_already_there=result.already_done, rates_added=rates_added,
+        customers_created=customers_created, entries_posted=codes.count(ledger.Code.OK),
+        entries_already_there=codes.count(ledger.Code.REPLAYED), rates_added=rates_added,
     )
 
 
@@ -130,7 +133,7 @@ def _user(business: Business, username: str, password: str, role: str) -> DemoUs
     User = get_user_model()
     user = User.objects.filter(username=username).first()
     created = user is None
-    if created:
+    if user is None:
         user = User.objects.create_user(username=username, email=f"{username}@demo.invalid", password=password)
     membership, _ = Membership.objects.get_or_create(user=user, defaults={"business": business, "role": role})
     return DemoUser(
@@ -162,10 +165,12 @@ def _email(name: str, currency: str) -> str:
     return f"{local}@{DOMAINS[currency]}"
 
 
-def _history(index: int, customer_id: str, home: str, second: str | None, now: datetime.datetime) -> list[BulkRow]:
+def _history(
+    index: int, customer_id: str, home: str, second: str | None, now: datetime.datetime
+) -> list[ledger.Posting]:
     """A few months of a customer's activity, oldest first, never overdrawing. Deterministic."""
     rng = random.Random(f"seed_demo:{index}")
-    rows: list[BulkRow] = []
+    rows: list[ledger.Posting] = []
     for currency in (home, second) if second else (home,):
         welcome, deposits, charges, low_keeps = PROFILES[currency]
         moment = now - datetime.timedelta(days=rng.randint(60, 120), seconds=rng.randint(0, 86_400))
@@ -209,11 +214,10 @@ def _history(index: int, customer_id: str, home: str, second: str | None, now: d
         span = (now - datetime.timedelta(hours=1) - moment) / max(len(events), 1)
         for number, (kind, amount, reason, key, event_type) in enumerate(events):
             at = moment + span * number + datetime.timedelta(seconds=rng.randint(0, 3600))
-            rows.append(BulkRow(
-                line=index * 1000 + len(rows), customer_ref=customer_id, by_email=False, amount=amount,
-                currency=currency, is_credit=kind == "credit", reason=reason, idempotency_key=key, raw={},
-                customer_id=customer_id, event_type=event_type,
-                created_at=at.replace(microsecond=0),
+            rows.append(ledger.Posting(
+                customer_id=customer_id,
+                request=ledger.Request(currency, amount, kind == "credit", reason, key),
+                event_type=event_type, created_at=at.replace(microsecond=0),
             ))
     return rows
 

@@ -1,0 +1,49 @@
+"""The locking rule is checked here, not remembered (see ``wallets/ledger/locking.py``):
+every row lock in the project's code is ``FOR NO KEY UPDATE``, and only the engine writes entries."""
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CODE = sorted(p for p in (ROOT / "wallets").rglob("*.py") if "migrations" not in p.parts)
+
+
+def calls(path: Path, name: str):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == name:
+            yield node
+
+
+def test_the_project_has_code_to_check():
+    assert len(CODE) > 30
+    assert any(calls(ROOT / "wallets/services/approvals.py", "select_for_update"))
+
+
+@pytest.mark.parametrize("path", CODE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_select_for_update_takes_no_key(path):
+    for call in calls(path, "select_for_update"):
+        no_key = [k for k in call.keywords if k.arg == "no_key"]
+        assert no_key and isinstance(no_key[0].value, ast.Constant) and no_key[0].value.value is True, (
+            f"{path.relative_to(ROOT)}:{call.lineno}: select_for_update(no_key=True) is the rule"
+        )
+
+
+@pytest.mark.parametrize("path", CODE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_raw_sql_never_takes_a_full_row_lock(path):
+    found = re.search(r"\bFOR\s+UPDATE\b", path.read_text())
+    assert found is None, f"{path.relative_to(ROOT)}: FOR NO KEY UPDATE is the rule"
+
+
+@pytest.mark.parametrize("path", CODE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_only_the_engine_inserts_entries_or_writes_balances(path):
+    if path.parent.name == "ledger":
+        return
+    text = path.read_text()
+    forbidden_texts = ("INSERT INTO wallets_ledgerentry", "LedgerEntry.objects.create",
+                       "LedgerEntry.objects.bulk_create", "SET balance", "COPY wallets_ledgerentry")
+    for forbidden in forbidden_texts:
+        assert forbidden not in text, f"{path.relative_to(ROOT)} posts outside wallets/ledger/: {forbidden}"

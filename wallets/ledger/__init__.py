@@ -1,0 +1,23 @@
+"""The ledger engine: the only code that posts money (see ``post`` for the steps, ``rules`` for
+the rules, ``locking`` for the lock order and ``sql`` for the statements).
+
+Everything that moves money, whatever its path (API, dashboard, approvals, bulk files, demo
+data), is a request to ``post`` (one wallet) or ``post_many`` (a batch). The database guards the
+result: an entry must follow its wallet's chain, and a wallet's balance changes only by an entry
+(migration ``0009_ledger_chain_guard``).
+"""
+
+from wallets.ledger.posting import BatchResult, Outcome, Posting, PostingResult, post, post_in_transaction, post_many
+from wallets.ledger.rules import Code, Request
+
+__all__ = [
+    "BatchResult",
+    "Code",
+    "Outcome",
+    "Posting",
+    "PostingResult",
+    "Request",
+    "post",
+    "post_in_transaction",
+    "post_many",
+]

@@ -1,0 +1,126 @@
+"""Locking wallets for a posting, and reading what the rules need under the lock.
+
+The rule, for every row lock in the project (checked by tests/ledger/test_locking_rule.py):
+- lock with ``FOR NO KEY UPDATE`` (``select_for_update(no_key=True)``): nothing that posts changes a
+  key, and the weaker lock lets concurrent inserts that reference the row (an entry's foreign key
+  takes ``FOR KEY SHARE``) go on;
+- one wallet, or many in ascending id order, so two transactions that lock overlapping sets cannot
+  deadlock;
+- locks are taken inside the posting's short transaction, after every check that needs no lock,
+  and nothing slow (network, files, another service) happens while they are held.
+
+SQLite has no row locks: its writers are serialised by the database lock, which every transaction
+takes at BEGIN (``transaction_mode: IMMEDIATE`` in settings), so the same code is correct there.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from wallets.ledger import sql
+from wallets.ledger.rules import Body, WalletState
+from wallets.models import Customer, LedgerEntry, Wallet
+
+_CHUNK = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class LockedWallet:
+    id: str
+    state: WalletState
+    created_at: datetime.datetime
+    #: The idempotency key's earlier entry for this customer (any currency), when there is one.
+    prior: LedgerEntry | None = None
+
+    @property
+    def prior_body(self) -> Body | None:
+        p = self.prior
+        return None if p is None else Body(p.currency, p.amount, p.is_credit, p.reason)
+
+
+def lock_wallet(
+    conn: BaseDatabaseWrapper, *, business_id: str, customer_id: str, currency: str, idempotency_key: str | None
+) -> LockedWallet | None:
+    """Lock one wallet; with a key, the same statement finds the key's earlier entry. ``None``
+    when the wallet does not exist yet."""
+    statements = sql.statements(conn.vendor)
+    with conn.cursor() as cursor:
+        if idempotency_key is None:
+            cursor.execute(statements.lock, [business_id, customer_id, currency])
+        else:
+            cursor.execute(statements.lock_with_key, [idempotency_key, business_id, customer_id, currency])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    wallet_id, balance, entry_count, created_at, *prior = row
+    entry = None
+    if prior and prior[0] is not None:
+        values = list(prior)
+        values[3] = bool(values[3])
+        values[6] = _datetime(conn, values[6])
+        entry = LedgerEntry.from_db(conn.alias, list(_prior_attnames()), values)
+    return LockedWallet(wallet_id, WalletState(balance, entry_count), _datetime(conn, created_at), entry)
+
+
+def lock_wallets(
+    conn: BaseDatabaseWrapper, *, business_id: str, pairs: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], LockedWallet]:
+    """Lock the existing wallets of these ``(customer_id, currency)`` pairs, in ascending id order,
+    in one statement (one ``ORDER BY`` over the whole set: chunks would lock out of order)."""
+    statements = sql.statements(conn.vendor)
+    found: dict[tuple[str, str], LockedWallet] = {}
+    with conn.cursor() as cursor:
+        cursor.execute(statements.lock_many, sql.pair_params(conn.vendor, sorted(set(pairs)), business_id))
+        for customer_id, currency, wallet_id, balance, entry_count, created_at in cursor.fetchall():
+            found[(customer_id, currency)] = LockedWallet(
+                wallet_id, WalletState(balance, entry_count), _datetime(conn, created_at)
+            )
+    return found
+
+
+def used_keys(
+    conn: BaseDatabaseWrapper, *, business_id: str, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], Body]:
+    """The bodies of ``(customer_id, idempotency_key)`` pairs already in the ledger. Keys are final
+    (entries never change), so this read needs no lock."""
+    statements = sql.statements(conn.vendor)
+    used: dict[tuple[str, str], Body] = {}
+    for chunk in _chunks(sorted(set(keys)), _CHUNK):
+        with conn.cursor() as cursor:
+            cursor.execute(statements.used_keys, sql.pair_params(conn.vendor, chunk, business_id))
+            for customer_id, key, currency, amount, is_credit, reason in cursor.fetchall():
+                used[(customer_id, key)] = Body(currency, amount, bool(is_credit), reason)
+    return used
+
+
+def create_wallets(*, business_id: str, pairs: Iterable[tuple[str, str]]) -> None:
+    """Create empty wallets (in a fixed order; one made concurrently by another transaction is left
+    as it is). They are invisible to others until commit, so locking them next cannot deadlock."""
+    new = [Wallet(business_id=business_id, customer_id=c, currency=cur) for c, cur in sorted(set(pairs))]
+    Wallet.objects.bulk_create(new, ignore_conflicts=True)
+
+
+def customers_found(*, business_id: str, customer_ids: set[str]) -> set[str]:
+    return set(Customer.objects.filter(business_id=business_id, id__in=customer_ids).values_list("id", flat=True))
+
+
+def _prior_attnames() -> Iterator[str]:
+    return (sql.column(LedgerEntry, name) for name in sql.PRIOR_COLUMNS)  # no foreign keys: column = attname
+
+
+def _datetime(conn: BaseDatabaseWrapper, value: Any) -> datetime.datetime:
+    """A timestamp read by a raw cursor, as the ORM would return it (SQLite returns text)."""
+    if conn.vendor == "sqlite":
+        converted: datetime.datetime = conn.ops.convert_datetimefield_value(value, None, conn)  # type: ignore[attr-defined]
+        return converted
+    return value
+
+
+def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,153 @@
+"""The posting path's SQL: every statement built once per database vendor, from the models' metadata.
+
+Why raw SQL here: the ORM compiles a statement on every call, and on the posting path that time is
+spent holding a wallet's row lock, which every other posting to a hot wallet queues behind. The
+texts are made once (``functools.cache``); identifiers come from the models (quoted) and every value
+is a parameter.
+
+Round trips: a single posting is ``lock`` (the wallet row, and the idempotency key's earlier entry in
+the same statement) and ``insert`` (the entry; the database's trigger applies it to the wallet, see
+migration 0009). A batch is ``lock_many``, ``used_keys`` and one ``COPY`` (PostgreSQL) or one
+multi-row ``INSERT`` (SQLite) per chunk.
+
+Locking rule (docs/architecture.md): every row lock on a wallet is ``FOR NO KEY UPDATE``: postings
+never change a key, and the weaker lock does not block the ``FOR KEY SHARE`` that inserting an entry
+(a foreign key to the wallet) takes. Several wallets are locked in ascending id order.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connections, router
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Field, Model
+
+from wallets.models import LedgerEntry, Wallet
+
+#: Columns of the idempotency key's earlier entry that the lock statement reads.
+PRIOR_COLUMNS = ("id", "currency", "amount", "is_credit", "reason", "after_balance", "created_at")
+WALLET_COLUMNS = ("id", "balance", "entry_count", "created_at")
+
+
+def connection() -> BaseDatabaseWrapper:
+    return connections[router.db_for_write(LedgerEntry)]
+
+
+@dataclass(frozen=True, slots=True)
+class Statements:
+    vendor: str
+    lock: str
+    lock_with_key: str
+    insert: str
+    insert_fields: tuple[Any, ...]
+    lock_many: str
+    used_keys: str
+    copy: str
+
+
+@functools.cache
+def statements(vendor: str) -> Statements:
+    postgres = vendor == "postgresql"
+    q = connection().ops.quote_name
+    w, e = Wallet._meta, LedgerEntry._meta
+    wt, et = q(w.db_table), q(e.db_table)
+
+    def wc(name: str) -> str:
+        return "w." + q(column(Wallet, name))
+
+    def ec(name: str, alias: str = "p") -> str:
+        return f"{alias}." + q(column(LedgerEntry, name))
+
+    lock_clause = " FOR NO KEY UPDATE OF w" if postgres else ""
+    wallet_select = ", ".join(wc(name) for name in WALLET_COLUMNS)
+    where_wallet = f"{wc('business')} = %s AND {wc('customer')} = %s AND {wc('currency')} = %s"
+    lock = f"SELECT {wallet_select} FROM {wt} w WHERE {where_wallet}{lock_clause}"  # noqa: S608
+    # The key is unique per (business, customer): the join finds at most one earlier entry, in
+    # any of the customer's wallets.
+    lock_with_key = (
+        f"SELECT {wallet_select}, {', '.join(ec(name) for name in PRIOR_COLUMNS)} "  # noqa: S608
+        f"FROM {wt} w LEFT JOIN {et} p ON {ec('business')} = {wc('business')} "
+        f"AND {ec('customer')} = {wc('customer')} AND {ec('idempotency_key')} = %s "
+        f"WHERE {where_wallet}{lock_clause}"
+    )
+    fields = tuple(e.concrete_fields)
+    insert = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
+        et, ", ".join(q(db_column(f)) for f in fields), ", ".join(["%s"] * len(fields))
+    )
+    if postgres:
+        pairs = "unnest(%s::text[], %s::text[]) AS k(customer_id, value)"
+        lock_many = (
+            f"SELECT {wc('customer')}, {wc('currency')}, {wallet_select} FROM {wt} w "  # noqa: S608
+            f"JOIN {pairs} ON {wc('customer')} = k.customer_id AND {wc('currency')} = k.value "
+            f"WHERE {wc('business')} = %s ORDER BY {wc('id')}{lock_clause}"
+        )
+        used_keys = (
+            f"SELECT {ec('customer')}, {ec('idempotency_key')}, {ec('currency')}, {ec('amount')}, "  # noqa: S608
+            f"{ec('is_credit')}, {ec('reason')} FROM {et} p "
+            f"JOIN {pairs} ON {ec('customer')} = k.customer_id AND {ec('idempotency_key')} = k.value "
+            f"WHERE {ec('business')} = %s AND {ec('idempotency_key')} IS NOT NULL"
+        )
+    else:
+        # SQLite has no arrays: the pairs travel as one JSON text, ``[[customer_id, value], …]``.
+        pairs = "json_each(%s) AS k"
+        first, second = "json_extract(k.value, '$[0]')", "json_extract(k.value, '$[1]')"
+        lock_many = (
+            f"SELECT {wc('customer')}, {wc('currency')}, {wallet_select} FROM {pairs} "  # noqa: S608
+            f"JOIN {wt} w ON {wc('customer')} = {first} AND {wc('currency')} = {second} "
+            f"WHERE {wc('business')} = %s ORDER BY {wc('id')}"
+        )
+        used_keys = (
+            f"SELECT {ec('customer')}, {ec('idempotency_key')}, {ec('currency')}, {ec('amount')}, "  # noqa: S608
+            f"{ec('is_credit')}, {ec('reason')} FROM {pairs} "
+            f"JOIN {et} p ON {ec('customer')} = {first} AND {ec('idempotency_key')} = {second} "
+            f"WHERE {ec('business')} = %s AND {ec('idempotency_key')} IS NOT NULL"
+        )
+    copy = f"COPY {et} ({', '.join(q(db_column(f)) for f in fields)}) FROM STDIN"
+    return Statements(vendor, lock, lock_with_key, insert, fields, lock_many, used_keys, copy)
+
+
+def column(model: type[Model], name: str) -> str:
+    """The database column of a model's field (``customer`` -> ``customer_id``)."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field)
+    return db_column(field)
+
+
+def db_column(field: Field) -> str:
+    name = field.get_attname_column()[1]
+    assert name is not None  # every concrete field has a column
+    return name
+
+
+def pair_params(vendor: str, pairs: Sequence[tuple[str, str]], business_id: str) -> list[Any]:
+    """The parameters of ``lock_many`` / ``used_keys`` for ``(customer_id, value)`` pairs."""
+    if vendor == "postgresql":
+        return [[c for c, _ in pairs], [v for _, v in pairs], business_id]
+    return [json.dumps(list(pairs)), business_id]
+
+
+def entry_params(conn: BaseDatabaseWrapper, entry: LedgerEntry) -> list[Any]:
+    return [f.get_db_prep_save(getattr(entry, f.attname), conn) for f in statements(conn.vendor).insert_fields]
+
+
+def insert_entries(conn: BaseDatabaseWrapper, entries: Sequence[LedgerEntry]) -> None:
+    """Insert entries in their order (each one's trigger applies it to its wallet in that order)."""
+    sql = statements(conn.vendor)
+    with conn.cursor() as cursor:
+        if len(entries) == 1:
+            cursor.execute(sql.insert, entry_params(conn, entries[0]))
+        elif conn.vendor == "postgresql":
+            # COPY is the fastest insert PostgreSQL has; constraints and triggers apply as usual.
+            with conn.wrap_database_errors, cursor.cursor.copy(sql.copy) as copy:  # psycopg's errors -> Django's
+                for entry in entries:
+                    copy.write_row([getattr(entry, f.attname) for f in sql.insert_fields])
+        else:
+            cursor.executemany(sql.insert, [entry_params(conn, entry) for entry in entries])
+    for entry in entries:
+        entry._state.adding = False
+        entry._state.db = conn.alias

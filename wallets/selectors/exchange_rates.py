@@ -1,0 +1,43 @@
+"""Reading exchange rates, and a customer's balance in USD.
+
+``total_balance_usd`` never fails: a wallet in a currency without a rate is left out of the sum and
+named in ``unconverted``; a sum beyond int64 (what typed SDKs decode) is capped at its maximum and
+says so in ``capped``."""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import OuterRef, Subquery
+
+from wallets.models import ExchangeRate, Wallet
+from wallets.money import INT64_MAX, convert_to_usd_minor
+
+
+def latest_rates_to_usd(currencies: set[str]) -> dict[str, Decimal]:
+    """The latest known rate of each currency (missing currencies are absent).
+
+    One row per currency, found through the (currency, as_of) unique index, however long the
+    history of daily rates grows."""
+    latest_date = ExchangeRate.objects.filter(currency=OuterRef("currency")).order_by("-as_of").values("as_of")[:1]
+    return dict(
+        ExchangeRate.objects.filter(currency__in=currencies, as_of=Subquery(latest_date))
+        .values_list("currency", "rate_to_usd")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class UsdTotal:
+    amount: int  # USD minor units, at most INT64_MAX
+    capped: bool  # the exact sum was larger than INT64_MAX
+    unconverted: list[str] = field(default_factory=list)  # currencies with a balance and no rate, sorted
+
+
+def total_balance_usd(wallets: list[Wallet]) -> UsdTotal:
+    """The wallets' sum in USD minor units at the latest rates (exact, rounded once, half-even)."""
+    balances = {w.currency: w.balance for w in wallets if w.balance}
+    needed = {c for c in balances if c != "USD"}
+    rates = latest_rates_to_usd(needed) if needed else {}
+    unconverted = sorted(needed - rates.keys())
+    converted = {c: amount for c, amount in balances.items() if c not in unconverted}
+    exact = convert_to_usd_minor(converted, rates)
+    return UsdTotal(amount=min(exact, INT64_MAX), capped=exact > INT64_MAX, unconverted=unconverted)
