@@ -27,7 +27,7 @@ def test_the_new_name_wins_when_both_are_set():
 
 
 def test_new_names_alone_warn_nothing(recwarn):
-    environ = {new: "1" for new in RENAMED.values()}
+    environ = dict.fromkeys(RENAMED.values(), "1")
     assert adopt_renamed(environ) == []
     assert not [w for w in recwarn if issubclass(w.category, FutureWarning)]
 

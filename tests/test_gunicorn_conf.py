@@ -45,4 +45,5 @@ def test_bind_is_overridable_from_the_environment():
 def test_the_old_gunicorn_names_still_work_with_a_warning(old, new, value, shown):
     result = gunicorn_config(**{old: value})
     assert setting(result.stdout, new) == shown
-    assert f"FutureWarning: {old} is deprecated" in result.stderr and f"WALLETS_{old}" in result.stderr
+    assert f"FutureWarning: {old} is deprecated" in result.stderr
+    assert f"WALLETS_{old}" in result.stderr

@@ -21,4 +21,5 @@ def test_no_code_reads_beside_the_repository():
 
 def test_dodo_schema_extract_is_in_the_repository():
     schema = (REPO_ROOT / "tests" / "api" / "dodo-openapi-customers-wallets.yaml").read_text()
-    assert schema.startswith("openapi: 3.1.0") and "/customers/{customer_id}/wallets/ledger-entries" in schema
+    assert schema.startswith("openapi: 3.1.0")
+    assert "/customers/{customer_id}/wallets/ledger-entries" in schema

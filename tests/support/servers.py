@@ -231,7 +231,7 @@ class Redis:
         raise RuntimeError("redis-server did not answer in 20 s")
 
     def version(self) -> str:
-        out = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout
+        out = subprocess.run(["redis-server", "--version"], capture_output=True, text=True, check=False).stdout
         return out.split(" sha=")[0].strip()
 
     def stop(self) -> None:
@@ -303,7 +303,7 @@ class PgBouncer:
         raise RuntimeError("pgbouncer did not accept connections in 20 s")
 
     def version(self) -> str:
-        out = subprocess.run(["pgbouncer", "--version"], capture_output=True, text=True).stdout
+        out = subprocess.run(["pgbouncer", "--version"], capture_output=True, text=True, check=False).stdout
         return out.splitlines()[0] if out else "pgbouncer"
 
     def stop(self) -> None:
@@ -321,6 +321,7 @@ def manage(*args: str, database_url: str, env: dict | None = None, timeout: floa
     """``python manage.py ...`` in a subprocess against ``database_url``; returns standard output."""
     result = subprocess.run(
         [sys.executable, "manage.py", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
+        check=False,
         env={**os.environ, "DATABASE_URL": database_url, **(env or {})},
     )
     if result.returncode != 0:
