@@ -19,11 +19,13 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import IntegrityError, OperationalError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
+from wallets import ids
 from wallets.exceptions import BalanceOverflow, CustomerNotFound, IdempotencyKeyReused, InsufficientFunds
 from wallets.ledger import locking, rules, sql
 from wallets.ledger.rules import Code
@@ -63,11 +65,20 @@ class Posting:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What became of one posting of a batch: its decision and, when written, its entry."""
+    """What became of one posting of a batch: its decision and, when written, its entry's values
+    (a batch never builds model instances it does not need; ``entry`` makes one)."""
 
     posting: Posting
     decision: rules.Decision
-    entry: LedgerEntry | None = None
+    values: dict[str, Any] | None = None
+
+    @property
+    def entry(self) -> LedgerEntry | None:
+        if self.values is None:
+            return None
+        entry = LedgerEntry(**self.values)
+        entry._state.adding = False
+        return entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,9 +153,10 @@ def post_in_transaction(
         )
     _raise_if_refused(decision, request)
     now = timezone.now()
-    entry = _entry(business_id, customer_id, locked.id, Posting(customer_id, request, event_type, reference_object_id),
-                   decision, actor, now)
-    sql.insert_entries(conn, [entry])
+    entry = LedgerEntry(**_entry_values(business_id, customer_id, locked.id,
+                                        Posting(customer_id, request, event_type, reference_object_id),
+                                        decision, actor, now))
+    sql.insert_entry(conn, entry)
     return PostingResult(
         customer_id=customer_id, currency=currency, balance=decision.after, created_at=locked.created_at,
         updated_at=now, entry=entry, replayed=False,
@@ -161,26 +173,32 @@ def post_many(
     actor: Actor,
     all_or_nothing: bool = False,
     dry_run: bool = False,
+    settle_known_first: bool = True,
 ) -> BatchResult:
     """Post a batch in one durable transaction: each wallet's postings in their given order, each
     decided by the same rules as ``post``. A refused posting is reported in its outcome and the
     others are written; with ``all_or_nothing`` one refusal writes nothing; ``dry_run`` decides
     under the same locks and writes nothing. A database error (a concurrent posting took a key
-    first, a lock timeout) rolls the batch back whole; it is run once more, then raised."""
+    first, a lock timeout) rolls the batch back whole; it is run once more, then raised.
+
+    ``settle_known_first``: postings whose key is already in the ledger are settled (replayed or
+    refused) before any lock, so a rerun of a posted batch locks nothing. A caller whose batches are
+    new (the rest of a file once a batch had nothing posted before) saves that read with ``False``."""
     return _with_retry(
-        lambda: _post_many_in_transaction(business_id, postings, actor, all_or_nothing, dry_run),
+        lambda: _post_many_in_transaction(business_id, postings, actor, all_or_nothing, dry_run,
+                                          settle_known_first),
         retry_on=(IntegrityError, OperationalError),
     )
 
 
 def _post_many_in_transaction(
-    business_id: str, postings: Sequence[Posting], actor: Actor, all_or_nothing: bool, dry_run: bool
+    business_id: str, postings: Sequence[Posting], actor: Actor, all_or_nothing: bool, dry_run: bool,
+    settle_known_first: bool,
 ) -> BatchResult:
     conn = sql.connection()
-    # Keys are final (entries never change), so the ones already in the ledger are read before any
-    # lock, and their postings are settled (replayed or refused) without locking their wallets: a
-    # rerun of a posted file takes no lock at all.
-    priors = _used_keys(conn, business_id, postings)
+    # Keys are final (entries never change), so the ones already in the ledger can be read before
+    # any lock, and their postings settled without locking their wallets.
+    priors = _used_keys(conn, business_id, postings) if settle_known_first else {}
     decisions: list[rules.Decision | None] = [None] * len(postings)
     todo: list[int] = []
     for i, p in enumerate(postings):
@@ -218,16 +236,16 @@ def _post_many_in_transaction(
         # Another transaction created one of them and posted to it first: decide again on its state.
     now = timezone.now()  # read after the locks: every entry of these wallets so far is older
     outcomes = []
-    entries = []
+    rows = []
     for posting, decision in zip(postings, final, strict=True):
-        entry = None
+        values = None
         if decision.code.accepted:
             wallet = locked[(posting.customer_id, posting.request.currency)]
-            entry = _entry(business_id, posting.customer_id, wallet.id, posting, decision, actor, now)
-            entries.append(entry)
-        outcomes.append(Outcome(posting, decision, entry))
-    for start in range(0, len(entries), INSERT_CHUNK):
-        sql.insert_entries(conn, entries[start : start + INSERT_CHUNK])
+            values = _entry_values(business_id, posting.customer_id, wallet.id, posting, decision, actor, now)
+            rows.append(values)
+        outcomes.append(Outcome(posting, decision, values))
+    for start in range(0, len(rows), INSERT_CHUNK):
+        sql.insert_rows(conn, rows[start : start + INSERT_CHUNK])
     return BatchResult(outcomes, written=True)
 
 
@@ -275,18 +293,21 @@ def _check_customers(business_id: str, customer_ids: set[str]) -> None:
         raise CustomerNotFound()
 
 
-def _entry(
+def _entry_values(
     business_id: str, customer_id: str, wallet_id: str, posting: Posting, decision: rules.Decision, actor: Actor,
     now: datetime.datetime,
-) -> LedgerEntry:
+) -> dict[str, Any]:
+    """Every column of the entry a decision accepted (``LedgerEntry``'s attribute names)."""
     request = posting.request
-    return LedgerEntry(
-        business_id=business_id, customer_id=customer_id, wallet_id=wallet_id, currency=request.currency,
-        sequence=decision.sequence, amount=request.amount, is_credit=request.is_credit,
-        event_type=posting.event_type, reason=request.reason, reference_object_id=posting.reference_object_id,
-        idempotency_key=request.idempotency_key, before_balance=decision.before, after_balance=decision.after,
-        actor_type=actor.type, actor_id=actor.id, created_at=posting.created_at or now,
-    )
+    return {
+        **sql.entry_defaults(), "id": ids.ledger_entry_id(), "business_id": business_id,
+        "customer_id": customer_id, "wallet_id": wallet_id, "currency": request.currency,
+        "sequence": decision.sequence, "amount": request.amount, "is_credit": request.is_credit,
+        "event_type": posting.event_type, "reason": request.reason,
+        "reference_object_id": posting.reference_object_id, "idempotency_key": request.idempotency_key,
+        "before_balance": decision.before, "after_balance": decision.after, "actor_type": actor.type,
+        "actor_id": actor.id, "created_at": posting.created_at or now,
+    }
 
 
 def _raise_if_refused(decision: rules.Decision, request: rules.Request) -> None:

@@ -131,23 +131,34 @@ def pair_params(vendor: str, pairs: Sequence[tuple[str, str]], business_id: str)
     return [json.dumps(list(pairs)), business_id]
 
 
-def entry_params(conn: BaseDatabaseWrapper, entry: LedgerEntry) -> list[Any]:
-    return [f.get_db_prep_save(getattr(entry, f.attname), conn) for f in statements(conn.vendor).insert_fields]
+@functools.cache
+def entry_defaults() -> dict[str, Any]:
+    """The model's defaults for the entry columns a posting does not set (none callable but the id,
+    which every posting sets)."""
+    return {f.attname: f.get_default() for f in LedgerEntry._meta.concrete_fields if f.attname != "id"}
 
 
-def insert_entries(conn: BaseDatabaseWrapper, entries: Sequence[LedgerEntry]) -> None:
-    """Insert entries in their order (each one's trigger applies it to its wallet in that order)."""
-    sql = statements(conn.vendor)
+def insert_entry(conn: BaseDatabaseWrapper, entry: LedgerEntry) -> None:
+    """Insert one entry; the trigger applies it to its wallet."""
+    fields = statements(conn.vendor).insert_fields
     with conn.cursor() as cursor:
-        if len(entries) == 1:
-            cursor.execute(sql.insert, entry_params(conn, entries[0]))
-        elif conn.vendor == "postgresql":
+        cursor.execute(statements(conn.vendor).insert, [f.get_db_prep_save(getattr(entry, f.attname), conn)
+                                                        for f in fields])
+    entry._state.adding = False
+    entry._state.db = conn.alias
+
+
+def insert_rows(conn: BaseDatabaseWrapper, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert entries given as column values (attribute names), in their order; PostgreSQL's
+    statement trigger checks and applies them as a set, SQLite's row trigger one by one in order."""
+    sql = statements(conn.vendor)
+    names = [f.attname for f in sql.insert_fields]
+    with conn.cursor() as cursor:
+        if conn.vendor == "postgresql":
             # COPY is the fastest insert PostgreSQL has; constraints and triggers apply as usual.
             with conn.wrap_database_errors, cursor.cursor.copy(sql.copy) as copy:  # psycopg's errors -> Django's
-                for entry in entries:
-                    copy.write_row([getattr(entry, f.attname) for f in sql.insert_fields])
+                for row in rows:
+                    copy.write_row([row[name] for name in names])
         else:
-            cursor.executemany(sql.insert, [entry_params(conn, entry) for entry in entries])
-    for entry in entries:
-        entry._state.adding = False
-        entry._state.db = conn.alias
+            cursor.executemany(sql.insert, [[f.get_db_prep_save(row[f.attname], conn) for f in sql.insert_fields]
+                                            for row in rows])

@@ -407,10 +407,16 @@ def ledger_bulk_post(
     )
     done = len(result.rejections)
     batches = [rows] if (dry_run or all_or_nothing) and rows else list(_batches_by_customer(rows, batch_size))
+    # A rerun after a crash starts with batches that are already in the ledger: those rows are
+    # settled before any lock, until the first batch with nothing already there (for a new file:
+    # after one batch); from then on the batches are new.
+    settle_first = True
     try:
         for batch in batches:
+            settled = result.already_done + result.rejected
             _post_batch(business_id, batch, actor, event_type, result, dry_run=dry_run,
-                        all_or_nothing=all_or_nothing)
+                        all_or_nothing=all_or_nothing, settle_first=settle_first)
+            settle_first = settle_first and result.already_done + result.rejected > settled
             done += len(batch)
             if on_progress:
                 on_progress(done, result.total_rows)
@@ -423,7 +429,7 @@ def ledger_bulk_post(
 
 def _post_batch(
     business_id: str, batch: list[BulkRow], actor: Actor, event_type: str, result: BulkResult, *,
-    dry_run: bool, all_or_nothing: bool,
+    dry_run: bool, all_or_nothing: bool, settle_first: bool,
 ) -> None:
     postings = [
         ledger.Posting(
@@ -435,7 +441,8 @@ def _post_batch(
     ]
     try:
         batch_result = ledger.post_many(business_id=business_id, postings=postings, actor=actor,
-                                        all_or_nothing=all_or_nothing, dry_run=dry_run)
+                                        all_or_nothing=all_or_nothing, dry_run=dry_run,
+                                        settle_known_first=settle_first)
     except DatabaseError as exc:
         raise BulkBatchFailed([r.line for r in batch], result, exc) from exc
     rejections = []

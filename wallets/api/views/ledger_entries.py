@@ -8,7 +8,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from wallets import selectors, services
+from wallets import ledger, selectors
 from wallets.api import serializers as s
 from wallets.api.pagination import DodoPagination
 from wallets.api.views.base import ERROR_RESPONSES, WRITE_ERROR_RESPONSES, CustomerScopedViewSet
@@ -57,7 +57,7 @@ class LedgerEntryViewSet(CustomerScopedViewSet):
         key = _idempotency_key(request, data.get("idempotency_key"))
         if request.auth.actor.type == LedgerEntry.ActorType.USER:
             return self._user_adjustment(request, customer_id, data, key)
-        result = services.ledger_entry_post(
+        result = ledger.post(
             business_id=self.business_id, customer_id=customer_id, currency=data["currency"],
             amount=data["amount"], is_credit=data["entry_type"] == "credit", reason=data.get("reason"),
             idempotency_key=key, actor=request.auth.actor,
