@@ -11,7 +11,7 @@ and they respect every invariant the product keeps:
 - ``after_balance`` is the closed form of the running sum, ``before_balance = after - signed
   amount``, the wallet's balance is the last ``after_balance`` and its ``entry_count`` the last
   sequence: balances equal the sum of entries and the chain is unbroken by construction (and
-  checked by ``bench.invariants`` after loading anyway).
+  checked by the invariant oracle, ``tests.support.oracle``, after loading anyway).
 
 Ids are deterministic (``'cus_' || md5('c' || n)``) so pgbench can compute them, and look as
 random to the B-trees as the product's own ids.

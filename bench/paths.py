@@ -22,10 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import data, invariants
+from bench import data
 from bench.pg import StatementCounter
 from bench.posting import percentiles
 from bench.servers import REPO, production_env
+from tests.support import oracle
 
 
 def _get(conn: http.client.HTTPConnection, path: str, headers: dict) -> tuple[int, int]:
@@ -199,7 +200,7 @@ def bulk(run) -> dict:
                 written = conn.execute(
                     "SELECT count(*) FROM wallets_ledgerentry WHERE business_id = %s AND created_at >= %s",
                     [data.BUSINESS_ID, since]).fetchone()[0]
-                check = invariants.check(conn, business_id=data.BUSINESS_ID, since=since)
+                check = oracle.check(conn, snapshot=True, business_id=data.BUSINESS_ID, since=since)
                 checks.append(check.ok and written == rows)
                 if not check.ok or written != rows:
                     run.void.append(f"bulk {variant} round {round_no}: wrote {written} of {rows}; {check.problems}")

@@ -1,32 +1,24 @@
 """A private PostgreSQL cluster for one benchmark run, and what the machine and server are.
 
-The harness never touches the shared server: it starts its own cluster (``initdb`` into a
-temporary directory, a free port, ``pg_stat_statements`` preloaded so statements can be counted
-server-side) and stops it at the end. Its settings are PostgreSQL's defaults apart from the few
-listed in ``SERVER_SETTINGS``; everything that matters is printed with the figures.
+The harness never touches the shared server: it starts its own cluster (``tests/support/postgres.py``:
+``initdb`` into a temporary directory, a free port; here with ``pg_stat_statements`` preloaded so
+statements can be counted server-side) and stops it at the end. Its settings are PostgreSQL's defaults apart from the
+few listed in ``SERVER_SETTINGS``; everything that matters is printed with the figures.
 """
 
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import platform
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg
+from tests.support.postgres import PrivatePostgres, as_postgres_user, chown_for_server, free_port  # noqa: F401
 
 # Only what a benchmark of this size needs; durability settings stay at their defaults
 # (fsync=on, synchronous_commit=on, full_page_writes=on) so the figures mean something.
 SERVER_SETTINGS = {
-    "listen_addresses": "'127.0.0.1'",
     "max_connections": "300",
     "shared_preload_libraries": "'pg_stat_statements'",
     "pg_stat_statements.max": "2000",
@@ -46,107 +38,18 @@ REPORTED_SETTINGS = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+class PrivateCluster(PrivatePostgres):
+    """``with PrivateCluster() as pg:`` → a running server on ``pg.port`` with ``SERVER_SETTINGS`` and
+    ``pg_stat_statements``, removed afterwards (the shared cluster of ``tests/support/postgres.py``)."""
 
-
-def pg_bindir() -> Path:
-    """The newest installed PostgreSQL's binaries (Debian keeps initdb out of PATH)."""
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name))
-    if candidates:
-        return Path(candidates[-1])
-    initdb = shutil.which("initdb")
-    if initdb:
-        return Path(initdb).parent
-    raise RuntimeError("PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql")
-
-
-def _as_postgres_user() -> list[str]:
-    """initdb and pgbouncer refuse to run as root: run them as the ``postgres`` OS user then."""
-    if os.geteuid() != 0:
-        return []
-    try:
-        pwd.getpwnam("postgres")
-    except KeyError as exc:
-        raise RuntimeError("running as root needs a 'postgres' OS user for the private cluster") from exc
-    return ["runuser", "-u", "postgres", "--"]
-
-
-def chown_for_server(path: Path) -> None:
-    if os.geteuid() == 0:
-        entry = pwd.getpwnam("postgres")
-        os.chown(path, entry.pw_uid, entry.pw_gid)
-
-
-@dataclass
-class PrivateCluster:
-    """``with PrivateCluster() as pg:`` → a running server on ``pg.port``, removed afterwards."""
-
-    keep: bool = False
-    port: int = 0
-    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="wallets_bench_pg_")))
-    bindir: Path = field(default_factory=pg_bindir)
-
-    @property
-    def datadir(self) -> Path:
-        return self.root / "data"
-
-    @property
-    def logfile(self) -> Path:
-        return self.root / "server.log"
-
-    def url(self, dbname: str = "postgres", port: int | None = None) -> str:
-        return f"postgres://postgres@127.0.0.1:{port or self.port}/{dbname}"
-
-    def connect(self, dbname: str = "postgres", **kwargs) -> psycopg.Connection:
-        return psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", dbname=dbname, **kwargs)
+    def __init__(self, keep: bool = False):
+        super().__init__(settings=SERVER_SETTINGS, keep=keep, prefix="wallets_bench_pg_")
 
     def start(self) -> PrivateCluster:
-        self.root.chmod(0o755)
-        chown_for_server(self.root)
-        sudo = _as_postgres_user()
-        subprocess.run(
-            [*sudo, str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "postgres", "-A", "trust",
-             "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
-            check=True, capture_output=True, text=True,
-        )
-        self.port = self.port or free_port()
-        conf = dict(SERVER_SETTINGS, port=str(self.port), unix_socket_directories=f"'{self.root}'")
-        with open(self.datadir / "postgresql.auto.conf", "a") as fh:
-            fh.write("".join(f"{k} = {v}\n" for k, v in conf.items()))
-        logfile = self.logfile
-        subprocess.run(
-            [*sudo, str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-l", str(logfile), "-w", "-t", "60",
-             "start"],
-            check=True, capture_output=True, text=True,
-        )
+        super().start()
         with self.connect(autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         return self
-
-    def stop(self) -> None:
-        if not self.datadir.exists():
-            return
-        with contextlib.suppress(subprocess.CalledProcessError):
-            subprocess.run(
-                [*_as_postgres_user(), str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w",
-                 "stop"],
-                check=True, capture_output=True, text=True,
-            )
-        if not self.keep:
-            shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> PrivateCluster:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    @property
-    def postmaster_pid(self) -> int:
-        return int((self.datadir / "postmaster.pid").read_text().split()[0])
 
     def settings(self) -> dict[str, str]:
         with self.connect(autocommit=True) as conn:
@@ -158,18 +61,6 @@ class PrivateCluster:
             out[name] = _with_unit(setting, unit)
         out["pg_stat_statements"] = "preloaded (statements counted server-side)"
         return dict(sorted(out.items()))
-
-    def create_database(self, name: str, template: str | None = None) -> None:
-        with self.connect(autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            if template:
-                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
-            else:
-                conn.execute(f'CREATE DATABASE "{name}"')
-
-    def database_oid(self, name: str) -> int:
-        with self.connect(autocommit=True) as conn:
-            return conn.execute("SELECT oid FROM pg_database WHERE datname = %s", [name]).fetchone()[0]
 
 
 def _with_unit(setting: str, unit: str | None) -> str:

@@ -21,9 +21,10 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import data, invariants, paths, posting, report
+from bench import data, paths, posting, report
 from bench.pg import PrivateCluster, StatementCounter, machine_info, process_tree_cpu_seconds
 from bench.servers import Gunicorn, PgBouncer, Redis
+from tests.support import oracle
 
 DB = "wallets_bench"
 RAW_DB = "wallets_bench_raw"  # pgbench's copy
@@ -86,7 +87,7 @@ class Run:
         migrate_s = data.migrate()
         with self.cluster.connect(DB, autocommit=True) as conn:
             timings = data.seed(conn, self.plan.sizes)
-            check = invariants.check(conn, business_id=data.BUSINESS_ID)
+            check = oracle.check(conn, snapshot=True, business_id=data.BUSINESS_ID)
             counts = conn.execute(
                 "SELECT (SELECT count(*) FROM wallets_wallet), (SELECT count(*) FROM wallets_ledgerentry), "
                 "(SELECT count(*) FROM wallets_customer), pg_size_pretty(pg_database_size(current_database()))"
@@ -126,14 +127,14 @@ class Run:
             result = posting.run_pgbench(self.cluster, RAW_DB, workload, clients=clients, duration=seconds,
                                          n_wallets=self.plan.sizes.posting_wallets, on_ready=counter_raw.reset)
             total, statements = counter_raw.read(untracked_per_transaction=2, transactions=result["requests"])
-            check = invariants.check(raw_conn, business_id=data.BUSINESS_ID, since=since)
+            check = oracle.check(raw_conn, snapshot=True, business_id=data.BUSINESS_ID, since=since)
         else:
             cpu = {}
 
             def on_ready():
                 counter.reset()
                 cpu["pg"] = process_tree_cpu_seconds(self.cluster.postmaster_pid)
-                cpu["app"] = process_tree_cpu_seconds(server.proc.pid)
+                cpu["app"] = process_tree_cpu_seconds(server.process.pid)
 
             result = posting.run_clients(variant, self.ctx(server.port, tag), workload, clients=clients,
                                          duration=seconds, round_no=round_no, on_ready=on_ready)
@@ -144,10 +145,10 @@ class Run:
                 pg_cpu = process_tree_cpu_seconds(self.cluster.postmaster_pid) - cpu["pg"]
                 result["pg_cpu_ms_per_op"] = round(pg_cpu / issued_now * 1000, 3)
                 if variant == "B3":
-                    app_cpu = process_tree_cpu_seconds(server.proc.pid) - cpu["app"]
+                    app_cpu = process_tree_cpu_seconds(server.process.pid) - cpu["app"]
                     result["app_cpu_ms_per_op"] = round(app_cpu / issued_now * 1000, 3)
             total, statements = counter.read()
-            check = invariants.check(conn, business_id=data.BUSINESS_ID, since=since)
+            check = oracle.check(conn, snapshot=True, business_id=data.BUSINESS_ID, since=since)
             written = conn.execute(
                 "SELECT count(*) FROM wallets_ledgerentry WHERE business_id = %s AND created_at >= %s",
                 [data.BUSINESS_ID, since]).fetchone()[0]
@@ -198,7 +199,7 @@ class Run:
                 result = self._measure("B3", workload, 8, self.plan.pgbouncer_seconds, 1, server, counter, counter,
                                        conn, conn)
                 counter.close()
-                full = invariants.check(conn, business_id=data.BUSINESS_ID)
+                full = oracle.check(conn, snapshot=True, business_id=data.BUSINESS_ID)
             self.results["pgbouncer"] = {
                 "version": bouncer.version(), "pool_mode": "transaction", "default_pool_size": bouncer.pool_size,
                 "run": result, "invariants_all": full.as_dict(),
@@ -229,7 +230,7 @@ class Run:
     def final_check(self) -> None:
         for name in (DB, RAW_DB):
             with self.cluster.connect(name, autocommit=True) as conn:
-                check = invariants.check(conn, business_id=data.BUSINESS_ID)
+                check = oracle.check(conn, snapshot=True, business_id=data.BUSINESS_ID)
             self.results.setdefault("final_invariants", {})[name] = check.as_dict()
             if not check.ok:
                 self.void.append(f"final check of {name}: {check.problems}")

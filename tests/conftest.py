@@ -1,13 +1,18 @@
 """Shared fixtures: businesses, API keys, customers and an API client per business."""
 
+import csv
+import datetime
 import os
+from decimal import Decimal
 
 import pytest
 from rest_framework.test import APIClient
 
 from wallets import ledger, services
+from wallets.models import ExchangeRate
 from wallets.services.actors import Actor
 from wallets.services.api_keys import api_key_create, business_get_or_create
+from wallets.services.exchange_rates import SNAPSHOT_PATH, SNAPSHOT_SOURCE
 
 
 @pytest.fixture
@@ -74,6 +79,19 @@ def post():
         )
 
     return post
+
+
+@pytest.fixture
+def reference_data(transactional_db):
+    """What data migrations wrote (the exchange-rate snapshot): a transactional test starts from
+    whatever the previous one flushed, so load it again (the load is idempotent)."""
+    with open(SNAPSHOT_PATH, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    ExchangeRate.objects.bulk_create(
+        [ExchangeRate(currency=r["currency"], rate_to_usd=Decimal(r["rate_to_usd"]),
+                      as_of=datetime.date.fromisoformat(r["as_of"]), source=SNAPSHOT_SOURCE) for r in rows],
+        ignore_conflicts=True,
+    )
 
 
 # --- Real Chromium -----------------------------------------------------------------------------

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# One smoke run serves the three tests (module fixture): under pytest-xdist they stay on one worker.
+pytestmark = pytest.mark.xdist_group("bench_smoke")
 
 
 @pytest.fixture(scope="module")

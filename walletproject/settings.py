@@ -10,10 +10,13 @@ from pathlib import Path
 import environ
 from django.utils.csp import CSP
 
+from walletproject.envvars import adopt_renamed
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False) if (BASE_DIR / ".env").exists() else None
+adopt_renamed()  # the names renamed to WALLETS_* in 0.2 keep working, with a warning, for one release
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 # A development-only key is generated per checkout when none is given; production must set one.
@@ -97,32 +100,32 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # instead of failing with "database is locked" on lock upgrade.
     _db.setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
 elif _db["ENGINE"] == "django.db.backends.postgresql":
-    _db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    _db["CONN_MAX_AGE"] = env.int("WALLETS_DB_CONN_MAX_AGE", default=60)
     _db["CONN_HEALTH_CHECKS"] = True
     # A stuck client must not hold a wallet row forever: bounded lock waits and statements.
     _timeouts = "-c lock_timeout={} -c statement_timeout={} -c idle_in_transaction_session_timeout={}".format(
-        env.int("DATABASE_LOCK_TIMEOUT_MS", default=5000),
-        env.int("DATABASE_STATEMENT_TIMEOUT_MS", default=30000),
-        env.int("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS", default=60000),
+        env.int("WALLETS_DB_LOCK_TIMEOUT_MS", default=5000),
+        env.int("WALLETS_DB_STATEMENT_TIMEOUT_MS", default=30000),
+        env.int("WALLETS_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", default=60000),
     )
     _db.setdefault("OPTIONS", {}).setdefault("options", _timeouts)
-    _db["OPTIONS"].setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT_S", default=5))
+    _db["OPTIONS"].setdefault("connect_timeout", env.int("WALLETS_DB_CONNECT_TIMEOUT_S", default=5))
 _db.setdefault("TEST", {})
-if env.str("DATABASE_TEST_NAME", default=""):
-    _db["TEST"]["NAME"] = env.str("DATABASE_TEST_NAME")
+if env.str("WALLETS_DB_TEST_NAME", default=""):
+    _db["TEST"]["NAME"] = env.str("WALLETS_DB_TEST_NAME")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Production: CACHE_URL=redis://host:6379/0, so the per-key rate limit is counted once for
 # every gunicorn worker and host (the local-memory default counts per process).
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://wallets")}
-CACHES["default"].setdefault("KEY_PREFIX", env.str("CACHE_KEY_PREFIX", default="wallets"))
+CACHES["default"].setdefault("KEY_PREFIX", env.str("WALLETS_CACHE_KEY_PREFIX", default="wallets"))
 if "redis" in CACHES["default"]["BACKEND"].lower():
     # A cache outage must cost milliseconds, not a request: every cache call is guarded (a cache error
     # means "ask the database"), and an unreachable Redis must fail fast rather than hang the worker.
     CACHES["default"].setdefault("OPTIONS", {}).setdefault(
-        "socket_connect_timeout", env.float("CACHE_CONNECT_TIMEOUT_S", default=0.25))
-    CACHES["default"]["OPTIONS"].setdefault("socket_timeout", env.float("CACHE_TIMEOUT_S", default=0.5))
+        "socket_connect_timeout", env.float("WALLETS_CACHE_CONNECT_TIMEOUT_S", default=0.25))
+    CACHES["default"]["OPTIONS"].setdefault("socket_timeout", env.float("WALLETS_CACHE_TIMEOUT_S", default=0.5))
 # Found API keys are cached per process for this many seconds, under a version kept in the cache
 # above. A revocation bumps the version, which reaches other processes only through a shared cache,
 # so with the per-process default the key cache is off and a revoked key fails at once everywhere.
@@ -148,8 +151,8 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesBackend",
     "django.contrib.auth.backends.ModelBackend",  # sessions made before the limit name this one
 ]
-AXES_FAILURE_LIMIT = env.int("DJANGO_LOGIN_FAILURE_LIMIT", default=10)
-AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("DJANGO_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_FAILURE_LIMIT = env.int("WALLETS_LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("WALLETS_LOGIN_LOCKOUT_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "wallets.http.client_ip.client_ip"  # DJANGO_BEHIND_PROXY aware
@@ -262,7 +265,7 @@ SPECTACULAR_SETTINGS = {
 
 # --- The product --------------------------------------------------------------------------
 # Wallets that exist (balance 0) as soon as a customer is created.
-WALLET_DEFAULT_CURRENCIES = env.list("WALLET_DEFAULT_CURRENCIES", default=["USD", "INR"])
+WALLET_DEFAULT_CURRENCIES = env.list("WALLETS_DEFAULT_CURRENCIES", default=["USD", "INR"])
 
 LOGGING = {
     "version": 1,
@@ -274,4 +277,4 @@ LOGGING = {
 }
 # A wallet whose balance is below this many major units (10.00 USD, ₹10.00, ¥10) is "low",
 # unless the business set its own threshold for the currency (CurrencyPolicy).
-WALLET_LOW_BALANCE_DEFAULT = env.str("WALLET_LOW_BALANCE_DEFAULT", default="10")
+WALLET_LOW_BALANCE_DEFAULT = env.str("WALLETS_LOW_BALANCE_DEFAULT", default="10")

@@ -10,8 +10,9 @@ from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# The schema extract lives beside the repository (``../shared``), in a clean clone as here.
-DODO_SCHEMA_PATH = REPO_ROOT.parent / "shared" / "dodo-openapi-customers-wallets.yaml"
+# Dodo Payments' own schema for the endpoints we serve (an extract of their public spec, v1.112.2),
+# kept in the repository so a clean clone tests itself.
+DODO_SCHEMA_PATH = Path(__file__).resolve().parent / "dodo-openapi-customers-wallets.yaml"
 DODO_SERVER = "https://test.dodopayments.com"
 
 

@@ -1,23 +1,20 @@
 """Fixtures of the resilience suite: a gunicorn server on the pytest test database.
 
-``gunicorn_server`` is a ``live_server`` of our own: it runs ``gunicorn walletproject.wsgi`` with
-several worker processes against the test database that pytest-django created (migrations
-applied), so the workers and the test see the same rows. It needs ``transactional_db``: the
-server's writes are committed, and the database is flushed after the test.
+``gunicorn_server`` is a ``live_server`` of our own (``tests/support/servers.py``): it runs
+``gunicorn walletproject.wsgi`` with several worker processes against the test database that
+pytest-django created (migrations applied), so the workers and the test see the same rows. It needs
+``transactional_db``: the server's writes are committed, and the database is flushed after the
+test; ``reference_data`` (tests/conftest.py) reloads the exchange-rate snapshot the flush removed.
 """
 
-import csv
-import datetime
 import logging
-from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from tests.resilience.harness import Gunicorn, database_url
-from wallets.models import ExchangeRate
-from wallets.services.exchange_rates import SNAPSHOT_PATH, SNAPSHOT_SOURCE
+from tests.conftest import reference_data  # noqa: F401 - still importable from here (tests/security/conftest.py)
+from tests.support.servers import Gunicorn, database_url
 
 
 def live_database_url() -> str:
@@ -34,20 +31,7 @@ def assert_migrated() -> None:
 
 
 @pytest.fixture
-def reference_data(transactional_db):
-    """What data migrations wrote (the exchange-rate snapshot): a transactional test starts from
-    whatever the previous one flushed, so load it again (the load is idempotent)."""
-    with open(SNAPSHOT_PATH, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    ExchangeRate.objects.bulk_create(
-        [ExchangeRate(currency=r["currency"], rate_to_usd=Decimal(r["rate_to_usd"]),
-                      as_of=datetime.date.fromisoformat(r["as_of"]), source=SNAPSHOT_SOURCE) for r in rows],
-        ignore_conflicts=True,
-    )
-
-
-@pytest.fixture
-def gunicorn_server(reference_data):
+def gunicorn_server(reference_data):  # noqa: F811 - the fixture re-exported above
     """Start servers with ``gunicorn_server(workers=3, env={...})``; all stop after the test."""
     if connection.vendor != "postgresql":
         pytest.fail("the resilience suite runs on PostgreSQL: set DATABASE_URL=postgres://...")

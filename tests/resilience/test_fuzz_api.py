@@ -1,5 +1,5 @@
 """Schemathesis against a real gunicorn server, from two schemas: the project's own OpenAPI
-document (``GET /api/schema``) and Dodo Payments' extract (``../shared/dodo-openapi-customers-wallets.yaml``).
+document (``GET /api/schema``) and Dodo Payments' extract (``tests/api/dodo-openapi-customers-wallets.yaml``).
 
 Both generate valid data (positive) and invalid data (negative), with a valid API key. Part of
 the cases aim at a real customer (the generated ``customer_id`` is swapped for one that exists)
@@ -42,7 +42,7 @@ from wallets.services.actors import Actor
 from wallets.services.api_keys import api_key_create, business_get_or_create
 
 EXAMPLES = int(os.environ.get("WALLETS_FUZZ_EXAMPLES", "25"))
-DODO_SCHEMA = (REPO_ROOT.parent / "shared" / "dodo-openapi-customers-wallets.yaml").resolve()
+DODO_SCHEMA = REPO_ROOT / "tests" / "api" / "dodo-openapi-customers-wallets.yaml"
 
 # Refusals that schema-valid input can legitimately meet (API-NOTES: the shape is right, the
 # request breaks a business rule or names something that does not exist).

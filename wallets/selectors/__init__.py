@@ -38,10 +38,13 @@ def low_balance_thresholds(*, business_id: str, currencies) -> dict[str, int]:
 
     from wallets.models import CurrencyPolicy
 
-    own = dict(
-        CurrencyPolicy.objects.filter(business_id=business_id, low_balance_below__isnull=False)
-        .values_list("currency", "low_balance_below")
-    )
+    own: dict[str, int] = {
+        currency: below
+        for currency, below in CurrencyPolicy.objects.filter(
+            business_id=business_id, low_balance_below__isnull=False
+        ).values_list("currency", "low_balance_below")
+        if below is not None
+    }
     return {c: own.get(c, low_balance_default(c)) for c in currencies}
 
 
