@@ -85,5 +85,5 @@ def ledger_entries_with_actor_labels(*, business_id: str, entries: Iterable[Ledg
     entries = list(entries)
     labels = actor_labels_for_entries(business_id=business_id, entries=entries)
     for entry in entries:
-        entry.actor_label = labels.label(entry.actor_type, entry.actor_id)
+        entry.actor_label = labels.label(entry.actor_type, entry.actor_id)  # type: ignore[attr-defined]  # for templates
     return entries
