@@ -153,8 +153,16 @@ def make_empty_filters_invalid(case) -> None:
         value = case.query[name]
         # Serialized in form style, "" / {} / [""] / [] send an empty value or none, and an
         # object sends its own keys instead of this parameter: all "not given".
-        if isinstance(value, dict) or value in ("", [], [""], None):
+        if _blank(value):
             case.query[name] = invalid
+
+
+def _blank(value) -> bool:
+    """Sent as an empty value or not at all: "", None, an object (its own keys are sent instead),
+    or a list of such (``[]``, ``[""]``, ``[None, ""]`` …)."""
+    if isinstance(value, list):
+        return all(_blank(item) for item in value)
+    return isinstance(value, dict) or value in ("", None)
 
 
 def run_case(case, env: FuzzEnv, *, excluded: list) -> None:
