@@ -16,7 +16,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # gunicorn runs this file before the app
-from walletproject.envvars import adopt_renamed  # noqa: E402
+from walletproject.envvars import adopt_renamed
 
 adopt_renamed()
 

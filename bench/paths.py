@@ -38,7 +38,7 @@ def _get(conn: http.client.HTTPConnection, path: str, headers: dict) -> tuple[in
     return response.status, size
 
 
-def _measure_get(run, server, counter, name: str, paths: list[str], headers: dict, requests: int) -> dict:
+def _measure_get(run, server, counter, name: str, paths: list[str], *, headers: dict, requests: int) -> dict:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
     try:
         for path in paths[:3]:  # warm up: connections, caches, the plan cache
@@ -98,7 +98,7 @@ def reads(run, server) -> dict:
     try:
         for name, paths, headers, requests in plan:
             try:
-                out[name] = _measure_get(run, server, counter, name, paths, headers, requests)
+                out[name] = _measure_get(run, server, counter, name, paths, headers=headers, requests=requests)
             except Exception as exc:  # a missing page is reported, not fatal for the other reads
                 out[name] = {"error": f"{type(exc).__name__}: {exc}"}
                 run.void.append(f"read {name}: {exc}")
@@ -154,17 +154,16 @@ def _bulk_baseline(run, payload: bytes) -> float:
     digest = hashlib.sha256(payload).hexdigest()
     params = {"bid": data.BUSINESS_ID, "key": f"bulk:{digest[:16]}:"}
     started = time.perf_counter()
-    with run.cluster.connect("wallets_bench") as conn:
-        with conn.transaction():
-            conn.execute(BASELINE_SQL[0])
-            reader = csv.reader(io.StringIO(payload.decode()))
-            next(reader)
-            with conn.cursor().copy("COPY bench_bulk (line, customer_id, amount, currency, reason) FROM STDIN") as cp:
-                for line, row in enumerate(reader, start=2):
-                    cp.write_row((line, row[0], int(row[1]), row[2], row[3]))
-            conn.execute("ANALYZE bench_bulk")  # a temporary table has no statistics until analysed
-            for sql in BASELINE_SQL[2:]:
-                conn.execute(sql, params)
+    with run.cluster.connect("wallets_bench") as conn, conn.transaction():
+        conn.execute(BASELINE_SQL[0])
+        reader = csv.reader(io.StringIO(payload.decode()))
+        next(reader)
+        with conn.cursor().copy("COPY bench_bulk (line, customer_id, amount, currency, reason) FROM STDIN") as cp:
+            for line, row in enumerate(reader, start=2):
+                cp.write_row((line, row[0], int(row[1]), row[2], row[3]))
+        conn.execute("ANALYZE bench_bulk")  # a temporary table has no statistics until analysed
+        for sql in BASELINE_SQL[2:]:
+            conn.execute(sql, params)
     return time.perf_counter() - started
 
 
@@ -174,7 +173,7 @@ def _bulk_product(run, payload: bytes) -> tuple[float, str]:
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "manage.py", "bulk_credit", str(path), "--business", data.BUSINESS_ID],
-        cwd=REPO, env=production_env(run.url), capture_output=True, text=True,
+        cwd=REPO, env=production_env(run.url), capture_output=True, text=True, check=False,
     )
     elapsed = time.perf_counter() - started
     shutil.rmtree(path.parent, ignore_errors=True)
@@ -235,7 +234,7 @@ def reconcile(run) -> dict:
         for _ in range(2):
             started = time.perf_counter()
             proc = subprocess.run([sys.executable, "manage.py", "reconcile_wallets"], cwd=REPO,
-                                  env=production_env(run.url), capture_output=True, text=True)
+                                  env=production_env(run.url), capture_output=True, text=True, check=False)
             timings.append(time.perf_counter() - started)
             if proc.returncode != 0:
                 run.void.append(f"reconcile_wallets exited {proc.returncode}: {proc.stdout[-300:]}{proc.stderr[-300:]}")

@@ -213,7 +213,7 @@ class B3Client:
 CLIENTS = {"B1": B1Client, "B2": B2Client, "B3": B3Client}
 
 
-def _client_main(variant, ctx, workload, seed, duration, ready, go, results):
+def _client_main(variant, ctx, workload, seed, duration, *, ready, go, results):
     outcomes = {"ok": 0, "replayed": 0, "refused": 0, "error": 0}
     latencies: list[float] = []
     errors: list[str] = []
@@ -263,8 +263,8 @@ def run_clients(variant: str, ctx: dict, workload: Workload, *, clients: int, du
     go = mpctx.Barrier(clients + 1)
     results = mpctx.Queue()
     procs = [
-        mpctx.Process(target=_client_main, args=(variant, ctx, workload, 1000 * round_no + i, duration, ready, go,
-                                                 results), daemon=True)
+        mpctx.Process(target=_client_main, args=(variant, ctx, workload, 1000 * round_no + i, duration),
+                      kwargs={"ready": ready, "go": go, "results": results}, daemon=True)
         for i in range(clients)
     ]
     for proc in procs:
@@ -371,7 +371,7 @@ def run_pgbench(cluster, dbname: str, workload: Workload, *, clients: int, durat
         "-D", f"bid={data.BUSINESS_ID}", "-D", f"nwallets={n_wallets}", "-f", str(script),
         "-l", "--log-prefix", str(workdir / "log"), dbname,
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, check=False)
     latencies = []
     for log in workdir.glob("log*"):
         for line in log.read_text().splitlines():
@@ -381,7 +381,7 @@ def run_pgbench(cluster, dbname: str, workload: Workload, *, clients: int, durat
     latencies.sort()
     shutil.rmtree(workdir, ignore_errors=True)
     tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", proc.stdout)
-    failed = proc.returncode != 0 or "aborted" in proc.stdout and not re.search(r"aborted.*: 0 ", proc.stdout)
+    failed = proc.returncode != 0 or ("aborted" in proc.stdout and not re.search(r"aborted.*: 0 ", proc.stdout))
     return {
         "variant": "B0", "clients": clients, "duration_s": max(1, round(duration)),
         "requests": len(latencies), "throughput": float(tps.group(1)) if tps else 0.0,

@@ -87,8 +87,7 @@ def markdown(results: dict) -> str:
     lines.append("")
     verdict = "VALID: every invariant held after every run" if results.get("valid") else "VOID"
     lines.append(f"**{verdict}.** Elapsed {results.get('elapsed_s')} s.")
-    for reason in results.get("void", []):
-        lines.append(f"- void: {reason}")
+    lines.extend(f"- void: {reason}" for reason in results.get("void", []))
     lines.append("")
     machine = results.get("machine", {})
     lines.append("## Machine and server")

@@ -43,12 +43,12 @@ class Plan:
 
 
 def full_plan() -> Plan:
-    cells = []
-    for wallets in ("many", "hot", "skewed"):
-        for clients in (1, 4, 8, 16, 32):
-            cells.append((posting.Workload(wallets), clients, 3 if clients == 8 else 2, 1.5 if clients == 8 else 1.0))
-    for wallets in ("many", "hot", "skewed"):
-        cells.append((posting.Workload(wallets, idempotency=True), 8, 3, 1.5))
+    cells = [
+        (posting.Workload(wallets), clients, 3 if clients == 8 else 2, 1.5 if clients == 8 else 1.0)
+        for wallets in ("many", "hot", "skewed")
+        for clients in (1, 4, 8, 16, 32)
+    ]
+    cells += [(posting.Workload(wallets, idempotency=True), 8, 3, 1.5) for wallets in ("many", "hot", "skewed")]
     return Plan(mode="full", sizes=data.FULL, cells=cells)
 
 
@@ -106,7 +106,7 @@ class Run:
             "migrate_s": round(migrate_s, 2), "seed_s": {k: round(v, 2) for k, v in timings.items()},
             "wallets": counts[0], "entries": counts[1], "customers": counts[2], "database_size": counts[3],
             "invariants": check.as_dict(),
-            "ledger_indexes": {name: size for name, size in indexes},
+            "ledger_indexes": dict(indexes),
         }
         if not check.ok:
             self.void.append(f"seed data broke invariants: {check.problems}")
@@ -117,7 +117,7 @@ class Run:
         return {"database_url": self.url, "api_key": self.api_key, "api_key_id": self.api_key_id,
                 "http_port": http_port, "n_wallets": self.plan.sizes.posting_wallets, "tag": tag}
 
-    def _measure(self, variant, workload, clients, seconds, round_no, server, counter, counter_raw, conn, raw_conn):
+    def _measure(self, variant, workload, *, clients, seconds, round_no, server, counter, counter_raw, conn, raw_conn):
         from django.db import connections
 
         connections.close_all()
@@ -177,8 +177,9 @@ class Run:
             for workload, clients, rounds, seconds in self.plan.cells:
                 for round_no in range(1, rounds + 1):
                     for variant in self.plan.variants:
-                        result = self._measure(variant, workload, clients, seconds, round_no, server, counter,
-                                               counter_raw, conn, raw_conn)
+                        result = self._measure(variant, workload, clients=clients, seconds=seconds,
+                                               round_no=round_no, server=server, counter=counter,
+                                               counter_raw=counter_raw, conn=conn, raw_conn=raw_conn)
                         runs.append(result)
                 line = " ".join(
                     f"{v}={_median([r['throughput'] for r in runs if r['variant'] == v and r['workload'] == workload.name and r['clients'] == clients]):.0f}/s"  # noqa: E501
@@ -196,8 +197,8 @@ class Run:
             url = self.cluster.url(DB, port=bouncer.port) + "?disable_server_side_cursors=true"
             with self.gunicorn(url) as server, self.cluster.connect(DB, autocommit=True) as conn:
                 counter = StatementCounter(self.cluster, DB)
-                result = self._measure("B3", workload, 8, self.plan.pgbouncer_seconds, 1, server, counter, counter,
-                                       conn, conn)
+                result = self._measure("B3", workload, clients=8, seconds=self.plan.pgbouncer_seconds, round_no=1,
+                                       server=server, counter=counter, counter_raw=counter, conn=conn, raw_conn=conn)
                 counter.close()
                 full = oracle.check(conn, snapshot=True, business_id=data.BUSINESS_ID)
             self.results["pgbouncer"] = {

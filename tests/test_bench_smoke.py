@@ -26,7 +26,7 @@ def smoke(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_") and k != "DATABASE_URL"}
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "smoke", "--quiet", "--out", str(out)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False,
     )
     assert out.exists(), f"no results written\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     results = json.loads(out.read_text())
@@ -50,7 +50,8 @@ def test_every_posting_variant_ran_and_kept_the_invariants(smoke):
     for run in runs:
         assert run["requests"] > 0, run
         assert run["invariants"]["ok"], run["invariants"]
-        assert run["statements_per_op"] and run["statements_per_op"] >= 2, run  # at least BEGIN and COMMIT
+        assert run["statements_per_op"], run
+        assert run["statements_per_op"] >= 2, run  # at least BEGIN and COMMIT
         if run["variant"] != "B0":
             assert run["outcomes"]["error"] == 0, run["errors"]
             assert run["entries_in_db"] == run["written"]  # every success the clients saw is one entry
@@ -65,15 +66,18 @@ def test_every_posting_variant_ran_and_kept_the_invariants(smoke):
 def test_pgbouncer_reads_bulk_and_reconcile_ran(smoke):
     bouncer = smoke["pgbouncer"]
     assert bouncer["pool_mode"] == "transaction"
-    assert bouncer["run"]["requests"] > 0 and bouncer["run"]["invariants"]["ok"]
+    assert bouncer["run"]["requests"] > 0
+    assert bouncer["run"]["invariants"]["ok"]
     assert bouncer["invariants_all"]["ok"]
     for name, figures in smoke["reads"].items():
         assert "error" not in figures, (name, figures)
         assert set(figures["statuses"]) == {"200"}, (name, figures)  # JSON keys are strings
         assert figures["server_ms"]["p99"] is not None
     assert smoke["bulk"]["invariants"] == "ok"
-    assert smoke["bulk"]["product_s"] > 0 and smoke["bulk"]["baseline_s"] > 0
+    assert smoke["bulk"]["product_s"] > 0
+    assert smoke["bulk"]["baseline_s"] > 0
     assert smoke["reconcile"]["seconds"] > 0
     for check in smoke["final_invariants"].values():
         assert check["ok"], check
-    assert smoke["postgresql"]["synchronous_commit"] and smoke["machine"]["cores"]
+    assert smoke["postgresql"]["synchronous_commit"]
+    assert smoke["machine"]["cores"]

@@ -45,7 +45,8 @@ def test_customer_create_retrieve_update_and_list(dodo, sdk_customer, business):
     assert sdk_customer.created_at.tzinfo is not None
 
     again = dodo.customers.create(email="SDK@example.com", name="Someone Else")
-    assert again.customer_id == sdk_customer.customer_id and again.name == "Sdk User"
+    assert again.customer_id == sdk_customer.customer_id
+    assert again.name == "Sdk User"
 
     fetched = dodo.customers.retrieve(sdk_customer.customer_id)
     assert fetched == sdk_customer
@@ -104,7 +105,8 @@ def test_ledger_entries_paging_with_explicit_page_numbers(dodo, sdk_customer):
         10,
         15,
     )
-    assert first.reference_object_id is None and first.business_id == sdk_customer.business_id
+    assert first.reference_object_id is None
+    assert first.business_id == sdk_customer.business_id
     everything = dodo.customers.wallets.ledger_entries.list(cid, page_size=100, page_number=0)
     assert [e.amount for e in everything.items] == [9, 5, 4, 3, 2, 1]
 
@@ -150,9 +152,11 @@ def test_errors_map_to_the_sdk_exceptions(dodo, sdk_customer, live_server, key):
     with pytest.raises(dodopayments.UnprocessableEntityError):
         dodo.customers.wallets.ledger_entries.list(sdk_customer.customer_id, page_size=101)
 
-    with DodoPayments(bearer_token="wsk_" + "x" * 43, base_url=live_server.url, max_retries=0) as stranger:
-        with pytest.raises(dodopayments.AuthenticationError):
-            stranger.customers.list()
+    with (
+        DodoPayments(bearer_token="wsk_" + "x" * 43, base_url=live_server.url, max_retries=0) as stranger,
+        pytest.raises(dodopayments.AuthenticationError),
+    ):
+        stranger.customers.list()
 
     api_key_revoke(key_id=key[0].id)
     with pytest.raises(dodopayments.AuthenticationError) as caught:

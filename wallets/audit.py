@@ -38,9 +38,10 @@ def _logged_out(sender, request, user, **kwargs) -> None:
 
 @receiver(user_login_failed, dispatch_uid="wallets_audit_login_failed")
 def _login_failed(sender, credentials, request=None, **kwargs) -> None:
-    User = get_user_model()
-    username = str(credentials.get(User.USERNAME_FIELD) or credentials.get("username") or "")[:150]
-    user = User._default_manager.filter(**{User.USERNAME_FIELD: username}).select_related("membership").first()
+    user_model = get_user_model()
+    username = str(credentials.get(user_model.USERNAME_FIELD) or credentials.get("username") or "")[:150]
+    user = (user_model._default_manager.filter(**{user_model.USERNAME_FIELD: username})
+            .select_related("membership").first())
     security_event_record(
         kind=SecurityEvent.Kind.LOGIN_FAILED, business_id=_business_of(user),
         actor=Actor.user(user.pk) if user else None, actor_name=username, ip=client_ip(request),
@@ -50,9 +51,10 @@ def _login_failed(sender, credentials, request=None, **kwargs) -> None:
 
 @receiver(user_locked_out, dispatch_uid="wallets_audit_login_locked_out")
 def _locked_out(sender, request, username, ip_address, **kwargs) -> None:
-    User = get_user_model()
+    user_model = get_user_model()
     username = str(username or "")[:150]
-    user = User._default_manager.filter(**{User.USERNAME_FIELD: username}).select_related("membership").first()
+    user = (user_model._default_manager.filter(**{user_model.USERNAME_FIELD: username})
+            .select_related("membership").first())
     failures = getattr(request, "axes_failures_since_start", None)
     security_event_record(
         kind=SecurityEvent.Kind.LOGIN_LOCKED_OUT, business_id=_business_of(user),

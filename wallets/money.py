@@ -44,8 +44,7 @@ def is_supported_currency(code: str) -> bool:
 def minor_unit_exponent(currency: str) -> int:
     """ISO 4217 exponent: USD 2, JPY 0, KWD 3."""
     sub_unit = moneyed.get_currency(currency).sub_unit
-    exponent = len(str(sub_unit)) - 1
-    return exponent
+    return len(str(sub_unit)) - 1
 
 
 def to_major(amount_minor: int, currency: str) -> Decimal:

@@ -12,7 +12,8 @@ def assert_error(response, status: int, code: str) -> dict:
     assert response["Content-Type"].startswith("application/json"), response["Content-Type"]
     body = json.loads(response.content)
     assert body["code"] == code, body
-    assert isinstance(body["message"], str) and body["message"], body
+    assert isinstance(body["message"], str), body
+    assert body["message"], body
     assert set(body) <= {"code", "message", "errors"}, body
     if "errors" in body:
         assert status == 422

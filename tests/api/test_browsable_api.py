@@ -42,7 +42,8 @@ def test_member_browses_customers_of_their_business_only(business, customer, the
     assert page.status_code == 200
     assert page["Content-Type"].startswith("text/html")
     html = page.content.decode()
-    assert customer.email in html and customer.id in html
+    assert customer.email in html
+    assert customer.id in html
     assert theirs.email not in html
 
     data = client.get("/customers", HTTP_ACCEPT="application/json")
@@ -78,7 +79,8 @@ def test_operator_sees_the_request_body_in_the_write_form(business, customer):
     client = session_client(business, "operator")
     html = client.get(f"/customers/{customer.id}/wallets/ledger-entries", HTTP_ACCEPT="text/html").content.decode()
     assert 'name="_content"' in html
-    assert "entry_type" in html and "idempotency_key" in html
+    assert "entry_type" in html
+    assert "idempotency_key" in html
 
 
 def test_operator_writes_need_the_csrf_token(business, customer):
@@ -152,7 +154,8 @@ def test_a_session_post_above_the_threshold_is_held_and_posts_nothing(business, 
     response = session_post(client, customer, token, amount=500_000_000, reason="Big goodwill")
     assert response.status_code == 202, response.content
     body = response.json()
-    assert body["status"] == "pending_approval" and body["adjustment_request_id"].startswith("adj_")
+    assert body["status"] == "pending_approval"
+    assert body["adjustment_request_id"].startswith("adj_")
     assert LedgerEntry.objects.count() == before
     held = AdjustmentRequest.objects.get(pk=body["adjustment_request_id"])
     assert (held.status, held.amount, held.requested_by_id, held.customer_id) == (
@@ -169,7 +172,8 @@ def test_a_held_session_post_is_not_posted_twice_on_retry(business, customer, th
     again = session_post(client, customer, token, amount=600_000, reason="R", idempotency_key="once")
     assert (first.status_code, again.status_code) == (202, 202)
     assert first.json() == again.json()
-    assert AdjustmentRequest.objects.count() == 1 and not LedgerEntry.objects.exists()
+    assert AdjustmentRequest.objects.count() == 1
+    assert not LedgerEntry.objects.exists()
 
 
 def test_the_held_request_posts_once_a_different_approver_approves(business, customer, threshold):
@@ -186,7 +190,8 @@ def test_the_held_request_posts_once_a_different_approver_approves(business, cus
 def test_a_session_post_within_the_threshold_posts_at_once(business, customer, threshold):
     client = session_client(business, "operator")
     response = session_post(client, customer, csrf_token(client), amount=500_000, reason="Within")
-    assert response.status_code == 200 and response.json()["balance"] == 500_000
+    assert response.status_code == 200
+    assert response.json()["balance"] == 500_000
     entry = LedgerEntry.objects.get(customer=customer)
     assert (entry.actor_type, entry.reason) == ("user", "Within")
 
@@ -212,4 +217,5 @@ def test_a_viewer_session_post_is_403_even_above_the_threshold(business, custome
 def test_api_keys_are_not_subject_to_maker_checker(api, customer, threshold):
     response = api.post(f"/customers/{customer.id}/wallets/ledger-entries",
                         {"amount": 500_000_000, "currency": "USD", "entry_type": "credit"}, format="json")
-    assert response.status_code == 200 and response.json()["balance"] == 500_000_000
+    assert response.status_code == 200
+    assert response.json()["balance"] == 500_000_000

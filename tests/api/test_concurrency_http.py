@@ -1,6 +1,7 @@
 """Concurrent HTTP requests against a live server on PostgreSQL: one idempotency key posts once,
 the rest replay, and no request ever gets a 500."""
 
+import itertools
 import threading
 from collections import Counter
 
@@ -86,6 +87,6 @@ def test_concurrent_credits_debits_and_overdrafts_over_http(live_server, api, cu
     assert wallet.balance == 300 + 4 * 50 - 100 * debits_done >= 0
     entries = list(LedgerEntry.objects.filter(wallet=wallet).order_by("sequence"))
     assert len(entries) == 1 + 4 + debits_done
-    for previous, current in zip(entries, entries[1:], strict=False):
+    for previous, current in itertools.pairwise(entries):
         assert current.before_balance == previous.after_balance
     assert entries[-1].after_balance == wallet.balance

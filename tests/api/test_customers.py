@@ -159,7 +159,7 @@ def test_create_customer_rejects_invalid_body(api, customer, body):
 
 
 @pytest.mark.parametrize(
-    "raw, content_type",
+    ("raw", "content_type"),
     [
         ('{"email": "x@example.com", "name": ', "application/json"),
         ("[1, 2]", "application/json"),
@@ -393,7 +393,8 @@ def test_every_customer_body_has_blocked_at_and_blocklist_entry_id_null(api, cus
         *dodo_valid(api.get("/customers"))["items"],
     ]
     for body in bodies:
-        assert body["blocked_at"] is None and body["blocklist_entry_id"] is None, body
+        assert body["blocked_at"] is None, body
+        assert body["blocklist_entry_id"] is None, body
         assert "preferred_locale" in body
 
 

@@ -159,7 +159,7 @@ def test_unknown_path_without_a_key_is_json_404():
 
 
 @pytest.mark.parametrize(
-    "method, path",
+    ("method", "path"),
     [
         ("put", "/customers/{id}"),
         ("delete", "/customers/{id}"),
@@ -216,10 +216,13 @@ def test_a_bug_is_a_json_500_with_the_request_id_and_no_traceback(
     body = assert_error(response, 500, "INTERNAL_SERVER_ERROR")
     assert "req-123" in body["message"]
     assert response["X-Request-Id"] == "req-123"
-    assert b"secret internals" not in response.content and b"SELECT" not in response.content
+    assert b"secret internals" not in response.content
+    assert b"SELECT" not in response.content
     # The server log has the traceback under that id.
     logged = [r for r in caplog.records if r.name == "wallets.errors" and "req-123" in r.getMessage()]
-    assert logged and logged[0].exc_info and "secret internals" in str(logged[0].exc_info[1])
+    assert logged
+    assert logged[0].exc_info
+    assert "secret internals" in str(logged[0].exc_info[1])
 
 
 def test_every_response_carries_a_request_id(api):

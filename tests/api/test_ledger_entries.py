@@ -1,6 +1,7 @@
 """POST and GET /customers/{id}/wallets/ledger-entries: postings, the chain, idempotency."""
 
 import datetime
+import itertools
 import re
 
 import pytest
@@ -321,7 +322,7 @@ def test_list_entries_chain_is_unbroken_per_wallet(api, customer):
     for currency in ("USD", "INR"):
         chain = [i for i in reversed(items) if i["currency"] == currency]
         assert chain[0]["before_balance"] == 0
-        for previous, current in zip(chain, chain[1:], strict=False):
+        for previous, current in itertools.pairwise(chain):
             assert current["before_balance"] == previous["after_balance"]
         assert chain[-1]["after_balance"] == wallet(customer, currency).balance
 

@@ -35,9 +35,9 @@ def twelve_entries(customer, post):
 def listing(request, customer):
     """(path, ids newest first) for each paginated list, with twelve items in it."""
     if request.param == "/customers":
-        ids = request.getfixturevalue("twelve_customers") + [customer.id]
+        ids = [*request.getfixturevalue("twelve_customers"), customer.id]
         # ``customer`` was created now, after the others' backdated timestamps: it is first.
-        ids = [customer.id] + ids[:-1]
+        ids = [customer.id, *ids[:-1]]
         return request.param, ids
     return request.param.format(id=customer.id), request.getfixturevalue("twelve_entries")
 
@@ -123,7 +123,7 @@ def test_customers_with_one_timestamp_keep_a_stable_order(api, make_customer):
     Customer.objects.filter(id__in=made).update(created_at=T0)
     expected = sorted(made, reverse=True)  # tiebreak: id, descending
     pages = [ids_of(api.get("/customers", {"page_size": 3, "page_number": n})) for n in range(3)]
-    assert sum(pages, []) == expected
+    assert [i for page in pages for i in page] == expected
 
 
 # --- Customer filters ---------------------------------------------------------------------------------
@@ -151,7 +151,7 @@ def created_between(twelve_customers, first_hour, last_hour):
 
 
 @pytest.mark.parametrize(
-    "gte, lte",
+    ("gte", "lte"),
     [
         ("2026-03-01T15:00:00Z", "2026-03-01T18:00:00Z"),
         ("2026-03-01T15:00:00+00:00", "2026-03-01T18:00:00+00:00"),
@@ -207,6 +207,7 @@ def test_nul_in_a_filter_is_422_not_500(api, customer):
 def test_customers_timestamps_are_iso_8601_with_offset(api, customer):
     item = api.get("/customers").json()["items"][0]
     parsed = datetime.datetime.fromisoformat(item["created_at"])
-    assert parsed == customer.created_at and parsed.utcoffset() == datetime.timedelta(0)
+    assert parsed == customer.created_at
+    assert parsed.utcoffset() == datetime.timedelta(0)
     assert item["created_at"].endswith("Z") or item["created_at"].endswith("+00:00")
     assert parsed <= timezone.now()

@@ -18,7 +18,7 @@ def busy_customer(customer, make_customer, post):
 
 
 @pytest.mark.parametrize(
-    "label, budget",
+    ("label", "budget"),
     [
         ("list customers", 2),  # key, customers
         ("get customer", 2),

@@ -22,7 +22,8 @@ def test_a_bearer_key_gets_json_whatever_accept_says(api, customer, accept):
 
 def test_a_bearer_key_asking_for_the_browsable_format_gets_json(api, customer):
     response = api.get("/customers", {"format": "api"})
-    assert response.status_code == 200 and response["Content-Type"].startswith("application/json")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/json")
 
 
 def test_a_bad_key_with_accept_html_gets_a_json_401(client):

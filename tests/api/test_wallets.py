@@ -69,7 +69,7 @@ def test_total_uses_the_latest_rate_exactly_and_rounds_once(api, customer, post,
     assert body["total_balance_usd"] == half_even(usd_cents)
 
 
-@pytest.mark.parametrize("paise, expected_cents", [(1, 0), (3, 2), (5, 2), (7, 4)])
+@pytest.mark.parametrize(("paise", "expected_cents"), [(1, 0), (3, 2), (5, 2), (7, 4)])
 def test_total_rounds_half_to_even(api, customer, post, paise, expected_cents):
     rate("INR", "0.5", datetime.date(2027, 1, 1))  # 1 paisa = 0.5 cent
     post(customer, paise, "INR")
@@ -119,11 +119,11 @@ def test_aed_converts_with_the_shipped_rates(api, customer, post, dodo_valid):
 
 def test_total_above_int64_saturates_and_says_so(api, customer, post, dodo_valid):
     """Issue 15 item 10: one EUR wallet near the int64 maximum gave 10304351239574155536."""
-    INT64_MAX = 2**63 - 1
+    int64_max = 2**63 - 1
     rate("EUR", "1.1172", datetime.date(2027, 1, 1))
-    post(customer, INT64_MAX - 10, "EUR")
+    post(customer, int64_max - 10, "EUR")
     body = dodo_valid(api.get(f"/customers/{customer.id}/wallets"))
-    assert body["total_balance_usd"] == INT64_MAX
+    assert body["total_balance_usd"] == int64_max
     assert body["total_balance_usd_capped"] is True
 
 

@@ -11,13 +11,13 @@ from wallets.services.approvals import adjustment_approve, adjustment_reject, ad
 
 @pytest.fixture
 def users(business):
-    User = get_user_model()
+    user_model = get_user_model()
     made = {}
     for role in ("operator", "approver", "viewer"):
-        user = User.objects.create_user(f"{role}1", password="pw-123456789")
+        user = user_model.objects.create_user(f"{role}1", password="pw-123456789")
         Membership.objects.create(user=user, business=business, role=role)
         made[role] = user
-    second = User.objects.create_user("approver2", password="pw-123456789")
+    second = user_model.objects.create_user("approver2", password="pw-123456789")
     Membership.objects.create(user=second, business=business, role="approver")
     made["approver2"] = second
     return made
@@ -37,7 +37,8 @@ def submit(customer, user, amount, key, credit=True, currency="USD"):
 
 def test_within_threshold_posts_at_once(customer, users, threshold):
     outcome = submit(customer, users["operator"], 10_000, "k1")
-    assert not outcome.held and outcome.posting.balance == 10_000
+    assert not outcome.held
+    assert outcome.posting.balance == 10_000
     entry = LedgerEntry.objects.get(customer=customer)
     assert (entry.actor_type, entry.actor_id) == ("user", str(users["operator"].pk))
     assert not AdjustmentRequest.objects.exists()
@@ -50,7 +51,8 @@ def test_no_policy_means_no_approval(customer, users):
 
 def test_above_threshold_is_held_and_changes_no_balance(customer, users, threshold):
     outcome = submit(customer, users["operator"], 10_001, "k1")
-    assert outcome.held and outcome.request.status == "pending"
+    assert outcome.held
+    assert outcome.request.status == "pending"
     assert Wallet.objects.get(customer=customer, currency="USD").balance == 0
     assert not LedgerEntry.objects.exists()
     # A double submit of the same form finds the same request.
@@ -63,8 +65,10 @@ def test_approval_by_another_approver_posts_once(customer, users, threshold):
     request = submit(customer, users["operator"], 50_000, "k1").request
     approved = adjustment_approve(business_id=customer.business_id, request_id=request.id,
                                   approver=users["approver"], note="ok")
-    assert approved.status == "approved" and approved.decided_by == users["approver"]
-    assert approved.decided_at is not None and approved.ledger_entry.amount == 50_000
+    assert approved.status == "approved"
+    assert approved.decided_by == users["approver"]
+    assert approved.decided_at is not None
+    assert approved.ledger_entry.amount == 50_000
     assert approved.ledger_entry.actor_id == str(users["operator"].pk)
     assert Wallet.objects.get(customer=customer, currency="USD").balance == 50_000
     with pytest.raises(InvalidState):
@@ -104,7 +108,8 @@ def test_reject_keeps_both_identities_and_posts_nothing(customer, users, thresho
                                  approver=users["approver"], note="no ticket")
     assert (rejected.status, rejected.requested_by, rejected.decided_by) == (
         "rejected", users["operator"], users["approver"])
-    assert rejected.decision_note == "no ticket" and rejected.ledger_entry is None
+    assert rejected.decision_note == "no ticket"
+    assert rejected.ledger_entry is None
     assert not LedgerEntry.objects.exists()
 
 
@@ -115,7 +120,8 @@ def test_overdraft_at_approval_leaves_request_pending(customer, users, threshold
     with pytest.raises(InsufficientFunds):
         adjustment_approve(business_id=customer.business_id, request_id=request.id, approver=users["approver"])
     request.refresh_from_db()
-    assert request.status == "pending" and request.ledger_entry is None
+    assert request.status == "pending"
+    assert request.ledger_entry is None
     assert Wallet.objects.get(customer=customer, currency="USD").balance == 50_000
 
 
@@ -132,19 +138,20 @@ def test_database_refuses_self_approval(customer, users, threshold):
 
 @pytest.mark.parametrize("who", ["viewer", "stranger", "other_business_operator", "inactive_operator"])
 def test_submit_refuses_a_user_whose_role_may_not_post(customer, users, other_business, who):
-    User = get_user_model()
+    user_model = get_user_model()
     user = {
         "viewer": lambda: users["viewer"],
-        "stranger": lambda: User.objects.create_user("stranger", password="pw-123456789"),
+        "stranger": lambda: user_model.objects.create_user("stranger", password="pw-123456789"),
         "other_business_operator": lambda: Membership.objects.create(
-            user=User.objects.create_user("globex-op", password="pw-123456789"), business=other_business,
+            user=user_model.objects.create_user("globex-op", password="pw-123456789"), business=other_business,
             role="operator").user,
-        "inactive_operator": lambda: User.objects.filter(pk=users["operator"].pk).update(is_active=False)
-        or User.objects.get(pk=users["operator"].pk),
+        "inactive_operator": lambda: user_model.objects.filter(pk=users["operator"].pk).update(is_active=False)
+        or user_model.objects.get(pk=users["operator"].pk),
     }[who]()
     with pytest.raises(NotAllowed):
         submit(customer, user, 100, "k-role")
-    assert not LedgerEntry.objects.exists() and not AdjustmentRequest.objects.exists()
+    assert not LedgerEntry.objects.exists()
+    assert not AdjustmentRequest.objects.exists()
 
 
 def test_submit_lets_a_superuser_without_membership_post(customer):
@@ -160,7 +167,8 @@ def test_submit_refuses_a_blank_reason(customer, users, threshold, reason):
                 business_id=customer.business_id, customer_id=customer.id, currency="USD", amount=amount,
                 is_credit=True, reason=reason, idempotency_key=f"k-blank-{amount}", user=users["operator"],
             )
-    assert not LedgerEntry.objects.exists() and not AdjustmentRequest.objects.exists()
+    assert not LedgerEntry.objects.exists()
+    assert not AdjustmentRequest.objects.exists()
 
 
 def test_a_merchant_key_cannot_make_a_held_request_unapprovable(customer, users, threshold, api):
@@ -172,7 +180,8 @@ def test_a_merchant_key_cannot_make_a_held_request_unapprovable(customer, users,
     assert response.status_code == 200
     approved = adjustment_approve(business_id=customer.business_id, request_id=request.id,
                                   approver=users["approver"])
-    assert approved.status == "approved" and approved.ledger_entry.amount == 50_000
+    assert approved.status == "approved"
+    assert approved.ledger_entry.amount == 50_000
     assert approved.ledger_entry.idempotency_key is None
     assert Wallet.objects.get(customer=customer, currency="USD").balance == 50_001
 
@@ -182,7 +191,8 @@ def test_resubmitting_a_held_form_after_the_threshold_rose_does_not_post(custome
     threshold.approval_above = 100_000
     threshold.save()
     again = submit(customer, users["operator"], 50_000, "k1")
-    assert again.held and again.request.id == request.id
+    assert again.held
+    assert again.request.id == request.id
     assert not LedgerEntry.objects.exists()
     adjustment_approve(business_id=customer.business_id, request_id=request.id, approver=users["approver"])
     submit(customer, users["operator"], 50_000, "k1")  # and once more after the approval
@@ -195,15 +205,19 @@ def test_resubmitting_a_posted_form_after_the_threshold_fell_replays(customer, u
     threshold.approval_above = 1_000
     threshold.save()
     again = submit(customer, users["operator"], 5_000, "k1")
-    assert not again.held and again.posting.replayed and again.posting.entry.pk == first.posting.entry.pk
-    assert not AdjustmentRequest.objects.exists() and LedgerEntry.objects.count() == 1
+    assert not again.held
+    assert again.posting.replayed
+    assert again.posting.entry.pk == first.posting.entry.pk
+    assert not AdjustmentRequest.objects.exists()
+    assert LedgerEntry.objects.count() == 1
 
 
 def test_a_held_form_key_reused_for_another_adjustment_is_refused(customer, users, threshold):
     submit(customer, users["operator"], 50_000, "k1")
     with pytest.raises(IdempotencyKeyReused):
         submit(customer, users["operator"], 60_000, "k1")
-    assert AdjustmentRequest.objects.count() == 1 and not LedgerEntry.objects.exists()
+    assert AdjustmentRequest.objects.count() == 1
+    assert not LedgerEntry.objects.exists()
 
 
 def test_without_a_key_above_the_threshold_is_held_even_after_keyless_entries(customer, users, threshold, post):
@@ -212,8 +226,11 @@ def test_without_a_key_above_the_threshold_is_held_even_after_keyless_entries(cu
     post(customer, 100)  # an entry without an idempotency key
     first = submit(customer, users["operator"], 50_000, None)
     second = submit(customer, users["operator"], 50_000, None)
-    assert first.held and second.held and first.request.id != second.request.id
+    assert first.held
+    assert second.held
+    assert first.request.id != second.request.id
     assert first.request.idempotency_key.startswith("held_")
     assert LedgerEntry.objects.count() == 1
     within = submit(customer, users["operator"], 5_000, None)
-    assert not within.held and within.posting.entry.idempotency_key is None
+    assert not within.held
+    assert within.posting.entry.idempotency_key is None

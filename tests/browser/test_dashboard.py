@@ -5,6 +5,7 @@ low-balance list, download CSVs. Every page is saved as a screenshot."""
 import csv
 import io
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -112,7 +113,7 @@ def test_low_balance_filter_and_csv(demo, new_page, login, shot):
     with page.expect_download() as download_info:
         page.get_by_test_id("export-csv").click()
     download = download_info.value
-    rows = list(csv.DictReader(io.StringIO(open(download.path(), encoding="utf-8").read())))
+    rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text(encoding="utf-8"))))
     assert download.suggested_filename.startswith("low-balance-")
     assert sorted((r["customer_name"], r["balance"]) for r in rows) == [("Ann Lee", "25.00"), ("Bob Stone", "5.00")]
     # Each row links to the customer.
@@ -133,7 +134,7 @@ def test_ledger_filters_and_csv(demo, new_page, login, shot):
     shot(page, "10-ledger-filtered")
     with page.expect_download() as download_info:
         page.get_by_test_id("export-csv").click()
-    rows = list(csv.DictReader(io.StringIO(open(download_info.value.path(), encoding="utf-8").read())))
+    rows = list(csv.DictReader(io.StringIO(Path(download_info.value.path()).read_text(encoding="utf-8"))))
     assert sorted(r["amount"] for r in rows) == ["4500.00", "7500.00"]
     assert {r["actor_type"] for r in rows} == {"command"}
 
@@ -147,8 +148,9 @@ def test_times_follow_the_browser_time_zone_with_utc_on_hover(demo, new_page, lo
     title = when.get_attribute("title")
     assert title.endswith(" UTC")
     import datetime
-    utc = datetime.datetime.strptime(title[:-4], "%Y-%m-%d %H:%M:%S")
-    shown = datetime.datetime.strptime(when.inner_text(), "%b %d, %Y %H:%M")
+    # Two wall-clock readings (naive on purpose): the page's UTC title and the browser-local text.
+    utc = datetime.datetime.strptime(title[:-4], "%Y-%m-%d %H:%M:%S")  # noqa: DTZ007
+    shown = datetime.datetime.strptime(when.inner_text(), "%b %d, %Y %H:%M")  # noqa: DTZ007
     assert shown - utc.replace(second=0) == datetime.timedelta(hours=5, minutes=30)
 
 
@@ -188,7 +190,7 @@ def test_error_pages_in_the_dashboard_style(demo, new_page, login, shot):
     shot(page, "13-not-found")
 
 
-@pytest.mark.parametrize("width,height,label", [(390, 844, "phone"), (1024, 768, "laptop")])
+@pytest.mark.parametrize(("width", "height", "label"), [(390, 844, "phone"), (1024, 768, "laptop")])
 def test_pages_fit_small_screens(demo, new_page, login, shot, width, height, label):
     page = new_page(width=width, height=height)
     login(page)

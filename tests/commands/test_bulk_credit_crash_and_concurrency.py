@@ -73,7 +73,8 @@ def test_a_batch_refused_by_the_database_stops_the_run_and_a_rerun_posts_the_res
         assert "a batch of 8 row(s) (lines 4, 9, 14, 19, 24, …) failed in the database: injected fault on insert" \
             in ran.error
         assert "run the same file again" in ran.error
-        assert "Stopped by a database error" in ran.out and "posted 16" in ran.out
+        assert "Stopped by a database error" in ran.out
+        assert "posted 16" in ran.out
         assert "Every row" not in ran.out
         assert entry_count() == 16  # the two batches before it, whole
         assert_books_right()
@@ -124,7 +125,7 @@ def start_bulk_and_wait_for(path, business, entries: int) -> subprocess.Popen:
         cwd=ROOT, env=_subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         # A shell that starts jobs in the background (CI runners, nohup) ignores SIGINT, and a
         # Python started with SIGINT ignored never raises KeyboardInterrupt: restore Ctrl-C.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509 - the only way to un-ignore it before exec
     )
     first_line = process.stdout.readline()  # printed after the first batch committed
     assert "rows/s" in first_line, first_line + process.stderr.read()
@@ -169,11 +170,13 @@ def test_ctrl_c_prints_what_was_posted_and_the_rerun_posts_the_rest_once(busines
         out, err = process.communicate(timeout=60)
 
     assert process.returncode == 130, out + err
-    assert "Interrupted" in err and "Traceback" not in err, err
+    assert "Interrupted" in err, err
+    assert "Traceback" not in err, err
     found = re.search(r"posted ([\d,]+), already done ([\d,]+), rejected ([\d,]+)", out)
     assert found, out
     posted_before = entry_count()
-    assert 150 <= posted_before < 1500 and posted_before % 15 == 0  # whole batches only
+    assert 150 <= posted_before < 1500
+    assert posted_before % 15 == 0  # whole batches only
     assert int(found.group(1).replace(",", "")) == posted_before  # the summary tells the truth
     assert_books_right()
 
@@ -192,7 +195,7 @@ def run_in_threads(*works) -> list:
         try:
             barrier.wait(timeout=30)
             results[i] = work()
-        except Exception as exc:  # noqa: BLE001 - the test inspects what each thread saw
+        except Exception as exc:  # the test inspects what each thread saw
             results[i] = exc
         finally:
             connections.close_all()
@@ -260,7 +263,8 @@ def test_a_bulk_run_alongside_api_and_service_postings_on_the_same_wallets_keeps
     assert not isinstance(ran, Exception), ran
     assert set(statuses) <= {200, 400}, statuses  # a debit may find too little money; nothing else
     counts = summary(ran)
-    assert counts["posted"] + counts["rejected"] == 600 and counts["already_done"] == 0
+    assert counts["posted"] + counts["rejected"] == 600
+    assert counts["already_done"] == 0
     assert ran.code == (1 if counts["rejected"] else 0)
     # every refused bulk row is a debit the balance could not cover at that moment
     refusals = [line for line in ran.err.splitlines() if line.startswith("line ")]

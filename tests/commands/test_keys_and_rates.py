@@ -45,12 +45,15 @@ def test_create_api_key_creates_the_business_and_prints_a_working_key():
 
     lines = out.rstrip("\n").splitlines()
     raw = lines[-1]
-    assert raw.startswith("wsk_") and raw == raw.strip() and " " not in raw
+    assert raw.startswith("wsk_")
+    assert raw == raw.strip()
+    assert " " not in raw
     business = Business.objects.get(name="Acme Inc")
     assert business.id in err
     key = ApiKey.objects.get(business=business)
     assert (key.name, key.read_only, key.revoked_at) == ("billing backend", False, None)
-    assert raw not in key.key_hash and key.key_hash != raw  # only a digest is stored
+    assert raw not in key.key_hash
+    assert key.key_hash != raw  # only a digest is stored
 
     client = client_with(raw)
     created = client.post("/customers", {"email": "a@example.com", "name": "A"}, format="json")
@@ -100,7 +103,8 @@ def test_create_api_key_from_the_shell_prints_the_key_alone_on_the_last_line():
         check=True,
     )
     last = result.stdout.rstrip("\n").splitlines()[-1]
-    assert last.startswith("wsk_") and len(last) == 47
+    assert last.startswith("wsk_")
+    assert len(last) == 47
     assert client_with(last).get("/customers").status_code == 200
     assert "Shell Biz" in result.stderr
 
@@ -113,13 +117,18 @@ def test_list_api_keys_shows_keys_but_never_secrets():
     raw_globex = new_key("Globex", "--read-only")
     out, _ = run("list_api_keys")
     for key in ApiKey.objects.all():
-        assert key.id in out and key.prefix in out
-    assert raw_acme not in out and raw_globex not in out
-    assert "backend" in out and "read-only" in out and "read-write" in out
+        assert key.id in out
+        assert key.prefix in out
+    assert raw_acme not in out
+    assert raw_globex not in out
+    assert "backend" in out
+    assert "read-only" in out
+    assert "read-write" in out
 
     globex = Business.objects.get(name="Globex")
     only_globex, _ = run("list_api_keys", "--business", globex.id)
-    assert "Globex" in only_globex and "Acme Inc" not in only_globex
+    assert "Globex" in only_globex
+    assert "Acme Inc" not in only_globex
 
 
 def test_list_api_keys_without_keys():
@@ -183,7 +192,7 @@ def rates_table():
 
 
 def test_load_exchange_rates_loads_and_replaces(tmp_path):
-    ExchangeRate.objects.create(currency="EUR", rate_to_usd=Decimal("1"), as_of=datetime.date(2027, 1, 2))
+    ExchangeRate.objects.create(currency="EUR", rate_to_usd=Decimal(1), as_of=datetime.date(2027, 1, 2))
     path = write_csv(tmp_path, "currency,rate_to_usd,as_of\nEUR,1.0841,2027-01-02\nAED,0.2723,2027-01-02\n")
 
     out, _ = run("load_exchange_rates", str(path), "--source", "treasury")
@@ -205,7 +214,7 @@ def test_loaded_rates_are_used_by_total_balance_usd(tmp_path, customer, post, ap
 
 
 @pytest.mark.parametrize(
-    "body, bad_line",
+    ("body", "bad_line"),
     [
         ("EUR,1.08,2027-01-02\nXXX,1,2027-01-02\n", "line 3"),
         ("EUR,1.08,2027-01-02\nGBP,abc,2027-01-02\n", "line 3"),
@@ -241,7 +250,8 @@ def test_bad_header_or_missing_file(tmp_path):
 
 def test_the_shipped_snapshot_is_loaded_by_the_migrations():
     inr = ExchangeRate.objects.get(currency="INR", source__startswith="ECB")
-    assert inr.as_of == datetime.date(2026, 10, 30) and Decimal("0.005") < inr.rate_to_usd < Decimal("0.05")
+    assert inr.as_of == datetime.date(2026, 10, 30)
+    assert Decimal("0.005") < inr.rate_to_usd < Decimal("0.05")
 
 
 def test_the_shipped_snapshot_loads_with_the_command_and_matches_the_migration(db):
@@ -266,7 +276,8 @@ def test_the_snapshot_covers_every_dodo_currency_dated_with_its_source_named(db)
 
     rates = {r.currency: r for r in ExchangeRate.objects.all()}
     assert set(DODO_CURRENCIES) <= set(rates)
-    assert "AED" in rates and rates["AED"].as_of is not None
+    assert "AED" in rates
+    assert rates["AED"].as_of is not None
     assert all(r.source for r in rates.values())
 
 

@@ -41,14 +41,16 @@ def test_lists_low_wallets_of_every_business_with_their_thresholds(wallets, busi
         ("gus@example.com", "USD", "100", "1000"),
     }
     order = [(r["business_id"], r["currency"], int(r["balance"])) for r in rows]
-    assert order == sorted(order) and len(rows) == 4
+    assert order == sorted(order)
+    assert len(rows) == 4
     ann = next(r for r in rows if r["email"] == "ann@example.com")
     assert ann == {
         "business_id": business.id, "customer_id": wallets["ann"].id, "email": "ann@example.com", "name": "Ann",
         "currency": "USD", "balance": "500", "balance_display": "$5.00", "threshold": "1000",
         "threshold_display": "$10.00", "updated_at": ann["updated_at"],
     }
-    assert ann["updated_at"].startswith("20") and "+00:00" in ann["updated_at"]
+    assert ann["updated_at"].startswith("20")
+    assert "+00:00" in ann["updated_at"]
 
 
 def test_one_business_one_currency_and_the_business_threshold(wallets, business):

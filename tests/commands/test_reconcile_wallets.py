@@ -49,7 +49,7 @@ def insert_entry(wallet: Wallet, *, sequence: int, before: int, amount: int, is_
 
 def set_wallet(wallet: Wallet, **fields) -> None:
     assignments = ", ".join(f"{name} = %s" for name in fields)
-    execute_behind_the_ledger(f"UPDATE wallets_wallet SET {assignments} WHERE id = %s",  # noqa: S608
+    execute_behind_the_ledger(f"UPDATE wallets_wallet SET {assignments} WHERE id = %s",
                               [*fields.values(), wallet.id])
 
 
@@ -70,7 +70,8 @@ def test_right_books_pass(funded, make_customer, post):
     post(make_customer(), 125, currency="JPY")
     ran = run_command("reconcile_wallets")
     assert ran.code == 0, ran.text
-    assert "The books are right: checked" in ran.out and "4 entries of every business" in ran.out
+    assert "The books are right: checked" in ran.out
+    assert "4 entries of every business" in ran.out
 
 
 def test_a_balance_changed_behind_the_ledger(funded):
@@ -116,9 +117,12 @@ def test_a_first_entry_that_does_not_start_at_zero(customer):
 
 def test_an_entry_updated_with_the_immutability_trigger_disabled(funded):
     first = LedgerEntry.objects.get(wallet=funded, sequence=1)
-    with pytest.raises(DatabaseError, match="immutable"):  # the trigger refuses it while it is on
-        with connection.cursor() as cursor, transaction.atomic():
-            cursor.execute("UPDATE wallets_ledgerentry SET reason = 'x' WHERE id = %s", [first.id])
+    with (
+        pytest.raises(DatabaseError, match="immutable"),  # the trigger refuses it while it is on
+        connection.cursor() as cursor,
+        transaction.atomic(),
+    ):
+        cursor.execute("UPDATE wallets_ledgerentry SET reason = 'x' WHERE id = %s", [first.id])
     alter("ALTER TABLE wallets_ledgerentry DISABLE TRIGGER ledger_entry_immutable")
     execute("UPDATE wallets_ledgerentry SET amount = 1100, after_balance = 1100 WHERE id = %s", [first.id])
     alter("ALTER TABLE wallets_ledgerentry ENABLE TRIGGER ledger_entry_immutable")
@@ -155,7 +159,8 @@ def test_the_business_option_scopes_the_check(funded, other_business, make_custo
     set_wallet(funded, balance=1)
     assert run_command("reconcile_wallets", "--business", other_business.id).code == 0
     scoped = run_command("reconcile_wallets", "--business", funded.business_id)
-    assert scoped.code == 1 and "[balance]" in scoped.out
+    assert scoped.code == 1
+    assert "[balance]" in scoped.out
     assert run_command("reconcile_wallets").code == 1
 
 

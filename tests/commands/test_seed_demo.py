@@ -38,7 +38,8 @@ def counts() -> dict[str, int]:
 def test_refuses_without_debug(db):
     ran = run_command("seed_demo")
     assert ran.code == 1
-    assert "runs only with DJANGO_DEBUG=true" in ran.error and "--force" in ran.error
+    assert "runs only with DJANGO_DEBUG=true" in ran.error
+    assert "--force" in ran.error
     assert not Business.objects.exists()
 
 
@@ -73,13 +74,15 @@ def test_seeds_a_working_demo(db, debug):
     assert roles == {"demo": "operator", "viewer": "viewer", "approver": "approver"}
     # Through the login page: the brute-force limit (django-axes) needs the request to authenticate.
     login = Client().post("/accounts/login/", {"username": "demo", "password": "demo-password-123"})
-    assert login.status_code == 302 and login["Location"] == "/dashboard/"
+    assert login.status_code == 302
+    assert login["Location"] == "/dashboard/"
 
     key = re.search(r"wsk_\w+", ran.out).group()
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
     listed = api.get("/customers", {"page_size": 100})
-    assert listed.status_code == 200 and len(listed.json()["items"]) == 40
+    assert listed.status_code == 200
+    assert len(listed.json()["items"]) == 40
     kuwaiti = Customer.objects.get(business=business, email="fatima.alsabah@example.kw")
     wallets = api.get(f"/customers/{kuwaiti.id}/wallets")
     assert wallets.status_code == 200, wallets.content  # KWD has a rate, so total_balance_usd works
@@ -98,7 +101,8 @@ def test_a_second_run_changes_nothing_and_prints_the_same_credentials(db, debug)
     second = run_command("seed_demo")
 
     assert second.code == 0, second.text
-    assert "is already in place" in second.out and "nothing changed" in second.out
+    assert "is already in place" in second.out
+    assert "nothing changed" in second.out
     assert credentials(second.out) == credentials(first.out)
     assert counts() == before
     assert dict(Wallet.objects.values_list("id", "balance")) == balances
@@ -106,24 +110,29 @@ def test_a_second_run_changes_nothing_and_prints_the_same_credentials(db, debug)
 
 def test_prints_a_working_admin_login_and_names_createsuperuser(db, debug):
     ran = run_command("seed_demo")
-    assert "/admin/" in ran.out and "python manage.py createsuperuser" in ran.out
+    assert "/admin/" in ran.out
+    assert "python manage.py createsuperuser" in ran.out
     admin = get_user_model().objects.get(username="admin")
-    assert admin.is_superuser and admin.is_staff and not Membership.objects.filter(user=admin).exists()
+    assert admin.is_superuser
+    assert admin.is_staff
+    assert not Membership.objects.filter(user=admin).exists()
     client = Client()
     response = client.post("/admin/login/?next=/admin/", {"username": "admin", "password": "admin-password-123",
                                                           "next": "/admin/"})
-    assert response.status_code == 302 and response["Location"] == "/admin/"
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/"
     assert client.get("/admin/wallets/customer/").status_code == 200
 
 
 def test_an_existing_admin_user_is_not_changed(db, debug):
-    User = get_user_model()
-    User.objects.create_user("admin", password="their-own-secret-789")
+    user_model = get_user_model()
+    user_model.objects.create_user("admin", password="their-own-secret-789")
     ran = run_command("seed_demo")
     assert "superuser admin / admin-password-123  (this user exists and is not an active superuser; left as is)" \
         in ran.out
-    user = User.objects.get(username="admin")
-    assert not user.is_superuser and user.check_password("their-own-secret-789")
+    user = user_model.objects.get(username="admin")
+    assert not user.is_superuser
+    assert user.check_password("their-own-secret-789")
 
 
 def test_force_runs_without_debug(db):

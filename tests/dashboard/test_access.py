@@ -44,10 +44,12 @@ def test_user_without_business_gets_403_page(make_user, client_for, db):
 def test_login_page_and_login(client, viewer):
     page = client.get("/accounts/login/?next=/dashboard/")
     assert page.status_code == 200
-    assert 'for="id_username"' in page.content.decode() and 'for="id_password"' in page.content.decode()
+    assert 'for="id_username"' in page.content.decode()
+    assert 'for="id_password"' in page.content.decode()
     response = client.post("/accounts/login/", {"username": "victor", "password": "correct-horse-battery-staple",
                                                 "next": "/dashboard/"})
-    assert response.status_code == 302 and response["Location"] == "/dashboard/"
+    assert response.status_code == 302
+    assert response["Location"] == "/dashboard/"
     assert client.get("/dashboard/").status_code == 200
 
 
@@ -118,9 +120,11 @@ def test_superuser_switches_business(superuser_client, business, other_business,
     assert response.status_code == 302
     assert superuser_client.session["business_id"] == other_business.pk
     body = superuser_client.get("/dashboard/customers/").content.decode()
-    assert "Globex Person" in body and "Acme Person" not in body
+    assert "Globex Person" in body
+    assert "Acme Person" not in body
     # The switcher lists every business.
-    assert "Acme" in body and 'name="business_id"' in body
+    assert "Acme" in body
+    assert 'name="business_id"' in body
 
 
 def test_superuser_unknown_business_is_404(superuser_client, business):
@@ -152,9 +156,11 @@ def test_dashboard_without_slash_redirects(client, db):
 def test_500_page_html_for_ui_and_json_for_api(db):
     factory = RequestFactory()
     html = server_error(factory.get("/dashboard/"))
-    assert html.status_code == 500 and b"Something went wrong" in html.content
+    assert html.status_code == 500
+    assert b"Something went wrong" in html.content
     api = server_error(factory.get("/customers"))
-    assert api.status_code == 500 and api["Content-Type"] == "application/json"
+    assert api.status_code == 500
+    assert api["Content-Type"] == "application/json"
 
 
 def test_logout_needs_post(operator_client):

@@ -38,11 +38,11 @@ def entries(business, other_business, customer, operator, make_user):
 
 
 def _page_labels(html: str) -> dict[str, str]:
-    rows = re.findall(r"<tr.*?</tr>", html, flags=re.S)
+    rows = re.findall(r"<tr.*?</tr>", html, flags=re.DOTALL)
     labels = {}
     for row in rows:
         reason = re.search(r"by [a-z ]+", row)
-        actor = re.search(r'<td class="actor[^"]*">.*?<div title="[^"]*">(.*?)</div>', row, flags=re.S)
+        actor = re.search(r'<td class="actor[^"]*">.*?<div title="[^"]*">(.*?)</div>', row, flags=re.DOTALL)
         if reason and actor:
             labels[reason.group()] = actor.group(1).replace("&hellip;", "…").strip()
     return labels

@@ -35,7 +35,8 @@ def test_review_shows_before_and_after_and_posts_nothing(operator_client, custom
     response = operator_client.post(url(customer), data(form_key(operator_client, customer), action="review"))
     body = response.content.decode()
     assert response.status_code == 200
-    assert 'data-testid="balance-before">$10.00<' in body and 'data-testid="balance-after">$60.00<' in body
+    assert 'data-testid="balance-before">$10.00<' in body
+    assert 'data-testid="balance-after">$60.00<' in body
     assert 'name="seen_balance" value="1000"' in body
     assert LedgerEntry.objects.count() == 1
 
@@ -85,8 +86,9 @@ def test_overdraft_refused_at_review_next_to_the_amount(operator_client, custome
     assert "Insufficient funds" in form.errors["amount"][0]
     assert "$10.00" in form.errors["amount"][0]
     body = response.content.decode()
-    assert re.search(r'id="adj_amount".*?Insufficient funds', body, re.S)
-    assert LedgerEntry.objects.count() == 1 and balance(customer) == 1000
+    assert re.search(r'id="adj_amount".*?Insufficient funds', body, re.DOTALL)
+    assert LedgerEntry.objects.count() == 1
+    assert balance(customer) == 1000
 
 
 def test_overdraft_at_posting_time_is_refused(operator_client, customer, post):
@@ -115,11 +117,12 @@ def test_changed_balance_shows_the_confirmation_again(operator_client, customer,
 
 def test_post_without_confirmation_goes_to_confirmation(operator_client, customer):
     response = operator_client.post(url(customer), data(form_key(operator_client, customer), action="post"))
-    assert response.status_code == 200 and 'data-testid="confirm"' in response.content.decode()
+    assert response.status_code == 200
+    assert 'data-testid="confirm"' in response.content.decode()
     assert not LedgerEntry.objects.exists()
 
 
-@pytest.mark.parametrize("amount,currency,message", [
+@pytest.mark.parametrize(("amount", "currency", "message"), [
     ("50.001", "USD", "at most 2 decimal places"),
     ("1.5", "JPY", "no minor unit"),
     ("0.0005", "KWD", "at most 3 decimal places"),
@@ -173,7 +176,9 @@ def test_edit_returns_the_filled_form(operator_client, customer):
     key = form_key(operator_client, customer)
     response = operator_client.post(url(customer), data(key, amount="12.34", action="edit"))
     form = response.context["form"]
-    assert not form.is_bound and form.initial["amount"] == "12.34" and form.initial["form_key"] == key
+    assert not form.is_bound
+    assert form.initial["amount"] == "12.34"
+    assert form.initial["form_key"] == key
     assert not LedgerEntry.objects.exists()
 
 
@@ -187,7 +192,8 @@ def test_above_approval_threshold_is_held(operator_client, business, customer):
     CurrencyPolicy.objects.create(business=business, currency="USD", approval_above=10000)
     key = form_key(operator_client, customer)
     review = operator_client.post(url(customer), data(key, amount="150.00", action="review")).content.decode()
-    assert "held until an approver approves it" in review and "Submit for approval" in review
+    assert "held until an approver approves it" in review
+    assert "Submit for approval" in review
     response = operator_client.post(url(customer), data(key, amount="150.00", action="post", seen_balance="0"))
     assert response.status_code == 303
     held = AdjustmentRequest.objects.get(idempotency_key=key)

@@ -27,7 +27,8 @@ def test_ledger_is_read_only_even_for_superusers(admin_client, entry):
     assert admin_client.get(base).status_code == 200
     assert admin_client.get(f"{base}add/").status_code == 403
     view = admin_client.get(f"{base}{quote(entry.pk)}/change/")
-    assert view.status_code == 200 and 'name="_save"' not in view.content.decode()
+    assert view.status_code == 200
+    assert 'name="_save"' not in view.content.decode()
     assert admin_client.post(f"{base}{quote(entry.pk)}/change/", {"amount": 1}).status_code == 403
     assert admin_client.get(f"{base}{entry.pk}/delete/").status_code == 403
     response = admin_client.post(base, {"action": "delete_selected", "_selected_action": [entry.pk]})
@@ -49,10 +50,12 @@ def test_customer_search_and_inline_balances(admin_client, customer, post, make_
     make_customer(email="zed@x.test", name="Zed")
     for q in ("ann@", "Ann L", customer.pk):
         body = admin_client.get("/admin/wallets/customer/", {"q": q}).content.decode()
-        assert "Ann Lee" in body and "Zed" not in body, q
+        assert "Ann Lee" in body, q
+        assert "Zed" not in body, q
         assert "$1,234.56" in body
     page = admin_client.get(f"/admin/wallets/customer/{quote(customer.pk)}/change/").content.decode()
-    assert "$1,234.56" in page and "Adjust balance" in page
+    assert "$1,234.56" in page
+    assert "Adjust balance" in page
 
 
 def test_wallet_low_balance_filter(admin_client, business, make_customer, post):
@@ -62,17 +65,22 @@ def test_wallet_low_balance_filter(admin_client, business, make_customer, post):
     post(high, 5000)
     post(high, 5000, currency="INR")
     body = admin_client.get("/admin/wallets/wallet/", {"low": "yes", "currency": "USD"}).content.decode()
-    assert "Lowe" in body and "Highe" not in body
+    assert "Lowe" in body
+    assert "Highe" not in body
     CurrencyPolicy.objects.create(business=business, currency="USD", low_balance_below=10000)
     body = admin_client.get("/admin/wallets/wallet/", {"low": "yes", "currency": "USD"}).content.decode()
-    assert "Lowe" in body and "Highe" in body
+    assert "Lowe" in body
+    assert "Highe" in body
     body = admin_client.get("/admin/wallets/wallet/", {"low": "no", "currency": "USD"}).content.decode()
-    assert "Highe" not in body and "Lowe" not in body  # both USD wallets are under $100.00
+    assert "Highe" not in body
+    assert "Lowe" not in body  # both USD wallets are under $100.00
     # INR: Highe's ₹50.00 is above ₹10.00 and Lowe's ₹0 wallet was never used: neither is low.
     body = admin_client.get("/admin/wallets/wallet/", {"low": "no", "currency": "INR"}).content.decode()
-    assert "Highe" in body and "Lowe" in body
+    assert "Highe" in body
+    assert "Lowe" in body
     body = admin_client.get("/admin/wallets/wallet/", {"low": "yes", "currency": "INR"}).content.decode()
-    assert "Highe" not in body and "Lowe" not in body
+    assert "Highe" not in body
+    assert "Lowe" not in body
 
 
 def test_api_key_created_through_service_and_shown_once(admin_client, business):
@@ -82,13 +90,15 @@ def test_api_key_created_through_service_and_shown_once(admin_client, business):
     body = response.content.decode()
     raw = re.search(r"<code class='new-api-key'>(wsk_[A-Za-z0-9]+)</code>", body)[1]
     key = ApiKey.objects.get(name="Shop")
-    assert key.read_only and api_key_authenticate(raw) == key
+    assert key.read_only
+    assert api_key_authenticate(raw) == key
     assert key.key_hash not in body
     assert "no-store" in response["Cache-Control"]
     # Never again: not on the record, not on the list, not in a later message.
     for url in (f"/admin/wallets/apikey/{quote(key.pk)}/change/", "/admin/wallets/apikey/"):
         page = admin_client.get(url).content.decode()
-        assert raw not in page and key.key_hash not in page
+        assert raw not in page
+        assert key.key_hash not in page
     assert "key_hash" not in admin_client.get(f"/admin/wallets/apikey/{quote(key.pk)}/change/").content.decode()
 
 
@@ -97,7 +107,8 @@ def test_api_key_revoke_action(admin_client, business):
     response = admin_client.post("/admin/wallets/apikey/", {"action": "revoke", "_selected_action": [key.pk]})
     assert response.status_code == 302
     key.refresh_from_db()
-    assert key.revoked_at is not None and api_key_authenticate(raw) is None
+    assert key.revoked_at is not None
+    assert api_key_authenticate(raw) is None
     assert admin_client.get(f"/admin/wallets/apikey/{key.pk}/delete/").status_code == 403
 
 
@@ -119,7 +130,9 @@ def test_admin_adjustment_uses_the_same_flow(admin_client, customer):
     again = admin_client.post(url, {**data, "action": "post", "seen_balance": "0"})
     assert again.status_code == 302
     entry = LedgerEntry.objects.get()
-    assert entry.actor_type == "user" and entry.amount == 2000 and entry.reason == "Support"
+    assert entry.actor_type == "user"
+    assert entry.amount == 2000
+    assert entry.reason == "Support"
 
 
 def test_admin_adjustment_refuses_overdraft_and_missing_reason(admin_client, customer):
@@ -147,11 +160,13 @@ def test_the_admin_is_for_superusers_only(client_for, make_user, business, other
     for url in [*ADMIN_PAGES, f"/admin/wallets/customer/{quote(theirs.pk)}/change/",
                 f"/admin/wallets/customer/{quote(own.pk)}/change/", f"/admin/wallets/customer/{own.pk}/adjust/"]:
         response = client.get(url)
-        assert response.status_code == 302 and response["Location"].startswith("/admin/login/"), url
+        assert response.status_code == 302, url
+        assert response["Location"].startswith("/admin/login/"), url
     assert client.get("/admin/wallets/customer/?q=theirs").status_code == 302
     root = client_for(make_user(superuser=True))
     listing = root.get("/admin/wallets/customer/").content.decode()
-    assert "Own Customer" in listing and "Globex Customer" in listing
+    assert "Own Customer" in listing
+    assert "Globex Customer" in listing
 
 
 def test_the_admin_login_refuses_staff_who_are_not_superusers(make_user, business):
@@ -169,7 +184,8 @@ def test_the_admin_login_refuses_staff_who_are_not_superusers(make_user, busines
     staff.save()
     response = client.post("/admin/login/?next=/admin/", {"username": "staffer", "password": PASSWORD,
                                                           "next": "/admin/"})
-    assert response.status_code == 302 and response["Location"] == "/admin/"
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/"
 
 
 def test_currency_policy_admin_in_major_units(admin_client, business):
@@ -179,12 +195,14 @@ def test_currency_policy_admin_in_major_units(admin_client, business):
     policy = CurrencyPolicy.objects.get(currency="KWD")
     assert (policy.low_balance_below, policy.approval_above) == (1500, None)
     body = admin_client.get("/admin/wallets/currencypolicy/").content.decode()
-    assert "KWD" in body and "1.500" in body
+    assert "KWD" in body
+    assert "1.500" in body
 
 
 def test_business_admin_shows_members_inline(admin_client, business, operator):
     body = admin_client.get(f"/admin/wallets/business/{quote(business.pk)}/change/").content.decode()
-    assert "olivia" in body and "Operator" in body
+    assert "olivia" in body
+    assert "Operator" in body
 
 
 @pytest.mark.parametrize("url", ["/admin/wallets/customer/", "/admin/wallets/wallet/", "/admin/wallets/ledgerentry/",
@@ -220,5 +238,6 @@ def test_admin_approves_held_adjustment_through_the_service(admin_client, busine
                                                                       "_selected_action": [held.pk]})
     assert response.status_code == 302
     held = AdjustmentRequest.objects.get(pk=held.pk)
-    assert held.status == "approved" and held.ledger_entry.amount == 500
+    assert held.status == "approved"
+    assert held.ledger_entry.amount == 500
     assert Wallet.objects.get(customer=customer, currency="USD").balance == 500

@@ -23,29 +23,36 @@ def held(business, customer, operator, post):
 
 def test_lists_pending_requests(viewer_client, held):
     body = viewer_client.get("/dashboard/approvals/").content.decode()
-    assert "Big goodwill" in body and "+$200.00" in body and "by olivia" in body
-    assert "Waiting for an approver" in body and ">Approve</button>" not in body
+    assert "Big goodwill" in body
+    assert "+$200.00" in body
+    assert "by olivia" in body
+    assert "Waiting for an approver" in body
+    assert ">Approve</button>" not in body
     assert 'data-testid="pending-count">1<' in viewer_client.get("/dashboard/").content.decode()
 
 
 def test_approver_approves_and_the_entry_is_posted(approver_client, held, customer, operator):
     response = approver_client.post(f"/dashboard/approvals/{held.pk}/decide/",
                                     {"decision": "approve", "note": "ok", "next": "/dashboard/approvals/"})
-    assert response.status_code == 302 and response["Location"] == "/dashboard/approvals/"
+    assert response.status_code == 302
+    assert response["Location"] == "/dashboard/approvals/"
     held.refresh_from_db()
-    assert held.status == "approved" and held.decision_note == "ok"
+    assert held.status == "approved"
+    assert held.decision_note == "ok"
     entry = LedgerEntry.objects.get(pk=held.ledger_entry_id)
     assert (entry.amount, entry.actor_type, entry.actor_id) == (20000, "user", str(operator.pk))
     assert Wallet.objects.get(customer=customer, currency="USD").balance == 25000
     body = approver_client.get("/dashboard/approvals/", {"status": "approved"}).content.decode()
-    assert "april" in body and "Approved" in body
+    assert "april" in body
+    assert "Approved" in body
     assert "Nothing waiting for approval" in approver_client.get("/dashboard/approvals/").content.decode()
 
 
 def test_approver_rejects(approver_client, held):
     approver_client.post(f"/dashboard/approvals/{held.pk}/decide/", {"decision": "reject", "note": "no"})
     held.refresh_from_db()
-    assert held.status == "rejected" and not LedgerEntry.objects.filter(reason="Big goodwill").exists()
+    assert held.status == "rejected"
+    assert not LedgerEntry.objects.filter(reason="Big goodwill").exists()
 
 
 def test_operator_cannot_decide(operator_client, held):

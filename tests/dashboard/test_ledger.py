@@ -58,7 +58,7 @@ def test_lists_everything_newest_first(operator_client, trail):
     assert ">olivia<" in body  # the user's name
 
 
-@pytest.mark.parametrize("params,expected", [
+@pytest.mark.parametrize(("params", "expected"), [
     ({"currency": "INR"}, {"ann inr credit"}),
     ({"direction": "debit"}, {"ann usd debit"}),
     ({"event_type": "refund"}, {"bob usd credit"}),
@@ -106,7 +106,8 @@ def test_invalid_filter_shows_error_and_csv_refuses(operator_client, trail):
 def test_sorting_by_amount(operator_client, trail):
     body = operator_client.get("/dashboard/ledger/", {"sort": "-amount"}).content.decode()
     order = re.findall(r'<td class="reason[^"]*">([^<]*)</td>', body)
-    assert order[0] == "ann inr credit" and order[-1] == "=HYPERLINK(&quot;x&quot;)"
+    assert order[0] == "ann inr credit"
+    assert order[-1] == "=HYPERLINK(&quot;x&quot;)"
 
 
 def test_pagination_keeps_filters(operator_client, make_customer, post):
@@ -115,7 +116,8 @@ def test_pagination_keeps_filters(operator_client, make_customer, post):
         post(c, 100 + i, reason=f"n{i}")
     first = operator_client.get("/dashboard/ledger/", {"currency": "USD"}).content.decode()
     second = operator_client.get("/dashboard/ledger/", {"currency": "USD", "page": 2}).content.decode()
-    assert "1–50 of 60" in first and "51–60 of 60" in second
+    assert "1–50 of 60" in first
+    assert "51–60 of 60" in second
     assert "currency=USD&amp;page=2" in first
     assert len(re.findall(r'<td class="reason[^"]*">', second)) == 10
 
@@ -124,9 +126,12 @@ def test_csv_is_exactly_the_filtered_rows(operator_client, trail):
     rows = rows_of(operator_client.get("/dashboard/ledger/export.csv", {"customer": "ann@x.test"}))
     assert {r["reason"] for r in rows} == {"ann usd credit", "ann usd debit", "ann inr credit"}
     inr = next(r for r in rows if r["currency"] == "INR")
-    assert inr["amount"] == "2500.00" and inr["amount_minor"] == "250000"
-    assert inr["direction"] == "credit" and inr["event_type"] == "payment"
-    assert inr["customer_email"] == "ann@x.test" and inr["created_at_utc"].endswith("Z")
+    assert inr["amount"] == "2500.00"
+    assert inr["amount_minor"] == "250000"
+    assert inr["direction"] == "credit"
+    assert inr["event_type"] == "payment"
+    assert inr["customer_email"] == "ann@x.test"
+    assert inr["created_at_utc"].endswith("Z")
     debit = next(r for r in rows if r["direction"] == "debit")
     assert (debit["balance_before"], debit["balance_after"]) == ("50.00", "40.00")
 
@@ -146,7 +151,8 @@ def test_csv_neutralises_formulas_and_names_actors(operator_client, trail, opera
     rows = rows_of(operator_client.get("/dashboard/ledger/export.csv"))
     formula = next(r for r in rows if "HYPERLINK" in r["reason"])
     assert formula["reason"].startswith("'=")
-    assert formula["actor_type"] == "api_key" and formula["actor"] == "Checkout"
+    assert formula["actor_type"] == "api_key"
+    assert formula["actor"] == "Checkout"
     assert next(r for r in rows if r["reason"] == "by olivia")["actor"] == "olivia"
 
 

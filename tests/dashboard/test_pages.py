@@ -33,7 +33,8 @@ def test_overview_totals_counts_recent_and_low(operator_client, business, make_c
 
 def test_overview_empty_state(operator_client):
     body = operator_client.get("/dashboard/").content.decode()
-    assert "No wallets yet." in body and "No activity yet." in body
+    assert "No wallets yet." in body
+    assert "No activity yet." in body
 
 
 def test_overview_query_count_is_flat(operator_client, make_customer, post, count_queries,
@@ -67,11 +68,12 @@ def people(make_customer, post):
 
 def test_customers_list_shows_balances(operator_client, people):
     body = operator_client.get("/dashboard/customers/").content.decode()
-    assert "$25.50" in body and "₹1,500.00" in body
+    assert "$25.50" in body
+    assert "₹1,500.00" in body
     assert set(_names_in_order(body)) == {"Ann Lee", "Bob Stone", "Catherine Ng"}
 
 
-@pytest.mark.parametrize("q,expected", [
+@pytest.mark.parametrize(("q", "expected"), [
     ("ann", {"Ann Lee"}),            # name, case-insensitive
     ("OTHER.test", {"Catherine Ng"}),  # part of the email
     ("stone", {"Bob Stone"}),
@@ -115,9 +117,11 @@ def test_customers_pagination(operator_client, make_customer):
         make_customer(email=f"p{i:02}@x.test", name=f"Person {i:02}")
     first = operator_client.get("/dashboard/customers/", {"sort": "name"}).content.decode()
     second = operator_client.get("/dashboard/customers/", {"sort": "name", "page": 2}).content.decode()
-    assert len(_names_in_order(first)) == 25 and len(_names_in_order(second)) == 5
+    assert len(_names_in_order(first)) == 25
+    assert len(_names_in_order(second)) == 5
     assert _names_in_order(second)[0] == "Person 25"
-    assert "1–25 of 30" in first and "26–30 of 30" in second
+    assert "1–25 of 30" in first
+    assert "26–30 of 30" in second
     assert "sort=name&amp;page=2" in first
 
 
@@ -145,13 +149,18 @@ def test_customer_page_profile_wallets_ledger_chart(operator_client, customer, p
     post(customer, 700, currency="KWD", reason="Dinar")  # 3 decimals: KWD 0.700
     response = operator_client.get(f"/dashboard/customers/{customer.pk}/")
     body = response.content.decode()
-    assert "Ann Lee" in body and "ann@example.com" in body
+    assert "Ann Lee" in body
+    assert "ann@example.com" in body
     assert 'data-testid="balance-USD">$37.50<' in body
-    assert "KWD" in body and "0.700" in body
-    assert "−$12.50" in body and "+$50.00" in body and "Coffee" in body
-    chart = json.loads(re.search(r'<script id="chart-data" type="application/json">(.*?)</script>', body, re.S)[1])
+    assert "KWD" in body
+    assert "0.700" in body
+    assert "−$12.50" in body
+    assert "+$50.00" in body
+    assert "Coffee" in body
+    chart = json.loads(re.search(r'<script id="chart-data" type="application/json">(.*?)</script>', body, re.DOTALL)[1])
     usd = next(s for s in chart if s["currency"] == "USD")
-    assert usd["v"][:2] == [50.0, 37.5] and usd["decimals"] == 2
+    assert usd["v"][:2] == [50.0, 37.5]
+    assert usd["decimals"] == 2
     assert len(usd["t"]) == len(usd["v"]) == 3  # two entries and "now"
     kwd = next(s for s in chart if s["currency"] == "KWD")
     assert kwd["decimals"] == 3
@@ -178,13 +187,17 @@ def test_customer_ledger_filters_and_pagination(operator_client, customer, post)
     post(customer, 50, credit=False, reason="a debit")
     base = f"/dashboard/customers/{customer.pk}/"
     inr = operator_client.get(base, {"currency": "INR"}).content.decode()
-    assert "rupees" in inr and "usd 1" not in inr
+    assert "rupees" in inr
+    assert "usd 1" not in inr
     debits = operator_client.get(base, {"direction": "debit"}).content.decode()
-    assert "a debit" in debits and "rupees" not in debits
+    assert "a debit" in debits
+    assert "rupees" not in debits
     page1 = operator_client.get(base).content.decode()
     page2 = operator_client.get(base, {"page": 2}).content.decode()
-    assert "1–20 of 27" in page1 and "21–27 of 27" in page2
-    assert "a debit" in page1 and "usd 0" in page2
+    assert "1–20 of 27" in page1
+    assert "21–27 of 27" in page2
+    assert "a debit" in page1
+    assert "usd 0" in page2
 
 
 def test_customer_page_query_count_is_flat(operator_client, customer, post, count_queries,
@@ -203,7 +216,8 @@ def test_customer_page_query_count_is_flat(operator_client, customer, post, coun
 
 def test_customer_without_entries_has_empty_states(operator_client, customer):
     body = operator_client.get(f"/dashboard/customers/{customer.pk}/").content.decode()
-    assert "No entries yet" in body and "no history to chart" in body
+    assert "No entries yet" in body
+    assert "no history to chart" in body
 
 
 def test_threshold_policy_applies_to_overview(operator_client, business, customer, post):

@@ -29,7 +29,7 @@ def entry_values(wallet, *, sequence, before, amount, is_credit=True, currency=N
 
 def insert(*rows) -> None:
     """One INSERT statement of one or more rows (a multi-row insert is what a batch sends)."""
-    statement = f"INSERT INTO wallets_ledgerentry ({COLUMNS}) VALUES " + ", ".join([ONE_ROW] * len(rows))  # noqa: S608
+    statement = f"INSERT INTO wallets_ledgerentry ({COLUMNS}) VALUES " + ", ".join([ONE_ROW] * len(rows))
     with connection.cursor() as cursor:
         cursor.execute(statement, [value for row in rows for value in row])
 
@@ -103,7 +103,7 @@ def test_an_entry_in_another_currency_or_for_another_customer_than_its_wallet_is
 ])
 def test_a_balance_change_without_its_entry_is_refused(usd, assignment):
     insert(entry_values(usd, sequence=1, before=0, amount=700))
-    refused(lambda: execute(f"UPDATE wallets_wallet SET {assignment} WHERE id = %s", [usd.id]),  # noqa: S608
+    refused(lambda: execute(f"UPDATE wallets_wallet SET {assignment} WHERE id = %s", [usd.id]),
             "wallet_changes_only_by_entries")
 
 

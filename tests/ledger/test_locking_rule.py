@@ -27,9 +27,10 @@ def test_the_project_has_code_to_check():
 def test_every_select_for_update_takes_no_key(path):
     for call in calls(path, "select_for_update"):
         no_key = [k for k in call.keywords if k.arg == "no_key"]
-        assert no_key and isinstance(no_key[0].value, ast.Constant) and no_key[0].value.value is True, (
-            f"{path.relative_to(ROOT)}:{call.lineno}: select_for_update(no_key=True) is the rule"
-        )
+        rule = f"{path.relative_to(ROOT)}:{call.lineno}: select_for_update(no_key=True) is the rule"
+        assert no_key, rule
+        assert isinstance(no_key[0].value, ast.Constant), rule
+        assert no_key[0].value.value is True, rule
 
 
 @pytest.mark.parametrize("path", CODE, ids=lambda p: str(p.relative_to(ROOT)))

@@ -83,9 +83,11 @@ def test_an_accepted_posting_keeps_every_invariant(balance, count, amount, is_cr
         assert decision.after - decision.before == (amount if is_credit else -amount)
         assert decision.sequence == count + 1
     elif is_credit:
-        assert decision.code is Code.BALANCE_OVERFLOW and balance + amount > INT64_MAX
+        assert decision.code is Code.BALANCE_OVERFLOW
+        assert balance + amount > INT64_MAX
     else:
-        assert decision.code is Code.INSUFFICIENT_FUNDS and amount > balance
+        assert decision.code is Code.INSUFFICIENT_FUNDS
+        assert amount > balance
 
 
 operations = st.lists(

@@ -6,6 +6,7 @@ with overdrafts, replayed keys and keys reused with other bodies, while readers 
 at every read. Afterwards ``bank.check`` compares every answer with the ledger.
 """
 
+import itertools
 import threading
 
 import httpx
@@ -129,7 +130,7 @@ def test_bank_through_services(reference_data):
     finish_readers = start_readers(db_snapshot_read)
 
     outcomes = bank.run_workers(workload, workers=WORKERS, ops_per_worker=scaled(150),
-                                post=post_through_services(business.id), on_exit=lambda: connection.close())
+                                post=post_through_services(business.id), on_exit=lambda: connection.close())  # noqa: PLW0108 - each worker closes its own thread's connection
     reader_problems, reads = finish_readers()
 
     assert reader_problems == []
@@ -137,7 +138,9 @@ def test_bank_through_services(reference_data):
     stats = bank.summary(outcomes)
     print(f"bank/services: {WORKERS} workers, {stats}, {reads} consistent snapshot reads")
     assert stats["requests"] == WORKERS * scaled(150)
-    assert stats.get(bank.OK, 0) > 0 and stats.get(bank.INSUFFICIENT, 0) > 0 and stats.get(bank.REPLAYED, 0) > 0
+    assert stats.get(bank.OK, 0) > 0
+    assert stats.get(bank.INSUFFICIENT, 0) > 0
+    assert stats.get(bank.REPLAYED, 0) > 0
     assert stats.get(bank.REUSED, 0) > 0
     assert final_check(outcomes, wallets) == []
 
@@ -156,7 +159,7 @@ def http_reader(base_url: str, headers: dict, customer_id: str):
         if page.status_code != 200:
             return [f"GET ledger: {page.status_code} {page.text[:200]}"]
         items = page.json()["items"]  # newest first
-        for newer, older in zip(items, items[1:], strict=False):
+        for newer, older in itertools.pairwise(items):
             if newer["before_balance"] != older["after_balance"]:
                 problems.append(f"chain broken between {older['id']} and {newer['id']}")
         problems += [f"negative entry {e['id']}" for e in items if e["after_balance"] < 0]
@@ -185,9 +188,12 @@ def test_bank_through_http_api(gunicorn_server):
     for client in clients:
         client.close()
 
-    assert http_problems == [] and db_problems == []
+    assert http_problems == []
+    assert db_problems == []
     stats = bank.summary(outcomes)
     print(f"bank/http: {WORKERS} clients, gunicorn 4 workers, {stats}, {http_reads} API reads, {db_reads} snapshots")
-    assert stats.get(bank.OK, 0) > 0 and stats.get(bank.INSUFFICIENT, 0) > 0 and stats.get(bank.REPLAYED, 0) > 0
+    assert stats.get(bank.OK, 0) > 0
+    assert stats.get(bank.INSUFFICIENT, 0) > 0
+    assert stats.get(bank.REPLAYED, 0) > 0
     problems = final_check(outcomes, wallets)
     assert problems == [], server.log_tail()

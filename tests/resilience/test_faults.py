@@ -215,7 +215,8 @@ def test_postgres_crash_and_restart_under_load(gunicorn_server, private_postgres
     print(f"postgres crash: {rounds} immediate stops, {stats}, {len(outage_answers)} probes answered 503 "
           f"in at most {slowest:.2f}s, slowest client op (with retries) {max(latencies):.1f}s")
     assert unresolved(outcomes) == []
-    assert stats.get(bank.OK, 0) > 0 and stats.get(bank.UNKNOWN, 0) > 0
+    assert stats.get(bank.OK, 0) > 0
+    assert stats.get(bank.UNKNOWN, 0) > 0
     with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cursor:
         assert ledger_checks.violations(cursor) == []
         problems = bank.check(outcomes, ledger_checks.ledger_rows(cursor), ledger_checks.wallet_balances(cursor),
@@ -258,14 +259,16 @@ def test_a_held_lock_is_a_quick_503_then_the_retry_posts_once(gunicorn_server, e
             elapsed = time.monotonic() - started
             assert response.status_code == 503, response.text
             assert response.json()["code"] == "SERVICE_UNAVAILABLE"
-            assert response.headers["Retry-After"] == "1" and response.headers["X-Request-Id"]
+            assert response.headers["Retry-After"] == "1"
+            assert response.headers["X-Request-Id"]
             assert elapsed < 5, f"{waited}: the request waited {elapsed:.1f}s"
             # Reads do not wait for the lock.
             assert client.get(f"/customers/{customer_id}/wallets").status_code == 200
         finally:
             holder.close()
         retried = client.post(path, json=body)
-        assert retried.status_code == 200 and retried.json()["balance"] == 500
+        assert retried.status_code == 200
+        assert retried.json()["balance"] == 500
         assert client.post(path, json=body).headers.get("Idempotent-Replayed") == "true"
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM wallets_ledgerentry WHERE idempotency_key = 'held'")

@@ -120,9 +120,10 @@ def dodo_error_body(ctx, response, case):
     if response.status_code < 400:
         return True
     body = response.json()
-    assert isinstance(body, dict) and isinstance(body.get("code"), str) and isinstance(body.get("message"), str), (
-        f"error body is not {{code, message}}: {response.text[:300]}"
-    )
+    not_an_error_body = f"error body is not {{code, message}}: {response.text[:300]}"
+    assert isinstance(body, dict), not_an_error_body
+    assert isinstance(body.get("code"), str), not_an_error_body
+    assert isinstance(body.get("message"), str), not_an_error_body
     if case.meta is not None and case.meta.generation.mode == GenerationMode.POSITIVE:
         allowed = VALID_INPUT_REFUSALS.get(response.status_code, set())
         assert body["code"] in allowed, (

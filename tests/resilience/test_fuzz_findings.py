@@ -58,7 +58,8 @@ def test_a_refused_bulk_row_creates_no_wallet(business, customer):
 
     data = f"customer_id,amount,currency,entry_type\n{customer.id},5,JPY,debit\n{customer.id},7,EUR,credit\n".encode()
     result = bulk_credit_file(business_id=business.id, data=data, actor=Actor.command("test"))
-    assert [r.line for r in result.rejections] == [2] and result.posted == 1
+    assert [r.line for r in result.rejections] == [2]
+    assert result.posted == 1
     assert dict(Wallet.objects.filter(customer=customer).values_list("currency", "balance")) == {
         "USD": 0, "INR": 0, "EUR": 7,
     }

@@ -117,10 +117,12 @@ class LedgerMachine(RuleBasedStateMachine):
         result = self._post(customer, currency, amount, is_credit, key, reason)
         self.steps["accepted"] += 1
         if expected == "replay":
-            assert result.replayed and result.balance == prior[1]
+            assert result.replayed
+            assert result.balance == prior[1]
             return
         after = balance + amount if is_credit else balance - amount
-        assert not result.replayed and result.balance == after
+        assert not result.replayed
+        assert result.balance == after
         self.balances[(customer.id, currency)] = after
         self.entries += 1
         if key:
@@ -133,7 +135,8 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         currency, amount, is_credit, reason = prior[0]
         result = self._post(customer, currency, amount, is_credit, key, reason)
-        assert result.replayed and result.balance == prior[1]
+        assert result.replayed
+        assert result.balance == prior[1]
 
     @rule(customer=customers, key=st.sampled_from(KEYS), delta=st.integers(1, 5))
     def reuse_a_key_with_another_body(self, customer, key, delta):
@@ -164,8 +167,8 @@ class LedgerMachine(RuleBasedStateMachine):
         for _ in range(runs):
             expected_posted, expected_done, expected_rejected = 0, 0, []
             used_in_file = set()
-            for line, (customer, currency, amount, is_credit, key, reason) in enumerate(rows, start=2):
-                key = key or f"{derived}{line}"
+            for line, (customer, currency, amount, is_credit, row_key, reason) in enumerate(rows, start=2):
+                key = row_key or f"{derived}{line}"
                 if customer.business != 0 or (customer.id, key) in used_in_file:
                     expected_rejected.append(line)
                     continue

@@ -35,7 +35,9 @@ def test_only_a_digest_is_stored(business):
         cursor.execute("SELECT t::text FROM wallets_apikey t")
         stored = " ".join(row[0] for row in cursor.fetchall())
     secret = raw_key[len(api_key.prefix):]  # what the stored prefix does not reveal
-    assert raw_key not in stored and secret not in stored and secret[:16] not in stored
+    assert raw_key not in stored
+    assert secret not in stored
+    assert secret[:16] not in stored
 
 
 def test_keys_never_reach_the_logs(business, customer, caplog, capsys):
@@ -80,7 +82,8 @@ def test_digests_are_compared_in_constant_time(business, monkeypatch, settings):
     assert api_key_authenticate(forged) is None
     assert [len(a) == len(b) == 64 for a, b in compared] == [True, True]
     assert compared[0] == (api_key.key_hash, api_key.key_hash)
-    assert compared[1][0] == api_key.key_hash and compared[1][1] == hashlib.sha256(forged.encode()).hexdigest()
+    assert compared[1][0] == api_key.key_hash
+    assert compared[1][1] == hashlib.sha256(forged.encode()).hexdigest()
 
 
 def test_a_revoked_key_fails_on_the_next_request(business):
@@ -89,7 +92,8 @@ def test_a_revoked_key_fails_on_the_next_request(business):
     assert client.get("/customers").status_code == 200
     services.api_key_revoke(key_id=api_key.id)
     response = client.get("/customers")
-    assert response.status_code == 401 and response.json()["code"] == "UNAUTHORIZED"
+    assert response.status_code == 401
+    assert response.json()["code"] == "UNAUTHORIZED"
 
 
 @pytest.fixture
@@ -143,7 +147,8 @@ def test_rate_limit_is_shared_by_gunicorn_workers(gunicorn_server, business, red
     # The limit is per key: another key of the same business is not affected.
     assert httpx.get(f"{server.url}/customers", headers={"Authorization": f"Bearer {other_key}"}).status_code == 200
     # The server's own log never shows a key either.
-    assert raw_key not in server.log_tail(10_000) and raw_key[12:] not in server.log_tail(10_000)
+    assert raw_key not in server.log_tail(10_000)
+    assert raw_key[12:] not in server.log_tail(10_000)
 
 
 def test_production_cache_is_redis_when_configured():
@@ -152,8 +157,8 @@ def test_production_cache_is_redis_when_configured():
     import sys
 
     out = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; "
-                               "c = settings.CACHES['default']; print(c['BACKEND'], c['LOCATION'], c['KEY_PREFIX'])"],
+        [sys.executable, "-c", ("import django; django.setup(); from django.conf import settings; "
+                                "c = settings.CACHES['default']; print(c['BACKEND'], c['LOCATION'], c['KEY_PREFIX'])")],
         cwd=REPO_ROOT, capture_output=True, text=True, check=True,
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "walletproject.settings", "CACHE_URL": REDIS_URL,
              "CACHE_KEY_PREFIX": "prod"},

@@ -52,7 +52,8 @@ def test_login_failed_login_and_logout_are_recorded(member, business):
     [logout] = events(SecurityEvent.Kind.LOGOUT)
     assert logout.actor_id == str(member.pk)
     for event in SecurityEvent.objects.all():
-        assert "wrong-password" not in every_value(event) and PASSWORD not in every_value(event)
+        assert "wrong-password" not in every_value(event)
+        assert PASSWORD not in every_value(event)
         assert "guess-1234" not in every_value(event)
 
 
@@ -69,7 +70,8 @@ def test_api_keys_created_and_revoked_by_command_are_recorded_without_the_key(bu
     raw_key = capsys.readouterr().out.strip().splitlines()[-1]
     [created] = events(SecurityEvent.Kind.API_KEY_CREATED)
     assert (created.business_id, created.actor_type, created.actor_id) == (business.id, "command", "create_api_key")
-    assert created.details["prefix"] == raw_key[:12] and created.details["name"] == "ci"
+    assert created.details["prefix"] == raw_key[:12]
+    assert created.details["name"] == "ci"
     call_command("revoke_api_key", created.details["api_key_id"])
     call_command("revoke_api_key", created.details["api_key_id"])  # again: nothing changes, nothing recorded
     [revoked] = events(SecurityEvent.Kind.API_KEY_REVOKED)
@@ -77,7 +79,8 @@ def test_api_keys_created_and_revoked_by_command_are_recorded_without_the_key(bu
         business.id, "revoke_api_key", created.details["api_key_id"]
     )
     for event in SecurityEvent.objects.all():
-        assert raw_key not in every_value(event) and raw_key[12:] not in every_value(event)
+        assert raw_key not in every_value(event)
+        assert raw_key[12:] not in every_value(event)
 
 
 def test_api_keys_created_and_revoked_in_the_admin_name_the_user(business):
@@ -109,11 +112,12 @@ def test_approvals_and_rejections_are_recorded(business, member, customer):
     assert (approved.actor_name, approved.details["adjustment_request_id"], approved.details["amount"]) == (
         "olivia", held[0].id, 500
     )
-    assert approved.details["requested_by_id"] == maker.pk and rejected.details["note"] == "no"
+    assert approved.details["requested_by_id"] == maker.pk
+    assert rejected.details["note"] == "no"
 
 
 def test_a_refused_change_records_nothing(business):
-    with pytest.raises(Exception):  # noqa: B017 - any refusal; the point is what it leaves behind
+    with pytest.raises(Exception):  # noqa: PT011 - any refusal; the point is what it leaves behind
         services.api_key_revoke(key_id="key_doesnotexist")
     assert not SecurityEvent.objects.exists()
 
@@ -127,7 +131,8 @@ def test_events_cannot_be_changed_or_deleted(business):
                       lambda: connection.cursor().execute("DELETE FROM wallets_securityevent")):
         with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
             statement()
-    assert SecurityEvent.objects.get() == event and event.actor_name == ""
+    assert SecurityEvent.objects.get() == event
+    assert event.actor_name == ""
 
 
 def test_the_admin_shows_the_log_read_only(business):
@@ -138,7 +143,8 @@ def test_the_admin_shows_the_log_read_only(business):
     client.force_login(root)
     assert client.get("/admin/wallets/securityevent/").status_code == 200
     page = client.get(f"/admin/wallets/securityevent/{event.pk}/change/")
-    assert page.status_code == 200 and b'name="_save"' not in page.content  # view only
+    assert page.status_code == 200
+    assert b'name="_save"' not in page.content  # view only
     assert client.get("/admin/wallets/securityevent/add/").status_code == 403
     assert client.post(f"/admin/wallets/securityevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
     assert SecurityEvent.objects.filter(kind=SecurityEvent.Kind.API_KEY_CREATED).count() == 1

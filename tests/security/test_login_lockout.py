@@ -50,7 +50,8 @@ def test_wrong_passwords_then_the_right_one_is_refused(member, root, where):
         assert login(client, where, username, "wrong-password").status_code == 200
     assert login(client, where, username, "wrong-password").status_code == 429  # the limit is reached
     response = login(client, where, username, PASSWORD)
-    assert response.status_code == 429 and not logged_in(client)
+    assert response.status_code == 429
+    assert not logged_in(client)
     assert "Too many sign-in attempts" in response.content.decode()
 
 
@@ -58,11 +59,13 @@ def test_under_the_limit_the_right_password_works_and_resets_the_count(member):
     client = Client()
     for _ in range(LIMIT - 1):
         login(client, "dashboard", "olivia", "wrong-password")
-    assert login(client, "dashboard", "olivia", PASSWORD).status_code == 302 and logged_in(client)
+    assert login(client, "dashboard", "olivia", PASSWORD).status_code == 302
+    assert logged_in(client)
     client = Client()
     for _ in range(LIMIT - 1):  # counting from zero again
         login(client, "dashboard", "olivia", "wrong-password")
-    assert login(client, "dashboard", "olivia", PASSWORD).status_code == 302 and logged_in(client)
+    assert login(client, "dashboard", "olivia", PASSWORD).status_code == 302
+    assert logged_in(client)
 
 
 def test_a_lockout_locks_that_name_from_that_address_only(member, business):
@@ -84,8 +87,10 @@ def test_lockouts_are_in_the_security_log(member, business):
     first = events[0]
     assert (first.actor_type, first.actor_id, first.actor_name, first.business_id, first.ip) == (
         "user", str(member.pk), "olivia", business.id, "203.0.113.7")
-    assert first.details["username"] == "olivia" and first.details["failures"] == LIMIT
-    assert PASSWORD not in str(first.details) and "wrong-password" not in str(first.details)
+    assert first.details["username"] == "olivia"
+    assert first.details["failures"] == LIMIT
+    assert PASSWORD not in str(first.details)
+    assert "wrong-password" not in str(first.details)
     assert not SecurityEvent.objects.filter(kind=SecurityEvent.Kind.LOGIN).exists()
 
 
@@ -93,7 +98,9 @@ def test_a_lockout_of_an_unknown_name_is_logged_without_a_business(db):
     for _ in range(LIMIT):
         login(Client(), "dashboard", "nobody", "guess-1234")
     [event] = SecurityEvent.objects.filter(kind=SecurityEvent.Kind.LOGIN_LOCKED_OUT)
-    assert event.business_id is None and event.actor_type == "system" and event.details["known_user"] is False
+    assert event.business_id is None
+    assert event.actor_type == "system"
+    assert event.details["known_user"] is False
 
 
 def test_force_login_and_session_logins_of_tests_still_work(member, root):

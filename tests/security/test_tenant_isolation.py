@@ -45,13 +45,13 @@ class World:
         self.b_key = api_key_create(business=self.b)[0]
         self.a_raw_key = api_key_create(business=self.a)[1]
         self.a_read_only_raw_key = api_key_create(business=self.a, read_only=True)[1]
-        User = get_user_model()
+        user_model = get_user_model()
         self.a_users = {}
         for role in Membership.Role.values:
-            user = User.objects.create_user(username=f"acme-{role}", password=PASSWORD)
+            user = user_model.objects.create_user(username=f"acme-{role}", password=PASSWORD)
             Membership.objects.create(user=user, business=self.a, role=role)
             self.a_users[role] = user
-        b_operator = User.objects.create_user(username="globex-operator", password=PASSWORD)
+        b_operator = user_model.objects.create_user(username="globex-operator", password=PASSWORD)
         Membership.objects.create(user=b_operator, business=self.b, role=Membership.Role.OPERATOR)
         CurrencyPolicy.objects.create(business=self.b, currency="USD", approval_above=100)
         self.b_request = adjustment_submit(
@@ -149,7 +149,8 @@ def test_another_business_key_on_our_customer_is_404_too(world):
     for path in (f"/customers/{world.a_customer.id}", f"/customers/{world.a_customer.id}/wallets",
                  f"/customers/{world.a_customer.id}/wallets/ledger-entries"):
         response = client.get(path)
-        assert response.status_code == 404 and response.json()["code"] == "NOT_FOUND"
+        assert response.status_code == 404
+        assert response.json()["code"] == "NOT_FOUND"
 
 
 # --- The dashboard ------------------------------------------------------------------------------
@@ -199,8 +200,8 @@ def test_no_dashboard_page_reaches_another_business(world):
         client.force_login(user)
         for name, (kwargs_of, requests) in DASHBOARD_TABLE.items():
             url = reverse(f"dashboard:{name}", kwargs=kwargs_of(world))
-            for method, data in requests:
-                data = fill(data, world)
+            for method, template in requests:
+                data = fill(template, world)
                 response = client.get(url, data) if method == "GET" else client.post(url, data)
                 body = b"".join(response.streaming_content) if response.streaming else response.content
                 text = body.decode(errors="replace")

@@ -37,7 +37,8 @@ def test_bulk_posts_in_order_once_and_refuses_overdrafts(business, make_customer
     chain = list(LedgerEntry.objects.filter(customer=ann).order_by("sequence")
                  .values_list("sequence", "before_balance", "after_balance"))
     assert chain == [(1, 0, 500), (2, 500, 300)]
-    assert result.credited == {"USD": 500, "EUR": 30} and result.debited == {"USD": 200}
+    assert result.credited == {"USD": 500, "EUR": 30}
+    assert result.debited == {"USD": 200}
     assert ledger_drift() == []
 
     again = post_file(business, text, batch_size=2)
@@ -53,7 +54,8 @@ def test_dry_run_and_all_or_nothing_write_nothing(business, make_customer):
     assert (dry.posted, dry.rejected) == (1, 1)
     refused = post_file(business, text, all_or_nothing=True)
     assert (refused.posted, refused.rejected) == (0, 1)
-    assert LedgerEntry.objects.count() == 0 and Wallet.objects.count() == wallets
+    assert LedgerEntry.objects.count() == 0
+    assert Wallet.objects.count() == wallets
 
 
 def test_drift_is_found_in_a_wallet_changed_behind_the_ledger(business, customer, post):
@@ -71,13 +73,16 @@ def fast_passwords(settings):
 
 def test_demo_seed_is_idempotent(db, fast_passwords):
     first = demo.demo_seed()
-    assert first.customers_created == 40 and first.entries_posted > 300 and first.rates_added == []  # KWD shipped
+    assert first.customers_created == 40
+    assert first.entries_posted > 300
+    assert first.rates_added == []  # KWD shipped
     entries = LedgerEntry.objects.count()
 
     second = demo.demo_seed()
 
     assert (second.customers_created, second.entries_posted, second.entries_already_there) == (0, 0, entries)
-    assert not second.api_key_created and not second.rates_added
+    assert not second.api_key_created
+    assert not second.rates_added
     assert all(user.password_matches and not user.created for user in second.users)
     assert LedgerEntry.objects.count() == entries
     assert ledger_drift() == []

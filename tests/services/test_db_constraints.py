@@ -22,11 +22,9 @@ def assert_refused(sql: str, params: list, *names: str, chain_guard: bool = True
     PostgreSQL; SQLite names CHECKs but lists the columns of a UNIQUE), and changes nothing.
     ``chain_guard=False`` runs it with the chain guard's triggers off, to prove that a CHECK behind
     them still holds on its own."""
+    run = execute if chain_guard else execute_behind_the_ledger
     with pytest.raises(IntegrityError) as caught, transaction.atomic():
-        if chain_guard:
-            execute(sql, params)
-        else:
-            execute_behind_the_ledger(sql, params)
+        run(sql, params)
     assert any(name in str(caught.value) for name in names), str(caught.value)
 
 
@@ -81,7 +79,7 @@ def test_negative_entry_count_is_refused(usd):
     )
 
 
-@pytest.mark.parametrize("amount, before", [(0, 0), (-5, 10)], ids=["zero", "negative"])
+@pytest.mark.parametrize(("amount", "before"), [(0, 0), (-5, 10)], ids=["zero", "negative"])
 def test_non_positive_amount_is_refused(usd, amount, before):
     # before/after agree with the amount, so only the amount's own check can refuse it.
     assert_refused(*insert_entry(usd, amount=amount, before=before), "ledger_entry_amount_positive")
@@ -89,7 +87,7 @@ def test_non_positive_amount_is_refused(usd, amount, before):
 
 
 @pytest.mark.parametrize(
-    "is_credit, before, after",
+    ("is_credit", "before", "after"),
     [(True, 0, 6), (True, 10, 5), (False, 10, 15), (False, 10, 6)],
     ids=["credit too much", "credit backwards", "debit backwards", "debit too little"],
 )

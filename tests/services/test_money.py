@@ -18,7 +18,9 @@ from wallets.money import (
 )
 
 
-@pytest.mark.parametrize("currency, exponent", [("USD", 2), ("INR", 2), ("JPY", 0), ("KWD", 3), ("BHD", 3), ("CLP", 0)])
+@pytest.mark.parametrize(
+    ("currency", "exponent"), [("USD", 2), ("INR", 2), ("JPY", 0), ("KWD", 3), ("BHD", 3), ("CLP", 0)],
+)
 def test_minor_unit_exponent_is_iso_4217(currency, exponent):
     assert minor_unit_exponent(currency) == exponent
 
@@ -29,7 +31,7 @@ def test_every_dodo_currency_has_an_exponent():
 
 
 @pytest.mark.parametrize(
-    "text, currency, minor",
+    ("text", "currency", "minor"),
     [
         ("50.00", "USD", 5000),
         ("50", "USD", 5000),
@@ -46,7 +48,7 @@ def test_parse_major_is_exact(text, currency, minor):
 
 
 @pytest.mark.parametrize(
-    "text, currency",
+    ("text", "currency"),
     [
         ("0.001", "USD"),
         ("1.5", "JPY"),
@@ -69,7 +71,7 @@ def test_parse_major_refuses_inexact_or_invalid_amounts(text, currency):
 
 
 @pytest.mark.parametrize(
-    "minor, currency, text",
+    ("minor", "currency", "text"),
     [
         (5000, "USD", "$50.00"),
         (500, "JPY", "¥500"),
@@ -125,7 +127,7 @@ def test_zero_balances_need_no_rate_and_usd_needs_none():
     ),
     st.fixed_dictionaries(
         {
-            c: st.decimals(min_value=Decimal("0.000000000001"), max_value=Decimal("999999999999"), places=12)
+            c: st.decimals(min_value=Decimal("0.000000000001"), max_value=Decimal(999999999999), places=12)
             for c in ["INR", "EUR", "JPY", "KWD", "GBP"]
         }
     ),

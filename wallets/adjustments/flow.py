@@ -56,8 +56,8 @@ class AdjustmentStep:
         posting = self.outcome.posting
         verb = "Credited" if self.form.is_credit else "Debited"
         balance = format_money(posting.balance, d["currency"])
-        text = f"{verb} {amount} {'to' if self.form.is_credit else 'from'} {self.customer.name}. " \
-               f"New {d['currency']} balance: {balance}."
+        text = (f"{verb} {amount} {'to' if self.form.is_credit else 'from'} {self.customer.name}. "
+                f"New {d['currency']} balance: {balance}.")
         if posting.replayed:
             text = f"Already posted, nothing was posted twice: {text}"
         return text

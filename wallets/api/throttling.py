@@ -53,7 +53,7 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
             return True
         try:
             started = self.cache.get(f"{key}:start") or now
-        except Exception:  # noqa: BLE001 - the cache went away mid-request: the window's full length
+        except Exception:  # the cache went away mid-request: the window's full length
             started = now
         self.wait_seconds = max(1, math.ceil(started + self.duration - now))
         return False

@@ -95,5 +95,5 @@ class RequestIdMiddleware:
                 status=503,
                 headers={"Retry-After": "1", "X-Request-Id": request_id},
             )
-        logger.exception("unhandled error (request %s)", request_id, exc_info=exception)
+        logger.error("unhandled error (request %s)", request_id, exc_info=exception)
         return json_server_error(request_id)

@@ -155,7 +155,7 @@ def post_in_transaction(
     now = timezone.now()
     entry = LedgerEntry(**_entry_values(business_id, customer_id, locked.id,
                                         Posting(customer_id, request, event_type, reference_object_id),
-                                        decision, actor, now))
+                                        decision=decision, actor=actor, now=now))
     sql.insert_entry(conn, entry)
     return PostingResult(
         customer_id=customer_id, currency=currency, balance=decision.after, created_at=locked.created_at,
@@ -185,14 +185,14 @@ def post_many(
     refused) before any lock, so a rerun of a posted batch locks nothing. A caller whose batches are
     new (the rest of a file once a batch had nothing posted before) saves that read with ``False``."""
     return _with_retry(
-        lambda: _post_many_in_transaction(business_id, postings, actor, all_or_nothing, dry_run,
-                                          settle_known_first),
+        lambda: _post_many_in_transaction(business_id, postings, actor, all_or_nothing=all_or_nothing,
+                                          dry_run=dry_run, settle_known_first=settle_known_first),
         retry_on=(IntegrityError, OperationalError),
     )
 
 
 def _post_many_in_transaction(
-    business_id: str, postings: Sequence[Posting], actor: Actor, all_or_nothing: bool, dry_run: bool,
+    business_id: str, postings: Sequence[Posting], actor: Actor, *, all_or_nothing: bool, dry_run: bool,
     settle_known_first: bool,
 ) -> BatchResult:
     conn = sql.connection()
@@ -241,7 +241,8 @@ def _post_many_in_transaction(
         values = None
         if decision.code.accepted:
             wallet = locked[(posting.customer_id, posting.request.currency)]
-            values = _entry_values(business_id, posting.customer_id, wallet.id, posting, decision, actor, now)
+            values = _entry_values(business_id, posting.customer_id, wallet.id, posting,
+                                   decision=decision, actor=actor, now=now)
             rows.append(values)
         outcomes.append(Outcome(posting, decision, values))
     for start in range(0, len(rows), INSERT_CHUNK):
@@ -294,7 +295,7 @@ def _check_customers(business_id: str, customer_ids: set[str]) -> None:
 
 
 def _entry_values(
-    business_id: str, customer_id: str, wallet_id: str, posting: Posting, decision: rules.Decision, actor: Actor,
+    business_id: str, customer_id: str, wallet_id: str, posting: Posting, *, decision: rules.Decision, actor: Actor,
     now: datetime.datetime,
 ) -> dict[str, Any]:
     """Every column of the entry a decision accepted (``LedgerEntry``'s attribute names)."""

@@ -130,11 +130,11 @@ def demo_seed(*, today: datetime.datetime | None = None) -> DemoSeedResult:
 
 
 def _user(business: Business, username: str, password: str, role: str) -> DemoUser:
-    User = get_user_model()
-    user = User.objects.filter(username=username).first()
+    user_model = get_user_model()
+    user = user_model.objects.filter(username=username).first()
     created = user is None
     if user is None:
-        user = User.objects.create_user(username=username, email=f"{username}@demo.invalid", password=password)
+        user = user_model.objects.create_user(username=username, email=f"{username}@demo.invalid", password=password)
     membership, _ = Membership.objects.get_or_create(user=user, defaults={"business": business, "role": role})
     return DemoUser(
         username=username, password=password, role=membership.role, created=created,
@@ -181,8 +181,8 @@ def _history(
             return prefix + "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(12))
 
         if currency == home:
-            events.append(("credit", welcome, f"Welcome bonus - {format_money(welcome, currency)} promotional "
-                                               "balance", f"welcome_{customer_id}", "merchant_adjustment"))
+            events.append(("credit", welcome, (f"Welcome bonus - {format_money(welcome, currency)} promotional "
+                                                "balance"), f"welcome_{customer_id}", "merchant_adjustment"))
             balance += welcome
         for _ in range(rng.randint(1, 3)):
             amount = _round(rng.randint(*deposits), currency)

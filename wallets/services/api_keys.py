@@ -113,7 +113,7 @@ def api_keys_changed() -> None:
             cache.incr(VERSION_CACHE_KEY)
         except (ValueError, TypeError):  # not there yet (or evicted): a new value differs from any cached one
             cache.set(VERSION_CACHE_KEY, time.time_ns(), None)
-    except Exception:  # noqa: BLE001 - the cache is down: a cache error must not fail the change
+    except Exception:  # the cache is down: a cache error must not fail the change
         logger.warning("API key cache version not bumped: the cache is unavailable", exc_info=True)
 
 
@@ -134,7 +134,7 @@ def api_key_authenticate(raw_key: str) -> ApiKey | None:
         return _lookup(raw_key, digest)
     try:
         version = cache.get(VERSION_CACHE_KEY)
-    except Exception:  # noqa: BLE001 - the cache is down: ask the database, and cache nothing
+    except Exception:  # the cache is down: ask the database, and cache nothing
         logger.warning("API key cache skipped: the cache is unavailable", exc_info=True)
         return _lookup(raw_key, digest)
     now = time.monotonic()

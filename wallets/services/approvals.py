@@ -106,10 +106,10 @@ def adjustment_submit(
         with transaction.atomic(durable=True):
             request, _ = AdjustmentRequest.objects.get_or_create(
                 business_id=business_id, idempotency_key=request_key,
-                defaults=dict(
-                    customer_id=customer_id, currency=currency, amount=amount, is_credit=is_credit,
-                    reason=reason, requested_by=user,
-                ),
+                defaults={
+                    "customer_id": customer_id, "currency": currency, "amount": amount, "is_credit": is_credit,
+                    "reason": reason, "requested_by": user,
+                },
             )
     except IntegrityError:  # a concurrent double submit created it first
         request = AdjustmentRequest.objects.get(business_id=business_id, idempotency_key=request_key)

@@ -7,7 +7,7 @@ together. Logins and failed logins are recorded by ``wallets.audit`` from Django
 
 from typing import Any
 
-from wallets.http.client_ip import client_ip  # noqa: F401  (re-exported: its home is wallets.http)
+from wallets.http.client_ip import client_ip
 from wallets.models import LedgerEntry, SecurityEvent
 from wallets.services.actors import Actor
 

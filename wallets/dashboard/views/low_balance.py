@@ -42,7 +42,7 @@ def low_balance(request):
 @require_GET
 @dashboard_view
 def low_balance_export(request):
-    filterset, wallets = _low_balance_filterset(request)
+    _filterset, wallets = _low_balance_filterset(request)
     wallets = wallets.only("id", "currency", "balance", "updated_at", "customer_id", "customer__name",
                            "customer__email")
 

@@ -16,10 +16,11 @@ ADMIN_PASSWORD = "admin-password-123"
 def demo_admin() -> tuple[bool, str]:
     """Create the demo superuser unless a user of that name exists (never changed then).
     Returns (usable, warning): usable when its password is the published one and it is a superuser."""
-    User = get_user_model()
-    user = User.objects.filter(username=ADMIN_USERNAME).first()
+    user_model = get_user_model()
+    user = user_model.objects.filter(username=ADMIN_USERNAME).first()
     if user is None:
-        User.objects.create_superuser(username=ADMIN_USERNAME, email="admin@demo.invalid", password=ADMIN_PASSWORD)
+        user_model.objects.create_superuser(username=ADMIN_USERNAME, email="admin@demo.invalid",
+                                            password=ADMIN_PASSWORD)
         return True, ""
     if not (user.is_superuser and user.is_staff and user.is_active):
         return False, "  (this user exists and is not an active superuser; left as is)"
