@@ -245,7 +245,7 @@ def reconcile(run) -> dict:
     else:
         from django.db import connections
 
-        from wallets.services.reconcile import ledger_drift
+        from wallets.selectors.reconcile import ledger_drift
 
         timings = []
         for _ in range(2):
@@ -253,7 +253,7 @@ def reconcile(run) -> dict:
             problems = ledger_drift()
             timings.append(time.perf_counter() - started)
         connections.close_all()
-        out["command"] = "wallets.services.reconcile.ledger_drift() in process (no reconcile_wallets command yet)"
+        out["command"] = "wallets.selectors.reconcile.ledger_drift() in process (no reconcile_wallets command yet)"
         out["runs_s"] = [round(t, 2) for t in timings]
         out["problems"] = len(problems)
         out["seconds"] = statistics.median(timings)

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from wallets.models import LedgerEntry, Wallet
-from wallets.services.reconcile import ledger_drift
+from wallets.selectors.reconcile import ledger_drift
 
 HEADER = ("customer_id", "amount", "currency", "reason")
 

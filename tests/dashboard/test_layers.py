@@ -48,14 +48,14 @@ def test_loading_the_admin_loads_no_dashboard_module():
 
 
 def test_reads_live_in_selectors():
-    """Reconciliation only reads: it is a selector; the old service name only re-exports it."""
+    """Reconciliation only reads: it is a selector (the old service module is gone), and its SQL
+    lives with the project's other raw SQL (``wallets/ledger/sql.py``)."""
     from wallets import selectors
     from wallets.selectors import reconcile
-    from wallets.services import reconcile as old_name
 
-    assert selectors.ledger_drift is reconcile.ledger_drift is old_name.ledger_drift
-    source = (ROOT / "wallets/services/reconcile.py").read_text(encoding="utf-8")
-    assert "cursor" not in source
+    assert selectors.ledger_drift is reconcile.ledger_drift
+    assert not (ROOT / "wallets/services/reconcile.py").exists()
+    source = (ROOT / "wallets/selectors/reconcile.py").read_text(encoding="utf-8")
     assert "SELECT" not in source
 
 

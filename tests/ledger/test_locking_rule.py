@@ -48,3 +48,23 @@ def test_only_the_engine_inserts_entries_or_writes_balances(path):
                        "LedgerEntry.objects.bulk_create", "SET balance", "COPY wallets_ledgerentry")
     for forbidden in forbidden_texts:
         assert forbidden not in text, f"{path.relative_to(ROOT)} posts outside wallets/ledger/: {forbidden}"
+
+
+SQL_HOME = {ROOT / "wallets/ledger/sql.py"}
+
+
+@pytest.mark.parametrize("path", CODE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_raw_sql_lives_in_one_module(path):
+    """The project's raw SQL is in ``wallets/ledger/sql.py``; other modules execute its statements."""
+    if path in SQL_HOME:
+        return
+    text = path.read_text()
+    for keyword in ("SELECT ", "INSERT INTO", "UPDATE wallets", "DELETE FROM", "WITH RECURSIVE", "COPY "):
+        for literal in (node.value for node in ast.walk(ast.parse(text)) if isinstance(node, ast.Constant)):
+            if isinstance(literal, str) and keyword in literal and not _is_docstring_like(literal):
+                pytest.fail(f"{path.relative_to(ROOT)}: raw SQL outside wallets/ledger/sql.py: {literal[:80]!r}")
+
+
+def _is_docstring_like(text: str) -> bool:
+    """Prose that mentions SQL (a docstring, a help text) rather than a statement."""
+    return "``" in text or text.rstrip().endswith(".") or "\n\n" in text

@@ -6,9 +6,9 @@ import pytest
 from tests.ledger.bypass import execute_behind_the_ledger
 from wallets.management import demo
 from wallets.models import LedgerEntry, Wallet
+from wallets.selectors.reconcile import ledger_drift
 from wallets.services.actors import Actor
 from wallets.services.bulk import bulk_credit_file
-from wallets.services.reconcile import ledger_drift
 
 ACTOR = Actor.command("bulk_credit")
 

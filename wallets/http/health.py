@@ -12,6 +12,8 @@ from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 
+from wallets.ledger import sql
+
 logger = logging.getLogger("wallets.errors")
 
 
@@ -30,7 +32,7 @@ def cache_state() -> str:
 def health(request):
     try:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+            cursor.execute(sql.PING)
             cursor.fetchone()
     except Exception as exc:  # any failure means unhealthy
         return JsonResponse({"status": "unavailable", "database": type(exc).__name__, "cache": cache_state()},

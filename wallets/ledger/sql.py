@@ -1,4 +1,6 @@
-"""The posting path's SQL: every statement built once per database vendor, from the models' metadata.
+"""The project's raw SQL, all of it: the posting path's statements, and the few reads the ORM cannot
+say well (the reconciliation's passes, a loose index scan, the health check's ping). Every statement
+is built once (per database vendor where they differ), from the models' metadata.
 
 Why raw SQL here: the ORM compiles a statement on every call, and on the posting path that time is
 spent holding a wallet's row lock, which every other posting to a hot wallet queues behind. The
@@ -162,3 +164,94 @@ def insert_rows(conn: BaseDatabaseWrapper, rows: Sequence[dict[str, Any]]) -> No
         else:
             cursor.executemany(sql.insert, [[f.get_db_prep_save(row[f.attname], conn) for f in sql.insert_fields]
                                             for row in rows])
+
+
+# --- Reads the ORM cannot say well ----------------------------------------------------------------
+
+#: The health check's round trip.
+PING = "SELECT 1"
+
+
+def _signed(alias: str) -> str:
+    return f"CASE WHEN {alias}.is_credit THEN {alias}.amount ELSE -{alias}.amount END"
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileStatements:
+    """The three passes of ``wallets.selectors.reconcile.ledger_drift``, each one pass over the tables
+    (window functions; PostgreSQL and SQLite). Parameters: the business id where ``scoped`` (twice
+    for ``wallet_totals``), then the row limit."""
+
+    wallet_totals: str
+    entry_chain: str
+    duplicate_keys: str
+
+
+@functools.cache
+def reconcile_statements(*, scoped: bool) -> ReconcileStatements:
+    w, e = Wallet._meta.db_table, LedgerEntry._meta.db_table
+    entry_scope = " AND e.business_id = %s" if scoped else ""
+    wallet_scope = " AND w.business_id = %s" if scoped else ""
+    wallet_totals = f"""
+        SELECT w.id, w.balance, w.entry_count, COALESCE(s.total, 0), COALESCE(s.n, 0)
+        FROM {w} w
+        LEFT JOIN (
+            SELECT e.wallet_id, SUM({_signed("e")}) AS total, COUNT(*) AS n
+            FROM {e} e WHERE 1 = 1{entry_scope}
+            GROUP BY e.wallet_id
+        ) s ON s.wallet_id = w.id
+        WHERE (w.balance <> COALESCE(s.total, 0) OR w.entry_count <> COALESCE(s.n, 0) OR w.balance < 0)
+              {wallet_scope}
+        ORDER BY w.id
+        LIMIT %s
+        """  # noqa: S608 - table names from the models; values are parameters
+    entry_chain = f"""
+        SELECT c.wallet_id, c.id, c.sequence, c.rn, c.n, c.amount, c.before_balance, c.after_balance,
+               c.signed, c.prev_after, w.balance,
+               CASE WHEN c.business_id = w.business_id AND c.customer_id = w.customer_id
+                         AND c.currency = w.currency THEN 1 ELSE 0 END
+        FROM (
+            SELECT e.id, e.wallet_id, e.business_id, e.customer_id, e.currency, e.sequence, e.amount,
+                   e.before_balance, e.after_balance, {_signed("e")} AS signed,
+                   LAG(e.after_balance) OVER ordered AS prev_after,
+                   ROW_NUMBER() OVER ordered AS rn,
+                   COUNT(*) OVER (PARTITION BY e.business_id, e.wallet_id) AS n
+            FROM {e} e WHERE 1 = 1{entry_scope}
+            WINDOW ordered AS (PARTITION BY e.business_id, e.wallet_id ORDER BY e.sequence, e.id)
+        ) c
+        JOIN {w} w ON w.id = c.wallet_id
+        WHERE c.sequence <> c.rn
+           OR (c.rn = 1 AND c.before_balance <> 0)
+           OR (c.rn > 1 AND c.before_balance <> c.prev_after)
+           OR c.after_balance - c.before_balance <> c.signed
+           OR c.amount <= 0 OR c.before_balance < 0 OR c.after_balance < 0
+           OR (c.rn = c.n AND c.after_balance <> w.balance)
+           OR c.business_id <> w.business_id OR c.customer_id <> w.customer_id OR c.currency <> w.currency
+        ORDER BY c.wallet_id, c.rn
+        LIMIT %s
+        """  # noqa: S608 - table names from the models; values are parameters
+    duplicate_keys = f"""
+        SELECT e.business_id, e.customer_id, e.idempotency_key, COUNT(*)
+        FROM {e} e
+        WHERE e.idempotency_key IS NOT NULL{entry_scope}
+        GROUP BY e.business_id, e.customer_id, e.idempotency_key
+        HAVING COUNT(*) > 1
+        ORDER BY e.business_id, e.customer_id, e.idempotency_key
+        LIMIT %s
+        """  # noqa: S608 - table names from the models; values are parameters
+    return ReconcileStatements(wallet_totals, entry_chain, duplicate_keys)
+
+
+@functools.cache
+def wallet_currencies_statement() -> str:
+    """A business's wallet currencies by a loose index scan: one probe of the (business, currency,
+    balance) index per currency (parameters: the business id, twice)."""
+    table = connection().ops.quote_name(Wallet._meta.db_table)
+    return (
+        f"WITH RECURSIVE currencies(code) AS ("  # noqa: S608 - the table name is the model's, quoted
+        f" SELECT min(currency) FROM {table} WHERE business_id = %s"
+        f" UNION ALL"
+        f" SELECT (SELECT min(currency) FROM {table} WHERE business_id = %s AND currency > code)"
+        f" FROM currencies WHERE code IS NOT NULL"
+        f") SELECT code FROM currencies WHERE code IS NOT NULL"
+    )

@@ -6,6 +6,7 @@ from django.db import connections, router
 from django.db.models import QuerySet
 
 from wallets.exceptions import CustomerNotFound
+from wallets.ledger import sql
 from wallets.models import Customer, LedgerEntry, Wallet
 from wallets.selectors.api_keys import api_key_find_active  # noqa: F401  (re-exported)
 from wallets.selectors.exchange_rates import UsdTotal, latest_rates_to_usd, total_balance_usd  # noqa: F401
@@ -62,17 +63,8 @@ def wallet_currencies(*, business_id: str) -> set[str]:
     (business, currency, balance) index per currency, instead of reading every wallet (a
     ``SELECT DISTINCT`` was most of the low-balance page's time at 100,000 wallets)."""
     connection = connections[router.db_for_read(Wallet)]
-    table = connection.ops.quote_name(Wallet._meta.db_table)
-    sql = (
-        f"WITH RECURSIVE currencies(code) AS ("  # noqa: S608 - the table name is the model's, quoted
-        f" SELECT min(currency) FROM {table} WHERE business_id = %s"
-        f" UNION ALL"
-        f" SELECT (SELECT min(currency) FROM {table} WHERE business_id = %s AND currency > code)"
-        f" FROM currencies WHERE code IS NOT NULL"
-        f") SELECT code FROM currencies WHERE code IS NOT NULL"
-    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [business_id, business_id])
+        cursor.execute(sql.wallet_currencies_statement(), [business_id, business_id])
         return {code for (code,) in cursor.fetchall()}
 
 

@@ -9,8 +9,9 @@
 - every entry belongs to its wallet's business, customer and currency;
 - every idempotency key is used once in its scope (business, customer).
 
-Three queries, each one pass over the tables (window functions; PostgreSQL and SQLite), so a
-million entries take seconds. It only reads: run it at any time, it takes no locks. Under
+Three queries (``wallets.ledger.sql.reconcile_statements``), each one pass over the tables (window
+functions; PostgreSQL and SQLite), so a million entries take seconds. It only reads: run it at any
+time, it takes no locks. Under
 concurrent postings it reads one consistent snapshot per query on PostgreSQL; run it while
 postings are paused for a proof of the whole book at one instant.
 """
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 
 from django.db import connections
 
-from wallets.models import LedgerEntry, Wallet
+from wallets.ledger import sql
 
 DEFAULT_LIMIT = 1000
 
@@ -48,36 +49,14 @@ def ledger_drift(*, business_id: str | None = None, limit: int = DEFAULT_LIMIT, 
     return problems
 
 
-_WALLET = Wallet._meta.db_table
-_ENTRY = LedgerEntry._meta.db_table
-_SIGNED = "CASE WHEN {t}is_credit THEN {t}amount ELSE -{t}amount END"
-
-
-def _scope(alias: str, business_id: str | None) -> tuple[str, list]:
-    if business_id is None:
-        return "", []
-    return f" AND {alias}.business_id = %s", [business_id]
+def _scope(business_id: str | None) -> list:
+    return [] if business_id is None else [business_id]
 
 
 def _wallet_totals(cursor, business_id, limit) -> list[Drift]:
-    entry_scope, entry_params = _scope("e", business_id)
-    wallet_scope, wallet_params = _scope("w", business_id)
-    cursor.execute(
-        f"""
-        SELECT w.id, w.balance, w.entry_count, COALESCE(s.total, 0), COALESCE(s.n, 0)
-        FROM {_WALLET} w
-        LEFT JOIN (
-            SELECT e.wallet_id, SUM({_SIGNED.format(t="e.")}) AS total, COUNT(*) AS n
-            FROM {_ENTRY} e WHERE 1 = 1{entry_scope}
-            GROUP BY e.wallet_id
-        ) s ON s.wallet_id = w.id
-        WHERE (w.balance <> COALESCE(s.total, 0) OR w.entry_count <> COALESCE(s.n, 0) OR w.balance < 0)
-              {wallet_scope}
-        ORDER BY w.id
-        LIMIT %s
-        """,  # noqa: S608 - table names from the models; values are parameters
-        [*entry_params, *wallet_params, limit],
-    )
+    entry_params = wallet_params = _scope(business_id)
+    cursor.execute(sql.reconcile_statements(scoped=business_id is not None).wallet_totals,
+                   [*entry_params, *wallet_params, limit])
     problems = []
     for wallet_id, balance, entry_count, total, count in cursor.fetchall():
         if balance < 0:
@@ -94,35 +73,8 @@ def _wallet_totals(cursor, business_id, limit) -> list[Drift]:
 
 
 def _entry_chain(cursor, business_id, limit) -> list[Drift]:
-    entry_scope, entry_params = _scope("e", business_id)
-    cursor.execute(
-        f"""
-        SELECT c.wallet_id, c.id, c.sequence, c.rn, c.n, c.amount, c.before_balance, c.after_balance,
-               c.signed, c.prev_after, w.balance,
-               CASE WHEN c.business_id = w.business_id AND c.customer_id = w.customer_id
-                         AND c.currency = w.currency THEN 1 ELSE 0 END
-        FROM (
-            SELECT e.id, e.wallet_id, e.business_id, e.customer_id, e.currency, e.sequence, e.amount,
-                   e.before_balance, e.after_balance, {_SIGNED.format(t="e.")} AS signed,
-                   LAG(e.after_balance) OVER ordered AS prev_after,
-                   ROW_NUMBER() OVER ordered AS rn,
-                   COUNT(*) OVER (PARTITION BY e.business_id, e.wallet_id) AS n
-            FROM {_ENTRY} e WHERE 1 = 1{entry_scope}
-            WINDOW ordered AS (PARTITION BY e.business_id, e.wallet_id ORDER BY e.sequence, e.id)
-        ) c
-        JOIN {_WALLET} w ON w.id = c.wallet_id
-        WHERE c.sequence <> c.rn
-           OR (c.rn = 1 AND c.before_balance <> 0)
-           OR (c.rn > 1 AND c.before_balance <> c.prev_after)
-           OR c.after_balance - c.before_balance <> c.signed
-           OR c.amount <= 0 OR c.before_balance < 0 OR c.after_balance < 0
-           OR (c.rn = c.n AND c.after_balance <> w.balance)
-           OR c.business_id <> w.business_id OR c.customer_id <> w.customer_id OR c.currency <> w.currency
-        ORDER BY c.wallet_id, c.rn
-        LIMIT %s
-        """,  # noqa: S608 - table names from the models; values are parameters
-        [*entry_params, limit],
-    )
+    entry_params = _scope(business_id)
+    cursor.execute(sql.reconcile_statements(scoped=business_id is not None).entry_chain, [*entry_params, limit])
     problems = []
     for (wallet_id, entry_id, sequence, rn, n, amount, before, after, signed, prev_after, wallet_balance,
          belongs) in cursor.fetchall():
@@ -150,19 +102,8 @@ def _entry_chain(cursor, business_id, limit) -> list[Drift]:
 
 
 def _duplicate_idempotency_keys(cursor, business_id, limit) -> list[Drift]:
-    entry_scope, entry_params = _scope("e", business_id)
-    cursor.execute(
-        f"""
-        SELECT e.business_id, e.customer_id, e.idempotency_key, COUNT(*)
-        FROM {_ENTRY} e
-        WHERE e.idempotency_key IS NOT NULL{entry_scope}
-        GROUP BY e.business_id, e.customer_id, e.idempotency_key
-        HAVING COUNT(*) > 1
-        ORDER BY e.business_id, e.customer_id, e.idempotency_key
-        LIMIT %s
-        """,  # noqa: S608 - table names from the models; values are parameters
-        [*entry_params, limit],
-    )
+    entry_params = _scope(business_id)
+    cursor.execute(sql.reconcile_statements(scoped=business_id is not None).duplicate_keys, [*entry_params, limit])
     return [
         Drift("idempotency_key", f"customer {customer_id} of {business} used key {key!r} {count} times")
         for business, customer_id, key, count in cursor.fetchall()
