@@ -1,4 +1,4 @@
-"""Domain errors: plain exceptions, free of HTTP. ``wallets.api.errors`` translates them."""
+"""Domain errors: plain exceptions, free of HTTP. ``wallets.http.errors`` translates them."""
 
 
 class WalletError(Exception):

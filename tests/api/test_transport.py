@@ -71,7 +71,7 @@ def test_cors_origins_come_from_the_environment():
     import subprocess
     import sys
 
-    from tests.resilience.harness import REPO_ROOT
+    from tests.support.servers import REPO_ROOT
 
     code = "import django; django.setup(); from django.conf import settings; print(settings.CORS_ALLOWED_ORIGINS)"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "walletproject.settings",

@@ -4,7 +4,7 @@ import pytest
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
-from wallets.dashboard.errors import server_error
+from wallets.http.errors import server_error
 from wallets.models import LedgerEntry
 
 PAGES = ["/dashboard/", "/dashboard/customers/", "/dashboard/ledger/", "/dashboard/ledger/export.csv",

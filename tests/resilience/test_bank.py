@@ -13,8 +13,9 @@ import httpx
 import pytest
 from django.db import connection
 
-from tests.resilience import bank, ledger_checks
+from tests.resilience import bank
 from tests.resilience.harness import scaled
+from tests.support import oracle
 from wallets import ledger, services
 from wallets.exceptions import IdempotencyKeyReused, InsufficientFunds
 from wallets.services.actors import Actor
@@ -51,7 +52,7 @@ def reader_loop(stop: threading.Event, read, problems: list, counter: list) -> N
 
 def db_snapshot_read() -> list[str]:
     with connection.cursor() as cursor:
-        return ledger_checks.snapshot_violations(cursor)
+        return oracle.snapshot_violations(cursor)
 
 
 def start_readers(read, count=READERS):
@@ -71,8 +72,8 @@ def start_readers(read, count=READERS):
 
 def final_check(outcomes, wallets, **kwargs) -> list[str]:
     with connection.cursor() as cursor:
-        problems = ledger_checks.violations(cursor)
-        problems += bank.check(outcomes, ledger_checks.ledger_rows(cursor), ledger_checks.wallet_balances(cursor),
+        problems = oracle.violations(cursor)
+        problems += bank.check(outcomes, oracle.ledger_rows(cursor), oracle.wallet_balances(cursor),
                                wallets, **kwargs)
     return problems
 

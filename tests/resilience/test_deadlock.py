@@ -14,8 +14,8 @@ from collections import Counter
 import pytest
 from django.db import connection
 
-from tests.resilience import ledger_checks
 from tests.resilience.harness import scaled
+from tests.support import oracle
 from wallets import ledger, services
 from wallets.exceptions import InsufficientFunds
 from wallets.models import Wallet
@@ -103,6 +103,6 @@ def test_bulk_runs_in_opposite_orders_and_single_postings_never_deadlock(referen
     balances = {(w.customer_id, w.currency): w.balance for w in Wallet.objects.filter(business=business)}
     assert balances == {wallet: expected[wallet] for wallet in wallets}
     with connection.cursor() as cursor:
-        assert ledger_checks.violations(cursor) == []
+        assert oracle.violations(cursor) == []
     print(f"deadlock: {rounds} rounds x (4 bulk runs in opposite orders + 4 single posters) "
           f"over {len(wallets)} wallets, 0 deadlocks")

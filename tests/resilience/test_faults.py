@@ -19,10 +19,13 @@ import psycopg
 import pytest
 from django.db import connection
 
-from tests.resilience import bank, ledger_checks
+from tests.resilience import bank
 from tests.resilience.conftest import live_database_url
-from tests.resilience.harness import REPO_ROOT, PrivatePostgres, manage, scaled
+from tests.resilience.harness import scaled
 from tests.resilience.test_bank import http_post, make_wallets
+from tests.support import oracle
+from tests.support.postgres import PrivatePostgres
+from tests.support.servers import REPO_ROOT, manage
 from wallets.services.api_keys import api_key_create, business_get_or_create
 
 CLIENTS = 8
@@ -88,7 +91,7 @@ def open_transactions(cursor, dbname: str, wait: float = 10.0) -> list[tuple]:
     dead clients."""
     deadline = time.monotonic() + wait
     while True:
-        rows = ledger_checks.stuck_transactions(cursor, dbname)
+        rows = oracle.stuck_transactions(cursor, dbname)
         if not rows or time.monotonic() > deadline:
             return rows
         time.sleep(0.2)
@@ -133,8 +136,8 @@ def test_killed_workers_lose_nothing_and_retries_post_once(gunicorn_server):
     assert unresolved(outcomes) == []
     with connection.cursor() as cursor:
         assert open_transactions(cursor, connection.settings_dict["NAME"]) == []
-        assert ledger_checks.violations(cursor) == []
-        problems = bank.check(outcomes, ledger_checks.ledger_rows(cursor), ledger_checks.wallet_balances(cursor),
+        assert oracle.violations(cursor) == []
+        problems = bank.check(outcomes, oracle.ledger_rows(cursor), oracle.wallet_balances(cursor),
                               wallets, allow_unknown=True)
     assert problems == [], server.log_tail()
     # No lock outlived its worker: every wallet takes a posting at once (lock_timeout would say 503).
@@ -218,8 +221,8 @@ def test_postgres_crash_and_restart_under_load(gunicorn_server, private_postgres
     assert stats.get(bank.OK, 0) > 0
     assert stats.get(bank.UNKNOWN, 0) > 0
     with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cursor:
-        assert ledger_checks.violations(cursor) == []
-        problems = bank.check(outcomes, ledger_checks.ledger_rows(cursor), ledger_checks.wallet_balances(cursor),
+        assert oracle.violations(cursor) == []
+        problems = bank.check(outcomes, oracle.ledger_rows(cursor), oracle.wallet_balances(cursor),
                               wallets, allow_unknown=True)
         cursor.execute("SELECT count(*) FROM wallets_ledgerentry WHERE reason = 'bank:probe'")
         assert cursor.fetchone()[0] == 0, "a request answered 503 during the outage left an entry"

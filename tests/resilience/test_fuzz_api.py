@@ -19,7 +19,7 @@ Dodo's extract documents only the 200 of each operation (no 400/401/404/422 at a
 4xx to data that Dodo's schema calls valid must carry one of the codes API-NOTES allows for
 valid-shaped input (see ``VALID_INPUT_REFUSALS``); anything else is a failure.
 
-After the run the books must be sound (``ledger_checks``).
+After the run the books must be sound (the invariant oracle, ``tests.support.oracle``).
 
 Examples per operation: ``WALLETS_FUZZ_EXAMPLES`` (default 25 for CI; 500 for a long run).
 """
@@ -35,8 +35,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from tests.resilience import ledger_checks
-from tests.resilience.harness import REPO_ROOT
+from tests.support import oracle
+from tests.support.servers import REPO_ROOT
 from wallets import ledger, services
 from wallets.services.actors import Actor
 from wallets.services.api_keys import api_key_create, business_get_or_create
@@ -86,7 +86,7 @@ def fuzz_env(gunicorn_server):
           f"({env.server_refusals} refused by gunicorn itself), "
           f"no invalid input possible for {env.unsatisfiable}")
     with connection.cursor() as cursor:
-        assert ledger_checks.violations(cursor) == []
+        assert oracle.violations(cursor) == []
 
 
 def configure(schema, env: FuzzEnv):

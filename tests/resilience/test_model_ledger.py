@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from tests.resilience import ledger_checks
+from tests.support import oracle
 from wallets import ledger, services
 from wallets.exceptions import BalanceOverflow, CustomerNotFound, IdempotencyKeyReused, InsufficientFunds
 from wallets.models import LedgerEntry, Wallet
@@ -219,7 +219,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert stored == self.balances
         assert LedgerEntry.objects.filter(business_id__in=self.business_ids).count() == self.entries
         with connection.cursor() as cursor:
-            assert ledger_checks.violations(cursor) == []
+            assert oracle.violations(cursor) == []
 
 
 def test_ledger_matches_the_model(db):

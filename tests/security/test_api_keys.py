@@ -14,7 +14,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from tests.resilience.conftest import live_database_url
-from tests.resilience.harness import REPO_ROOT, manage
+from tests.support.servers import REPO_ROOT, manage
 from wallets import services
 from wallets.selectors import api_keys as api_key_selectors
 from wallets.services.api_keys import api_key_authenticate, api_key_create

@@ -6,7 +6,7 @@ import secrets
 import subprocess
 import sys
 
-from tests.resilience.harness import REPO_ROOT
+from tests.support.servers import REPO_ROOT
 
 PRODUCTION_ENV = {
     "DJANGO_DEBUG": "false",
