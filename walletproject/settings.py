@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",  # first: every API answer, errors too, carries the CORS headers
     "wallets.http.middleware.ApiHttpsRequiredMiddleware",  # plain HTTP to the API: JSON 403, not a 301
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # gunicorn serves /static/ itself: no proxy needed for it
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "wallets.http.middleware.RequestIdMiddleware",
     "wallets.http.middleware.ChunkedBodyMiddleware",
@@ -172,6 +173,14 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
+# WhiteNoise serves the static files from the app itself (gunicorn, no proxy). It finds them where
+# they live (the apps' and static/), so no collectstatic step is needed; after one, it also serves
+# the compressed copies collectstatic writes to STATIC_ROOT.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
 
 # --- Security (production) ----------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = (
