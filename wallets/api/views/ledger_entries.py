@@ -1,8 +1,6 @@
 """``/customers/{customer_id}/wallets/ledger-entries``: the customer's ledger, newest first, and
 posting a credit or a debit (answered with the wallet after it, as ``GET …/wallets`` shows it)."""
 
-import uuid
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
@@ -69,19 +67,12 @@ class LedgerEntryViewSet(CustomerScopedViewSet):
         the role must allow posting, a reason is required, and above the business's approval
         threshold nothing is posted: the request is held until a different approver approves it
         (``202``). API keys are not subject to maker–checker."""
-        user = request.user
-        membership = getattr(user, "membership", None)
-        # adjustment_submit enforces role and reason itself too; checked here first so the API's
-        # answer is the same whichever refuses.
-        if not user.is_superuser and (membership is None or not membership.can_post):
-            raise exceptions.PermissionDenied("Your role may read but not change balances or customers.")
-        if not (data.get("reason") or "").strip():
-            raise exceptions.ValidationError({"reason": ["A reason is required for a manual adjustment."]})
+        # The one policy (role, reason, threshold, form key) is adjustment_submit's, as for the
+        # dashboard and the admin; its refusals are domain errors (403, 422) like any other.
         outcome = adjustment_submit(
             business_id=self.business_id, customer_id=customer_id, currency=data["currency"],
-            amount=data["amount"], is_credit=data["entry_type"] == "credit", reason=data["reason"],
-            # The flow needs a key (a held request is found by it); without one, this submission's own.
-            idempotency_key=key if key is not None else f"api-session:{uuid.uuid4().hex}", user=user,
+            amount=data["amount"], is_credit=data["entry_type"] == "credit", reason=data.get("reason") or "",
+            idempotency_key=key, user=request.user,
         )
         if outcome.held:
             return Response({"status": "pending_approval", "adjustment_request_id": outcome.request.pk},
