@@ -5,6 +5,7 @@ Every value has a safe default for local use; production sets ``DJANGO_DEBUG=fal
 """
 
 import datetime
+import warnings
 from pathlib import Path
 
 import environ
@@ -181,6 +182,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+# Without collectstatic (optional, see above) STATIC_ROOT does not exist, and WhiteNoise would warn
+# about it at every start.
+warnings.filterwarnings("ignore", message="No directory at: ", category=UserWarning)
 
 # --- Security (production) ----------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = (
