@@ -91,28 +91,6 @@ class BatchResult:
 # --- One wallet -------------------------------------------------------------------------------
 
 
-def post(
-    *,
-    business_id: str,
-    customer_id: str,
-    currency: str,
-    amount: int,
-    is_credit: bool,
-    actor: Actor,
-    reason: str | None = None,
-    idempotency_key: str | None = None,
-    event_type: str = LedgerEntry.EventType.MERCHANT_ADJUSTMENT,
-    reference_object_id: str | None = None,
-) -> PostingResult:
-    """Credit or debit one wallet in its own durable transaction. Raises a ``WalletError`` and
-    writes nothing on refusal."""
-    return _with_retry(lambda: post_in_transaction(
-        business_id=business_id, customer_id=customer_id, currency=currency, amount=amount,
-        is_credit=is_credit, actor=actor, reason=reason, idempotency_key=idempotency_key,
-        event_type=event_type, reference_object_id=reference_object_id,
-    ), retry_on=(IntegrityError,) if idempotency_key is not None else ())
-
-
 def post_in_transaction(
     *,
     business_id: str,
@@ -161,6 +139,24 @@ def post_in_transaction(
         customer_id=customer_id, currency=currency, balance=decision.after, created_at=locked.created_at,
         updated_at=now, entry=entry, replayed=False,
     )
+
+
+def _in_own_transaction[**P](posting: Callable[P, PostingResult]) -> Callable[P, PostingResult]:
+    """``posting``, with the same typed keyword arguments, in its own durable transaction."""
+
+    def run(*args: P.args, **kwargs: P.kwargs) -> PostingResult:
+        # With a key, a posting that lost a race for the key to another currency's wallet (the
+        # unique constraint) runs once more, and then replays or refuses the winner.
+        retry_on = (IntegrityError,) if kwargs.get("idempotency_key") is not None else ()
+        return _with_retry(lambda: posting(*args, **kwargs), retry_on=retry_on)
+
+    run.__name__ = run.__qualname__ = "post"
+    run.__doc__ = ("Credit or debit one wallet in its own durable transaction (the arguments of "
+                   "``post_in_transaction``). Raises a ``WalletError`` and writes nothing on refusal.")
+    return run
+
+
+post = _in_own_transaction(post_in_transaction)
 
 
 # --- Many wallets -----------------------------------------------------------------------------
