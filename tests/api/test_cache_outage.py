@@ -109,3 +109,15 @@ def test_the_rate_limit_fails_open_while_redis_is_down(api, redis_cache, setting
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key": "2/min"}}
     redis_cache.stop()
     assert [api.get("/customers").status_code for _ in range(4)] == [200, 200, 200, 200]
+
+
+def test_the_admin_lists_answer_while_redis_is_down(redis_cache, client, customer):
+    """The admin's currency filter caches its list: with the cache down it asks the database."""
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw-root-123"))
+    redis_cache.stop()
+    for path in ("/admin/wallets/wallet/", "/admin/wallets/ledgerentry/", "/admin/wallets/adjustmentrequest/"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert "USD" in response.content.decode(), path  # the filter's currencies, from the database

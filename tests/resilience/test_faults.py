@@ -166,7 +166,7 @@ def test_postgres_crash_and_restart_under_load(gunicorn_server, private_postgres
     url = pg.url("wallets")
     manage("migrate", "--no-input", "-v", "0", database_url=url)
     raw_key = manage("create_api_key", "Outage", database_url=url).strip().splitlines()[-1]
-    server = gunicorn_server(database_url=url, workers=3, threads=2, env={"DATABASE_CONNECT_TIMEOUT_S": "2"})
+    server = gunicorn_server(database_url=url, workers=3, threads=2, env={"WALLETS_DB_CONNECT_TIMEOUT_S": "2"})
     headers = {"Authorization": f"Bearer {raw_key}"}
     with httpx.Client(base_url=server.url, headers=headers, timeout=10) as client:
         customers = [client.post("/customers", json={"email": f"o{i}@example.com", "name": "O"}).json()["customer_id"]
@@ -242,8 +242,8 @@ def lock_wallet(customer_id: str, currency: str) -> psycopg.Connection:
 @pytest.mark.parametrize(
     ("env", "waited"),
     [
-        ({"DATABASE_LOCK_TIMEOUT_MS": "500"}, "lock_timeout"),
-        ({"DATABASE_LOCK_TIMEOUT_MS": "20000", "DATABASE_STATEMENT_TIMEOUT_MS": "500"}, "statement_timeout"),
+        ({"WALLETS_DB_LOCK_TIMEOUT_MS": "500"}, "lock_timeout"),
+        ({"WALLETS_DB_LOCK_TIMEOUT_MS": "20000", "WALLETS_DB_STATEMENT_TIMEOUT_MS": "500"}, "statement_timeout"),
     ],
 )
 def test_a_held_lock_is_a_quick_503_then_the_retry_posts_once(gunicorn_server, env, waited):
@@ -297,7 +297,7 @@ def test_a_stuck_client_cannot_hold_a_wallet(gunicorn_server):
     _, raw_key = api_key_create(business=business)
     wallets, _ = make_wallets(business)
     customer_id = wallets[0][0]
-    server = gunicorn_server(workers=1, env={"DATABASE_LOCK_TIMEOUT_MS": "8000"})
+    server = gunicorn_server(workers=1, env={"WALLETS_DB_LOCK_TIMEOUT_MS": "8000"})
 
     stuck = subprocess.Popen(
         [sys.executable, "manage.py", "shell", "--no-imports", "-c", STUCK_CLIENT.format(customer_id=customer_id)],

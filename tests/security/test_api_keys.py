@@ -102,7 +102,7 @@ def redis_cache_env():
     import redis
 
     prefix = f"wallets-test-{uuid.uuid4().hex[:12]}"
-    yield {"CACHE_URL": REDIS_URL, "CACHE_KEY_PREFIX": prefix}
+    yield {"CACHE_URL": REDIS_URL, "WALLETS_CACHE_KEY_PREFIX": prefix}
     client = redis.Redis.from_url(REDIS_URL)
     keys = list(client.scan_iter(f"{prefix}:*"))
     if keys:
@@ -161,6 +161,6 @@ def test_production_cache_is_redis_when_configured():
                                 "c = settings.CACHES['default']; print(c['BACKEND'], c['LOCATION'], c['KEY_PREFIX'])")],
         cwd=REPO_ROOT, capture_output=True, text=True, check=True,
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "walletproject.settings", "CACHE_URL": REDIS_URL,
-             "CACHE_KEY_PREFIX": "prod"},
+             "WALLETS_CACHE_KEY_PREFIX": "prod"},
     ).stdout.split()
     assert out == ["django.core.cache.backends.redis.RedisCache", REDIS_URL, "prod"]

@@ -1,11 +1,14 @@
 """What every admin page of the package shares: read-only pages, the currency filter, id search."""
 
+import logging
+
 from django.contrib import admin
 from django.core.cache import cache
 
 from wallets import selectors
 
 CURRENCIES_IN_USE_CACHE_SECONDS = 300
+logger = logging.getLogger(__name__)
 
 
 class ReadOnlyMixin:
@@ -29,11 +32,15 @@ class CurrencyInUseFilter(admin.SimpleListFilter):
     parameter_name = "currency"
 
     def lookups(self, request, model_admin):
-        codes = cache.get_or_set(
-            "wallets:admin:currencies-in-use",
-            selectors.wallet_currencies_in_use,
-            CURRENCIES_IN_USE_CACHE_SECONDS,
-        )
+        try:
+            codes = cache.get_or_set(
+                "wallets:admin:currencies-in-use",
+                selectors.wallet_currencies_in_use,
+                CURRENCIES_IN_USE_CACHE_SECONDS,
+            )
+        except Exception:  # the cache is down: a cache error means "ask the database"
+            logger.warning("admin currency filter: the cache is unavailable", exc_info=True)
+            codes = selectors.wallet_currencies_in_use()
         return [(code, code) for code in codes]
 
     def queryset(self, request, queryset):
