@@ -366,3 +366,20 @@ def test_refuse_duplicates_rejects_the_repeat(business, customers, write_csv):
     assert "line 3: identical to line 2 (--refuse-duplicates)" in ran.err
     assert "Warning" not in ran.err
     assert balance(ann) == 2000  # line 4 differs (the reason's case): it posts
+
+
+def test_a_key_used_in_another_currency_is_refused_in_a_later_batch_of_new_wallets(business, customers, write_csv):
+    """A later batch (no settling read before its locks) whose wallet is new still sees a key the
+    customer used in another currency: the row is refused by line, the batch is not failed."""
+    from wallets import ledger
+
+    ann, bob = customers[0], customers[1]
+    ledger.post(business_id=business.id, customer_id=ann.id, currency="USD", amount=100, is_credit=True,
+                actor=Actor.command("test"), idempotency_key="k-used")
+    path = write_csv([[bob.id, 5, "USD", "first batch", "k-bob"], [ann.id, 7, "EUR", "new wallet", "k-used"]],
+                     header=("customer_id", "amount", "currency", "reason", "idempotency_key"))
+    ran = bulk(path, business, "--batch-size", "1")
+    assert ran.code == 1, ran.text
+    assert "line 3: idempotency_key 'k-used' was already used" in ran.err
+    assert "posted 1, already done 0, rejected 1" in ran.out
+    assert balance(ann, "EUR") == 0

@@ -207,8 +207,8 @@ def _post_many_in_transaction(
     pairs = {(postings[i].customer_id, postings[i].request.currency) for i in todo}
     locked = locking.lock_wallets(conn, business_id=business_id, pairs=pairs) if pairs else {}
     _check_customers(business_id, {customer_id for customer_id, _ in pairs - locked.keys()})
-    if locked:
-        # Read again under the locks: whoever held them committed its keys first. (A key taken
+    if locked or not settle_known_first:
+        # Read (again) under the locks: whoever held them committed its keys first. (A key taken
         # meanwhile in a wallet outside this batch fails the insert on its unique constraint, and
         # the batch's second run sees it.)
         priors = _used_keys(conn, business_id, [postings[i] for i in todo])
