@@ -17,13 +17,18 @@ from wallets.money import minor_unit_exponent
 LEDGER_PER_PAGE = 50
 
 
+def _filtered_ledger(request, business_id: str) -> LedgerEntryFilterSet:
+    """The business's ledger under the request's filters: the page and its CSV export use the same."""
+    return LedgerEntryFilterSet(
+        request.GET, queryset=selectors.ledger_entry_list_business(business_id=business_id), request=request
+    )
+
+
 @require_GET
 @dashboard_view
 def ledger(request):
     business_id = request.access.business_id
-    filterset = LedgerEntryFilterSet(
-        request.GET, queryset=selectors.ledger_entry_list_business(business_id=business_id), request=request
-    )
+    filterset = _filtered_ledger(request, business_id)
     page = page_of(request, filterset.qs, LEDGER_PER_PAGE)
     page.object_list = selectors.ledger_entries_with_actor_labels(business_id=business_id, entries=page.object_list)
     return render_page(request, "dashboard/ledger.html", {"nav": "ledger", "filter": filterset, "page": page})
@@ -34,9 +39,7 @@ def ledger(request):
 def ledger_export(request):
     """Exactly the rows of the ledger page's filters, every page, streamed."""
     business_id = request.access.business_id
-    filterset = LedgerEntryFilterSet(
-        request.GET, queryset=selectors.ledger_entry_list_business(business_id=business_id), request=request
-    )
+    filterset = _filtered_ledger(request, business_id)
     if not filterset.is_valid():
         return HttpResponse("Invalid filters: " + "; ".join(
             f"{name}: {' '.join(errs)}" for name, errs in filterset.errors.items()), status=400,
