@@ -67,3 +67,40 @@ class NotAllowed(WalletError):
 class InvalidState(WalletError):
     code = "INVALID_STATE"
     default_message = "This request was already decided."
+
+
+class InvalidExpiry(WalletError):
+    code = "INVALID_REQUEST_BODY"
+    default_message = "expires_at must be in the future, at most 10 years ahead, and only on a credit."
+
+
+class NotReversible(WalletError):
+    code = "INVALID_REQUEST_BODY"
+    default_message = "This entry cannot be reversed: it is a reversal or an expiry."
+
+
+class ReversalExceedsOriginal(WalletError):
+    code = "REVERSAL_EXCEEDS_ORIGINAL"
+    default_message = "The reversals of an entry cannot exceed its amount (less what has expired)."
+
+
+class HoldNotActive(WalletError):
+    """A hold resolves once: capture or void of a hold that is not active (HTTP 409)."""
+
+    code = "HOLD_NOT_ACTIVE"
+    default_message = "This hold is not active: it was captured, voided or has expired."
+
+
+class CaptureExceedsHold(WalletError):
+    code = "INVALID_REQUEST_BODY"
+    default_message = "A capture cannot exceed the held amount."
+
+
+class EntryNotFound(WalletError):
+    code = "NOT_FOUND"
+    default_message = "Ledger entry not found."
+
+
+class HoldNotFound(WalletError):
+    code = "NOT_FOUND"
+    default_message = "Hold not found."

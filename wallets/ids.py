@@ -17,6 +17,8 @@ PREFIXES = {
     "ledger_entry": "wle",
     "api_key": "key",
     "adjustment_request": "adj",
+    "hold": "hld",
+    "payment": "wpy",
 }
 
 
@@ -60,3 +62,11 @@ def api_key_id() -> str:
 
 def adjustment_request_id() -> str:
     return new_id(PREFIXES["adjustment_request"])
+
+
+def hold_id() -> str:
+    return new_id(PREFIXES["hold"])
+
+
+def payment_id() -> str:
+    return new_id(PREFIXES["payment"])

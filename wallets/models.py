@@ -125,6 +125,15 @@ class Wallet(models.Model):
     balance = models.BigIntegerField(default=0)
     # Number of entries posted; the next entry's sequence is entry_count + 1.
     entry_count = models.BigIntegerField(default=0)
+    # Reserved by active holds (available = balance - held_balance), and the unspent remainder of
+    # active expiring grants. Both are parts of the balance: held + granted <= balance. The engine
+    # keeps them under the wallet lock; reconcile_wallets proves them against holds and grants.
+    held_balance = models.BigIntegerField(default=0, db_default=0)
+    granted_balance = models.BigIntegerField(default=0, db_default=0)
+    # Hints: never later than the soonest active grant's / hold's expiry (null: none is active).
+    # A posting that finds one passed expires what is due first, under the same lock.
+    next_grant_expiry_at = models.DateTimeField(null=True, blank=True)
+    next_hold_expiry_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now_add=True)
 
@@ -136,6 +145,12 @@ class Wallet(models.Model):
             ),
             models.CheckConstraint(condition=Q(balance__gte=0), name="wallet_balance_non_negative"),
             models.CheckConstraint(condition=Q(entry_count__gte=0), name="wallet_entry_count_non_negative"),
+            models.CheckConstraint(condition=Q(held_balance__gte=0), name="wallet_held_non_negative"),
+            models.CheckConstraint(condition=Q(granted_balance__gte=0), name="wallet_granted_non_negative"),
+            # held + granted <= balance, written without a sum that could overflow bigint.
+            models.CheckConstraint(
+                condition=Q(held_balance__lte=F("balance") - F("granted_balance")), name="wallet_held_within_balance"
+            ),
         ]
         indexes = [
             models.Index(fields=["business", "currency", "balance"], name="wallet_business_ccy_balance"),
@@ -180,6 +195,21 @@ class LedgerEntry(models.Model):
     actor_type = models.CharField(max_length=16, choices=ActorType.choices)
     actor_id = models.CharField(max_length=255)
     created_at = models.DateTimeField()
+    # Null in rows written before metadata existed, and by raw inserts: read as {}.
+    metadata = models.JSONField(default=dict, blank=True, null=True)
+    # The entry this one reverses (in part or whole); a reversal is never reversed itself.
+    # (The link columns of entries are indexed only where set: most entries have none.)
+    reversal_of = models.ForeignKey(
+        "self", on_delete=models.PROTECT, related_name="reversals", null=True, blank=True, db_index=False
+    )
+    # A credit with an expiry is a grant (see CreditGrant); the entry that expired a grant's remainder.
+    expires_at = models.DateTimeField(null=True, blank=True)
+    expired_grant = models.ForeignKey(
+        "self", on_delete=models.PROTECT, related_name="expiries", null=True, blank=True, db_index=False
+    )
+    hold = models.ForeignKey(
+        "Hold", on_delete=models.PROTECT, related_name="entries", null=True, blank=True, db_index=False
+    )
 
     class Meta:
         verbose_name_plural = "ledger entries"
@@ -200,21 +230,39 @@ class LedgerEntry(models.Model):
                 name="ledger_entry_balances_agree",
             ),
             models.UniqueConstraint(fields=["business", "wallet", "sequence"], name="ledger_entry_wallet_sequence"),
+            # Keys are scoped per customer and per kind of write: entries, and reversals.
             models.UniqueConstraint(
                 fields=["business", "customer", "idempotency_key"],
-                condition=Q(idempotency_key__isnull=False),
+                condition=Q(idempotency_key__isnull=False, reversal_of__isnull=True),
                 name="ledger_entry_idempotency_key_per_customer",
+            ),
+            models.UniqueConstraint(
+                fields=["business", "customer", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False, reversal_of__isnull=False),
+                name="ledger_entry_reversal_key_per_customer",
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__isnull=True) | Q(is_credit=True, reversal_of__isnull=True),
+                name="ledger_entry_only_credits_expire",
             ),
         ]
         indexes = [
-            models.Index(
-                fields=["business", "customer", "-created_at", "-sequence"], name="ledger_customer_recent"
-            ),
+            models.Index(fields=["business", "customer", "-created_at", "-sequence"], name="ledger_customer_recent"),
             models.Index(
                 fields=["business", "customer", "currency", "-created_at", "-sequence"],
                 name="ledger_customer_ccy_recent",
             ),
             models.Index(fields=["business", "-created_at"], name="ledger_business_recent"),
+            models.Index(
+                fields=["business", "customer", "reference_object_id"],
+                condition=Q(reference_object_id__isnull=False),
+                name="ledger_reference",
+            ),
+            models.Index(fields=["reversal_of"], condition=Q(reversal_of__isnull=False), name="ledger_reversal_of"),
+            models.Index(
+                fields=["expired_grant"], condition=Q(expired_grant__isnull=False), name="ledger_expired_grant"
+            ),
+            models.Index(fields=["hold"], condition=Q(hold__isnull=False), name="ledger_hold"),
         ]
 
     def __str__(self) -> str:
@@ -228,6 +276,158 @@ class LedgerEntry(models.Model):
     @property
     def signed_amount(self) -> int:
         return self.amount if self.is_credit else -self.amount
+
+
+class Hold(models.Model):
+    """Money reserved in a wallet: it stays in the balance but is not available to spend until the
+    hold is captured (a debit of up to its amount), voided, or expires. Resolved at most once."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        CAPTURED = "captured"
+        VOIDED = "voided"
+        EXPIRED = "expired"
+
+    id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=ids.hold_id, editable=False)
+    business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="holds")
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="holds")
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    amount = models.BigIntegerField()
+    captured_amount = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    expires_at = models.DateTimeField()
+    reference_object_id = models.CharField(max_length=255, null=True, blank=True)
+    reason = models.CharField(max_length=500, null=True, blank=True)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    actor_type = models.CharField(max_length=16, choices=LedgerEntry.ActorType.choices)
+    actor_id = models.CharField(max_length=255)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="hold_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(captured_amount__gte=0, captured_amount__lte=F("amount")),
+                name="hold_captured_within_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="captured", captured_amount__gt=0) | (~Q(status="captured") & Q(captured_amount=0)),
+                name="hold_captured_only_when_captured",
+            ),
+            models.UniqueConstraint(
+                fields=["business", "customer", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="hold_idempotency_key_per_customer",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["business", "customer", "-created_at"], name="hold_customer_recent"),
+            models.Index(
+                fields=["business", "wallet", "expires_at"], condition=Q(status="active"), name="hold_wallet_active"
+            ),
+            models.Index(fields=["expires_at"], condition=Q(status="active"), name="hold_active_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.amount} {self.currency} ({self.status})"
+
+
+class CreditGrant(models.Model):
+    """The spendable life of an expiring credit (its ledger entry has ``expires_at``): what is left
+    of it, and what expired. Debits and holds draw from a wallet's grants soonest-expiring first
+    (``GrantDraw`` keeps each draw); at ``expires_at`` the remainder leaves in its own entry."""
+
+    entry = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT, primary_key=True, related_name="grant")
+    business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="grants")
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    amount = models.BigIntegerField()
+    remaining = models.BigIntegerField()
+    expired_amount = models.BigIntegerField(default=0)
+    expires_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["expires_at", "entry_id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="grant_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(remaining__gte=0, remaining__lte=F("amount")), name="grant_remaining_within_amount"
+            ),
+            models.CheckConstraint(condition=Q(expired_amount__gte=0), name="grant_expired_non_negative"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["business", "wallet", "expires_at"], condition=Q(remaining__gt=0), name="grant_wallet_active"
+            ),
+            models.Index(fields=["expires_at"], condition=Q(remaining__gt=0), name="grant_active_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return f"grant {self.entry_id}: {self.remaining}/{self.amount} {self.currency} until {self.expires_at}"
+
+
+class GrantDraw(models.Model):
+    """One move of a grant's money: positive takes from the grant (a debit, a hold, an expiry),
+    negative gives back (a reversal of a debit, a hold released). A grant's remaining is its
+    amount minus the sum of its draws; a resolved hold's draws sum to zero."""
+
+    business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="+")
+    grant = models.ForeignKey(CreditGrant, on_delete=models.PROTECT, related_name="draws")
+    entry = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="grant_draws", null=True, blank=True)
+    hold = models.ForeignKey(Hold, on_delete=models.PROTECT, related_name="grant_draws", null=True, blank=True)
+    amount = models.BigIntegerField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="grant_draw_not_zero"),
+            models.CheckConstraint(
+                condition=Q(entry__isnull=False, hold__isnull=True) | Q(entry__isnull=True, hold__isnull=False),
+                name="grant_draw_entry_or_hold",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} of grant {self.grant_id}"
+
+
+class WalletPayment(models.Model):
+    """A payment from the wallet for one merchant reference: ``min(requested, available)`` was
+    applied (as a ``payment`` entry, none when 0) once per customer, currency and reference."""
+
+    id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=ids.payment_id, editable=False)
+    business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="wallet_payments")
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    reference_object_id = models.CharField(max_length=255)
+    requested = models.BigIntegerField()
+    applied = models.BigIntegerField()
+    reason = models.CharField(max_length=500, null=True, blank=True)
+    entry = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT, related_name="payment", null=True, blank=True)
+    # The wallet right after the payment (what a replay answers).
+    balance_after = models.BigIntegerField()
+    held_after = models.BigIntegerField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["business", "customer", "currency", "reference_object_id"], name="wallet_payment_once"
+            ),
+            models.CheckConstraint(condition=Q(requested__gt=0), name="wallet_payment_requested_positive"),
+            models.CheckConstraint(
+                condition=Q(applied__gte=0, applied__lte=F("requested")), name="wallet_payment_applied_within"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference_object_id}: {self.applied}/{self.requested} {self.currency}"
 
 
 class ExchangeRate(models.Model):
@@ -290,9 +490,7 @@ class AdjustmentRequest(models.Model):
         APPROVED = "approved"
         REJECTED = "rejected"
 
-    id = models.CharField(
-        primary_key=True, max_length=ID_MAX_LENGTH, default=ids.adjustment_request_id, editable=False
-    )
+    id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=ids.adjustment_request_id, editable=False)
     business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="+")
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="adjustment_requests")
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
@@ -312,6 +510,12 @@ class AdjustmentRequest(models.Model):
     ledger_entry = models.OneToOneField(
         LedgerEntry, on_delete=models.PROTECT, related_name="adjustment_request", null=True, blank=True
     )
+    # A request to reverse this entry (in part or whole) rather than a plain credit or debit.
+    reversal_of = models.ForeignKey(
+        LedgerEntry, on_delete=models.PROTECT, related_name="reversal_requests", null=True, blank=True
+    )
+    # A credit that expires (a grant).
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-requested_at"]
@@ -325,9 +529,7 @@ class AdjustmentRequest(models.Model):
                 condition=~Q(status="approved") | Q(ledger_entry__isnull=False),
                 name="adjustment_request_approved_has_entry",
             ),
-            models.UniqueConstraint(
-                fields=["business", "idempotency_key"], name="adjustment_request_key_per_business"
-            ),
+            models.UniqueConstraint(fields=["business", "idempotency_key"], name="adjustment_request_key_per_business"),
         ]
         indexes = [models.Index(fields=["business", "status", "-requested_at"], name="adjustment_business_status")]
 

@@ -142,6 +142,7 @@ def test_a_duplicate_idempotency_key_once_the_unique_index_is_gone(funded):
 
 def test_a_negative_balance_once_the_check_is_gone(funded):
     alter("ALTER TABLE wallets_wallet DROP CONSTRAINT wallet_balance_non_negative")
+    alter("ALTER TABLE wallets_wallet DROP CONSTRAINT wallet_held_within_balance")
     set_wallet(funded, balance=-5)
     assert {"negative_balance", "balance", "last_balance"} <= checks(ledger_drift())
 

@@ -7,6 +7,18 @@ result: an entry must follow its wallet's chain, and a wallet's balance changes 
 (migration ``0009_ledger_chain_guard``).
 """
 
+from wallets.ledger.operations import (
+    Result,
+    SweepResult,
+    capture_hold,
+    create_hold,
+    pay,
+    reverse,
+    reverse_in_transaction,
+    sweep_due,
+    sweep_wallet,
+    void_hold,
+)
 from wallets.ledger.posting import BatchResult, Outcome, Posting, PostingResult, post, post_in_transaction, post_many
 from wallets.ledger.rules import Code, Request
 
@@ -17,7 +29,17 @@ __all__ = [
     "Posting",
     "PostingResult",
     "Request",
+    "Result",
+    "SweepResult",
+    "capture_hold",
+    "create_hold",
+    "pay",
     "post",
     "post_in_transaction",
     "post_many",
+    "reverse",
+    "reverse_in_transaction",
+    "sweep_due",
+    "sweep_wallet",
+    "void_hold",
 ]

@@ -23,10 +23,12 @@ from typing import Any
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from wallets.ledger import sql
+from wallets.ledger.machine import Hints
 from wallets.ledger.rules import Body, WalletState
 from wallets.models import Customer, LedgerEntry, Wallet
 
 _CHUNK = 2000
+NO_HINTS = Hints(0, 0, None, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,8 @@ class LockedWallet:
     id: str
     state: WalletState
     created_at: datetime.datetime
+    #: The wallet row's hold and grant counters and expiry hints (see ``Wallet``).
+    hints: Hints = NO_HINTS
     #: The idempotency key's earlier entry for this customer (any currency), when there is one.
     prior: LedgerEntry | None = None
 
@@ -57,14 +61,20 @@ def lock_wallet(
         row = cursor.fetchone()
     if row is None:
         return None
-    wallet_id, balance, entry_count, created_at, *prior = row
+    wallet_id, balance, entry_count, created_at, held, granted, next_grant, next_hold, *prior = row
     entry = None
     if prior and prior[0] is not None:
         values = list(prior)
         values[3] = bool(values[3])
         values[6] = _datetime(conn, values[6])
         entry = LedgerEntry.from_db(conn.alias, list(_prior_attnames()), values)
-    return LockedWallet(wallet_id, WalletState(balance, entry_count), _datetime(conn, created_at), entry)
+    return LockedWallet(
+        wallet_id,
+        WalletState(balance, entry_count),
+        _datetime(conn, created_at),
+        _hints(conn, held, granted, next_grant, next_hold),
+        entry,
+    )
 
 
 def lock_wallets(
@@ -76,9 +86,23 @@ def lock_wallets(
     found: dict[tuple[str, str], LockedWallet] = {}
     with conn.cursor() as cursor:
         cursor.execute(statements.lock_many, sql.pair_params(conn.vendor, sorted(set(pairs)), business_id))
-        for customer_id, currency, wallet_id, balance, entry_count, created_at in cursor.fetchall():
+        for (
+            customer_id,
+            currency,
+            wallet_id,
+            balance,
+            entry_count,
+            created_at,
+            held,
+            granted,
+            next_grant,
+            next_hold,
+        ) in cursor.fetchall():
             found[(customer_id, currency)] = LockedWallet(
-                wallet_id, WalletState(balance, entry_count), _datetime(conn, created_at)
+                wallet_id,
+                WalletState(balance, entry_count),
+                _datetime(conn, created_at),
+                _hints(conn, held, granted, next_grant, next_hold),
             )
     return found
 
@@ -111,6 +135,15 @@ def customers_found(*, business_id: str, customer_ids: set[str]) -> set[str]:
 
 def _prior_attnames() -> Iterator[str]:
     return (sql.column(LedgerEntry, name) for name in sql.PRIOR_COLUMNS)  # no foreign keys: column = attname
+
+
+def _hints(conn: BaseDatabaseWrapper, held: int, granted: int, next_grant: Any, next_hold: Any) -> Hints:
+    return Hints(
+        held,
+        granted,
+        None if next_grant is None else _datetime(conn, next_grant),
+        None if next_hold is None else _datetime(conn, next_hold),
+    )
 
 
 def _datetime(conn: BaseDatabaseWrapper, value: Any) -> datetime.datetime:

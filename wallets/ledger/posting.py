@@ -26,13 +26,32 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from wallets import ids
-from wallets.exceptions import BalanceOverflow, CustomerNotFound, IdempotencyKeyReused, InsufficientFunds
-from wallets.ledger import locking, rules, sql
+from wallets.exceptions import (
+    BalanceOverflow,
+    CaptureExceedsHold,
+    CustomerNotFound,
+    HoldNotActive,
+    IdempotencyKeyReused,
+    InsufficientFunds,
+    InvalidExpiry,
+    NotReversible,
+    ReversalExceedsOriginal,
+)
+from wallets.ledger import effects, locking, machine, rules, sql
 from wallets.ledger.rules import Code
 from wallets.models import LedgerEntry
 from wallets.services.actors import Actor
 
 _ATTEMPTS = 2
+REFUSALS = {
+    Code.BALANCE_OVERFLOW: BalanceOverflow,
+    Code.KEY_REUSED: IdempotencyKeyReused,
+    Code.INVALID_EXPIRY: InvalidExpiry,
+    Code.NOT_REVERSIBLE: NotReversible,
+    Code.REVERSAL_EXCEEDS_ORIGINAL: ReversalExceedsOriginal,
+    Code.HOLD_NOT_ACTIVE: HoldNotActive,
+    Code.CAPTURE_EXCEEDS_HOLD: CaptureExceedsHold,
+}
 #: Entries per COPY / INSERT statement of a batch.
 INSERT_CHUNK = 2000
 
@@ -48,6 +67,9 @@ class PostingResult:
     updated_at: datetime.datetime
     entry: LedgerEntry
     replayed: bool
+    held: int = 0
+    #: Decided under the lock and not written (``dry_run``).
+    dry_run: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +83,9 @@ class Posting:
     #: For replaying history (demo data): the entry's time; the caller keeps each wallet's
     #: postings in time order.
     created_at: datetime.datetime | None = None
+    #: A credit that expires (a grant).
+    expires_at: datetime.datetime | None = None
+    metadata: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,41 +128,99 @@ def post_in_transaction(
     idempotency_key: str | None = None,
     event_type: str = LedgerEntry.EventType.MERCHANT_ADJUSTMENT,
     reference_object_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    expires_at: datetime.datetime | None = None,
+    dry_run: bool = False,
 ) -> PostingResult:
     """The posting itself, for a service that holds a transaction already and needs the posting
-    to commit or roll back with its own writes (approvals). Locks the wallet row."""
+    to commit or roll back with its own writes (approvals). Locks the wallet row. ``dry_run``:
+    decide under the lock and write nothing."""
     if amount <= 0:
         raise ValueError("amount must be positive")  # callers validate; this is a programming error
     conn = sql.connection()
     request = rules.Request(currency, amount, is_credit, reason, idempotency_key)
-    locked = locking.lock_wallet(conn, business_id=business_id, customer_id=customer_id, currency=currency,
-                                 idempotency_key=idempotency_key)
+    locked = locking.lock_wallet(
+        conn, business_id=business_id, customer_id=customer_id, currency=currency, idempotency_key=idempotency_key
+    )
     if locked is None:
         _check_customers(business_id, {customer_id})
         prior = None
         if idempotency_key is not None:
             prior = locking.used_keys(conn, business_id=business_id, keys=[(customer_id, idempotency_key)]).get(
-                (customer_id, idempotency_key))
+                (customer_id, idempotency_key)
+            )
         _raise_if_refused(rules.decide(rules.WalletState(), request, prior), request)
-        locked = _create_wallets(conn, business_id, [(customer_id, currency)], idempotency_key)[
-            (customer_id, currency)]
-    decision = rules.decide(locked.state, request, locked.prior_body)
-    if decision.code is Code.REPLAYED:
+        if dry_run and prior is None:
+            locked = locking.LockedWallet("", rules.WalletState(), timezone.now())
+        else:
+            locked = _create_wallets(conn, business_id, [(customer_id, currency)], idempotency_key)[
+                (customer_id, currency)
+            ]
+    if locked.prior_body is not None:
+        decision = rules.decide(locked.state, request, locked.prior_body)
+        _raise_if_refused(decision, request)
         prior_entry = locked.prior
         assert prior_entry is not None
         return PostingResult(
-            customer_id=customer_id, currency=currency, balance=prior_entry.after_balance,
-            created_at=locked.created_at, updated_at=prior_entry.created_at, entry=prior_entry, replayed=True,
+            customer_id=customer_id,
+            currency=currency,
+            balance=prior_entry.after_balance,
+            created_at=locked.created_at,
+            updated_at=prior_entry.created_at,
+            entry=prior_entry,
+            replayed=True,
+            held=locked.hints.held,
         )
-    _raise_if_refused(decision, request)
     now = timezone.now()
-    entry = LedgerEntry(**_entry_values(business_id, customer_id, locked.id,
-                                        Posting(customer_id, request, event_type, reference_object_id),
-                                        decision=decision, actor=actor, now=now))
-    sql.insert_entry(conn, entry)
+    state = effects.load(locked, now)
+    entry_id = ids.ledger_entry_id()
+    step = machine.run(state, machine.Post(request, entry_id, expires_at), now)
+    raise_if_refused(step, request.currency, request.amount)
+    values: dict[str, Any] = {
+        "id": entry_id,
+        "actor": actor,
+        "event_type": event_type,
+        "reason": reason,
+        "reference_object_id": reference_object_id,
+        "idempotency_key": idempotency_key,
+        "metadata": metadata,
+    }
+    main = step.main
+    assert main is not None
+    if dry_run:
+        entry = LedgerEntry(**effects.entry_row(business_id, customer_id, locked.id, currency, main, now=now, **values))
+        return PostingResult(
+            customer_id=customer_id,
+            currency=currency,
+            balance=step.state.balance,
+            created_at=locked.created_at,
+            updated_at=now,
+            entry=entry,
+            replayed=False,
+            held=step.state.held,
+            dry_run=True,
+        )
+    ((written,),) = effects.write(
+        conn,
+        business_id=business_id,
+        now=now,
+        wallets=[
+            effects.WalletWrite(
+                customer_id, currency, locked, [step], [lambda move: values], holds_known=_holds_known(locked, state)
+            )
+        ],
+    )
+    posted = written.main
+    assert posted is not None
     return PostingResult(
-        customer_id=customer_id, currency=currency, balance=decision.after, created_at=locked.created_at,
-        updated_at=now, entry=entry, replayed=False,
+        customer_id=customer_id,
+        currency=currency,
+        balance=step.state.balance,
+        created_at=locked.created_at,
+        updated_at=now,
+        entry=posted,
+        replayed=False,
+        held=step.state.held,
     )
 
 
@@ -151,8 +234,10 @@ def _in_own_transaction[**P](posting: Callable[P, PostingResult]) -> Callable[P,
         return _with_retry(lambda: posting(*args, **kwargs), retry_on=retry_on)
 
     run.__name__ = run.__qualname__ = "post"
-    run.__doc__ = ("Credit or debit one wallet in its own durable transaction (the arguments of "
-                   "``post_in_transaction``). Raises a ``WalletError`` and writes nothing on refusal.")
+    run.__doc__ = (
+        "Credit or debit one wallet in its own durable transaction (the arguments of "
+        "``post_in_transaction``). Raises a ``WalletError`` and writes nothing on refusal."
+    )
     return run
 
 
@@ -181,27 +266,38 @@ def post_many(
     refused) before any lock, so a rerun of a posted batch locks nothing. A caller whose batches are
     new (the rest of a file once a batch had nothing posted before) saves that read with ``False``."""
     return _with_retry(
-        lambda: _post_many_in_transaction(business_id, postings, actor, all_or_nothing=all_or_nothing,
-                                          dry_run=dry_run, settle_known_first=settle_known_first),
+        lambda: _post_many_in_transaction(
+            business_id,
+            postings,
+            actor,
+            all_or_nothing=all_or_nothing,
+            dry_run=dry_run,
+            settle_known_first=settle_known_first,
+        ),
         retry_on=(IntegrityError, OperationalError),
     )
 
 
 def _post_many_in_transaction(
-    business_id: str, postings: Sequence[Posting], actor: Actor, *, all_or_nothing: bool, dry_run: bool,
+    business_id: str,
+    postings: Sequence[Posting],
+    actor: Actor,
+    *,
+    all_or_nothing: bool,
+    dry_run: bool,
     settle_known_first: bool,
 ) -> BatchResult:
     conn = sql.connection()
     # Keys are final (entries never change), so the ones already in the ledger can be read before
     # any lock, and their postings settled without locking their wallets.
     priors = _used_keys(conn, business_id, postings) if settle_known_first else {}
-    decisions: list[rules.Decision | None] = [None] * len(postings)
+    settled: list[rules.Decision | None] = [None] * len(postings)
     todo: list[int] = []
     for i, p in enumerate(postings):
         key = p.request.idempotency_key
         prior = priors.get((p.customer_id, key)) if key is not None else None
         if prior is not None:
-            decisions[i] = rules.decide(rules.WalletState(), p.request, prior)
+            settled[i] = rules.decide(rules.WalletState(), p.request, prior)
         else:
             todo.append(i)
     pairs = {(postings[i].customer_id, postings[i].request.currency) for i in todo}
@@ -212,17 +308,34 @@ def _post_many_in_transaction(
         # meanwhile in a wallet outside this batch fails the insert on its unique constraint, and
         # the batch's second run sees it.)
         priors = _used_keys(conn, business_id, [postings[i] for i in todo])
-    requests = [(postings[i].customer_id, postings[i].request) for i in todo]
+    now = timezone.now()  # read after the locks: every entry of these wallets so far is older
+    entry_ids = {i: ids.ledger_entry_id() for i in todo}
     while True:
-        states = {pair: locked[pair].state if pair in locked else rules.WalletState() for pair in pairs}
-        for i, decision in zip(todo, rules.decide_all(states, requests, priors)[0], strict=True):
-            decisions[i] = decision
+        loaded = {pair: effects.load(locked[pair], now) if pair in locked else machine.WalletState() for pair in pairs}
+        states = dict(loaded)
+        used = dict(priors)
+        decisions = list(settled)
+        steps: dict[int, machine.Step] = {}
+        for i in todo:
+            p = postings[i]
+            pair = (p.customer_id, p.request.currency)
+            scoped = (p.customer_id, p.request.idempotency_key) if p.request.idempotency_key is not None else None
+            prior = used.get(scoped) if scoped is not None else None
+            if prior is not None:
+                decisions[i] = rules.decide(rules.WalletState(), p.request, prior)
+                continue
+            step = machine.run(states[pair], machine.Post(p.request, entry_ids[i], p.expires_at), now)
+            decisions[i] = _decision(step)
+            if step.code.accepted:
+                states[pair] = step.state
+                steps[i] = step
+                if scoped is not None:
+                    used[scoped] = p.request.body
         final = [d for d in decisions if d is not None]
         refused = any(not d.code.accepted and d.code is not Code.REPLAYED for d in final)
         if dry_run or (all_or_nothing and refused):
             return BatchResult([Outcome(p, d) for p, d in zip(postings, final, strict=True)], written=False)
-        new = {(postings[i].customer_id, postings[i].request.currency) for i in todo
-               if final[i].code.accepted} - locked.keys()
+        new = {(postings[i].customer_id, postings[i].request.currency) for i in steps} - locked.keys()
         if not new:
             break
         created = _create_wallets(conn, business_id, new, None)
@@ -230,20 +343,56 @@ def _post_many_in_transaction(
         if all(w.state == rules.WalletState() for w in created.values()):
             break
         # Another transaction created one of them and posted to it first: decide again on its state.
-    now = timezone.now()  # read after the locks: every entry of these wallets so far is older
-    outcomes = []
-    rows = []
-    for posting, decision in zip(postings, final, strict=True):
-        values = None
-        if decision.code.accepted:
-            wallet = locked[(posting.customer_id, posting.request.currency)]
-            values = _entry_values(business_id, posting.customer_id, wallet.id, posting,
-                                   decision=decision, actor=actor, now=now)
-            rows.append(values)
-        outcomes.append(Outcome(posting, decision, values))
-    for start in range(0, len(rows), INSERT_CHUNK):
-        sql.insert_rows(conn, rows[start : start + INSERT_CHUNK])
-    return BatchResult(outcomes, written=True)
+    by_wallet: dict[tuple[str, str], list[int]] = {}
+    for i in steps:
+        p = postings[i]
+        by_wallet.setdefault((p.customer_id, p.request.currency), []).append(i)
+    writes = [
+        effects.WalletWrite(
+            customer_id,
+            currency,
+            locked[(customer_id, currency)],
+            [steps[i] for i in indexes],
+            [_batch_values(postings[i], entry_ids[i], actor) for i in indexes],
+            holds_known=_holds_known(locked[(customer_id, currency)], loaded[(customer_id, currency)]),
+        )
+        for (customer_id, currency), indexes in by_wallet.items()
+    ]
+    written = effects.write(conn, business_id=business_id, wallets=writes, now=now, chunk=INSERT_CHUNK)
+    values: dict[int, dict[str, Any]] = {}
+    for (_, indexes), per_wallet in zip(by_wallet.items(), written, strict=True):
+        for i, w in zip(indexes, per_wallet, strict=True):
+            assert w.main_row is not None
+            values[i] = w.main_row
+    return BatchResult(
+        [Outcome(p, d, values.get(i)) for i, (p, d) in enumerate(zip(postings, final, strict=True))], written=True
+    )
+
+
+def _batch_values(posting: Posting, entry_id: str, actor: Actor) -> effects.MainValues:
+    values: dict[str, Any] = {
+        "id": entry_id,
+        "actor": actor,
+        "event_type": posting.event_type,
+        "reason": posting.request.reason,
+        "reference_object_id": posting.reference_object_id,
+        "idempotency_key": posting.request.idempotency_key,
+        "metadata": posting.metadata,
+        "created_at": posting.created_at,
+    }
+    return lambda move: values
+
+
+def _decision(step: machine.Step) -> rules.Decision:
+    main = step.main
+    if not step.code.accepted or main is None:
+        return rules.Decision(step.code, before=step.available)
+    return rules.Decision(step.code, sequence=main.sequence, before=main.before, after=main.after)
+
+
+def _holds_known(locked: locking.LockedWallet, state: machine.WalletState) -> bool:
+    """Every active hold of the wallet is in ``state`` (none, or all were loaded)."""
+    return locked.hints.held == 0 or bool(state.holds)
 
 
 # --- Shared steps -----------------------------------------------------------------------------
@@ -261,7 +410,9 @@ def _with_retry[T](run: Callable[[], T], *, retry_on: tuple[type[Exception], ...
 
 
 def _create_wallets(
-    conn: BaseDatabaseWrapper, business_id: str, pairs: Sequence[tuple[str, str]] | set[tuple[str, str]],
+    conn: BaseDatabaseWrapper,
+    business_id: str,
+    pairs: Sequence[tuple[str, str]] | set[tuple[str, str]],
     idempotency_key: str | None,
 ) -> dict[tuple[str, str], locking.LockedWallet]:
     """A wallet is created by its first posting, inside the posting's transaction (its customer is
@@ -270,17 +421,20 @@ def _create_wallets(
     locking.create_wallets(business_id=business_id, pairs=pairs)
     if len(pairs) == 1 and idempotency_key is not None:
         ((customer_id, currency),) = pairs
-        one = locking.lock_wallet(conn, business_id=business_id, customer_id=customer_id, currency=currency,
-                                  idempotency_key=idempotency_key)
+        one = locking.lock_wallet(
+            conn, business_id=business_id, customer_id=customer_id, currency=currency, idempotency_key=idempotency_key
+        )
         assert one is not None  # it exists now: created here or by a concurrent transaction
         return {(customer_id, currency): one}
     return locking.lock_wallets(conn, business_id=business_id, pairs=pairs)
 
 
 def _used_keys(conn: BaseDatabaseWrapper, business_id: str, postings: Sequence[Posting]) -> dict:
-    return locking.used_keys(conn, business_id=business_id, keys=[
-        (p.customer_id, p.request.idempotency_key) for p in postings if p.request.idempotency_key is not None
-    ])
+    return locking.used_keys(
+        conn,
+        business_id=business_id,
+        keys=[(p.customer_id, p.request.idempotency_key) for p in postings if p.request.idempotency_key is not None],
+    )
 
 
 def _check_customers(business_id: str, customer_ids: set[str]) -> None:
@@ -290,33 +444,24 @@ def _check_customers(business_id: str, customer_ids: set[str]) -> None:
         raise CustomerNotFound()
 
 
-def _entry_values(
-    business_id: str, customer_id: str, wallet_id: str, posting: Posting, *, decision: rules.Decision, actor: Actor,
-    now: datetime.datetime,
-) -> dict[str, Any]:
-    """Every column of the entry a decision accepted (``LedgerEntry``'s attribute names)."""
-    request = posting.request
-    return {
-        **sql.entry_defaults(), "id": ids.ledger_entry_id(), "business_id": business_id,
-        "customer_id": customer_id, "wallet_id": wallet_id, "currency": request.currency,
-        "sequence": decision.sequence, "amount": request.amount, "is_credit": request.is_credit,
-        "event_type": posting.event_type, "reason": request.reason,
-        "reference_object_id": posting.reference_object_id, "idempotency_key": request.idempotency_key,
-        "before_balance": decision.before, "after_balance": decision.after, "actor_type": actor.type,
-        "actor_id": actor.id, "created_at": posting.created_at or now,
-    }
+def raise_if_refused(step: machine.Step, currency: str, amount: int | None) -> None:
+    """A refused step as the domain error a caller answers with."""
+    if not step.code.accepted:
+        _raise(step.code, currency, step.available, amount)
 
 
 def _raise_if_refused(decision: rules.Decision, request: rules.Request) -> None:
-    code = decision.code
+    if not decision.code.accepted and decision.code is not Code.REPLAYED:
+        _raise(decision.code, request.currency, decision.before, request.amount)
+
+
+def _raise(code: Code, currency: str, available: int, amount: int | None) -> None:
     if code is Code.INSUFFICIENT_FUNDS:
         raise InsufficientFunds(
-            f"Insufficient wallet funds: the {request.currency} balance is {decision.before}, "
-            f"the debit is {request.amount}."
+            f"Insufficient wallet funds: the available {currency} balance is {available}, the debit is {amount}."
         )
-    if code is Code.BALANCE_OVERFLOW:
-        raise BalanceOverflow()
-    if code is Code.KEY_REUSED:
-        raise IdempotencyKeyReused()
+    if code in REFUSALS:
+        raise REFUSALS[code]()
     if code in (Code.AMOUNT_NOT_POSITIVE, Code.AMOUNT_TOO_LARGE):
-        raise ValueError(f"amount out of range: {request.amount}")  # callers validate: a programming error
+        raise ValueError(f"amount out of range: {amount}")  # callers validate: a programming error
+    raise AssertionError(f"unhandled refusal {code}")  # pragma: no cover

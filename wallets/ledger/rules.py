@@ -31,6 +31,12 @@ class Code(enum.StrEnum):
     INSUFFICIENT_FUNDS = "insufficient_funds"
     BALANCE_OVERFLOW = "balance_overflow"
     KEY_REUSED = "idempotency_key_reused"  # the key was used with another body
+    # The operations beyond a plain credit or debit (wallets.ledger.machine):
+    INVALID_EXPIRY = "invalid_expiry"  # expires_at on a debit, or not in the future
+    NOT_REVERSIBLE = "not_reversible"  # a reversal or an expiry entry
+    REVERSAL_EXCEEDS_ORIGINAL = "reversal_exceeds_original"
+    HOLD_NOT_ACTIVE = "hold_not_active"  # captured, voided or expired already
+    CAPTURE_EXCEEDS_HOLD = "capture_exceeds_hold"
 
     @property
     def accepted(self) -> bool:

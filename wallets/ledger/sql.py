@@ -33,7 +33,16 @@ from wallets.models import LedgerEntry, Wallet
 
 #: Columns of the idempotency key's earlier entry that the lock statement reads.
 PRIOR_COLUMNS = ("id", "currency", "amount", "is_credit", "reason", "after_balance", "created_at")
-WALLET_COLUMNS = ("id", "balance", "entry_count", "created_at")
+WALLET_COLUMNS = (
+    "id",
+    "balance",
+    "entry_count",
+    "created_at",
+    "held_balance",
+    "granted_balance",
+    "next_grant_expiry_at",
+    "next_hold_expiry_at",
+)
 
 
 def connection() -> BaseDatabaseWrapper:
@@ -75,6 +84,7 @@ def statements(vendor: str) -> Statements:
         f"SELECT {wallet_select}, {', '.join(ec(name) for name in PRIOR_COLUMNS)} "  # noqa: S608
         f"FROM {wt} w LEFT JOIN {et} p ON {ec('business')} = {wc('business')} "
         f"AND {ec('customer')} = {wc('customer')} AND {ec('idempotency_key')} = %s "
+        f"AND {ec('reversal_of')} IS NULL "
         f"WHERE {where_wallet}{lock_clause}"
     )
     fields = tuple(e.concrete_fields)
@@ -92,7 +102,7 @@ def statements(vendor: str) -> Statements:
             f"SELECT {ec('customer')}, {ec('idempotency_key')}, {ec('currency')}, {ec('amount')}, "  # noqa: S608
             f"{ec('is_credit')}, {ec('reason')} FROM {et} p "
             f"JOIN {pairs} ON {ec('customer')} = k.customer_id AND {ec('idempotency_key')} = k.value "
-            f"WHERE {ec('business')} = %s AND {ec('idempotency_key')} IS NOT NULL"
+            f"WHERE {ec('business')} = %s AND {ec('idempotency_key')} IS NOT NULL AND {ec('reversal_of')} IS NULL"
         )
     else:
         # SQLite has no arrays: the pairs travel as one JSON text, ``[[customer_id, value], …]``.
@@ -107,7 +117,7 @@ def statements(vendor: str) -> Statements:
             f"SELECT {ec('customer')}, {ec('idempotency_key')}, {ec('currency')}, {ec('amount')}, "  # noqa: S608
             f"{ec('is_credit')}, {ec('reason')} FROM {pairs} "
             f"JOIN {et} p ON {ec('customer')} = {first} AND {ec('idempotency_key')} = {second} "
-            f"WHERE {ec('business')} = %s AND {ec('idempotency_key')} IS NOT NULL"
+            f"WHERE {ec('business')} = %s AND {ec('idempotency_key')} IS NOT NULL AND {ec('reversal_of')} IS NULL"
         )
     copy = f"COPY {et} ({', '.join(q(db_column(f)) for f in fields)}) FROM STDIN"
     return Statements(vendor, lock, lock_with_key, insert, fields, lock_many, used_keys, copy)
@@ -144,8 +154,9 @@ def insert_entry(conn: BaseDatabaseWrapper, entry: LedgerEntry) -> None:
     """Insert one entry; the trigger applies it to its wallet."""
     fields = statements(conn.vendor).insert_fields
     with conn.cursor() as cursor:
-        cursor.execute(statements(conn.vendor).insert, [f.get_db_prep_save(getattr(entry, f.attname), conn)
-                                                        for f in fields])
+        cursor.execute(
+            statements(conn.vendor).insert, [f.get_db_prep_save(getattr(entry, f.attname), conn) for f in fields]
+        )
     entry._state.adding = False
     entry._state.db = conn.alias
 
@@ -154,16 +165,21 @@ def insert_rows(conn: BaseDatabaseWrapper, rows: Sequence[dict[str, Any]]) -> No
     """Insert entries given as column values (attribute names), in their order; PostgreSQL's
     statement trigger checks and applies them as a set, SQLite's row trigger one by one in order."""
     sql = statements(conn.vendor)
-    names = [f.attname for f in sql.insert_fields]
+    fields = sql.insert_fields
     with conn.cursor() as cursor:
         if conn.vendor == "postgresql":
             # COPY is the fastest insert PostgreSQL has; constraints and triggers apply as usual.
+            # Plain values go as they are; JSON is adapted by its field.
+            prepared = [(f.attname, f if f.get_internal_type() == "JSONField" else None) for f in fields]
             with conn.wrap_database_errors, cursor.cursor.copy(sql.copy) as copy:  # psycopg's errors -> Django's
                 for row in rows:
-                    copy.write_row([row[name] for name in names])
+                    copy.write_row(
+                        [row[name] if f is None else f.get_db_prep_save(row[name], conn) for name, f in prepared]
+                    )
         else:
-            cursor.executemany(sql.insert, [[f.get_db_prep_save(row[f.attname], conn) for f in sql.insert_fields]
-                                            for row in rows])
+            cursor.executemany(
+                sql.insert, [[f.get_db_prep_save(row[f.attname], conn) for f in sql.insert_fields] for row in rows]
+            )
 
 
 # --- Reads the ORM cannot say well ----------------------------------------------------------------
@@ -185,6 +201,10 @@ class ReconcileStatements:
     wallet_totals: str
     entry_chain: str
     duplicate_keys: str
+    #: Holds, grants, draws and reversals; the business id once per ``%s`` before the limit
+    #: (``holds_and_grants_scopes`` of them).
+    holds_and_grants: str
+    holds_and_grants_scopes: int
 
 
 @functools.cache
@@ -230,16 +250,78 @@ def reconcile_statements(*, scoped: bool) -> ReconcileStatements:
         ORDER BY c.wallet_id, c.rn
         LIMIT %s
         """  # noqa: S608 - table names from the models; values are parameters
+    # Keys are scoped per customer and per kind of write (entries, reversals).
     duplicate_keys = f"""
         SELECT e.business_id, e.customer_id, e.idempotency_key, COUNT(*)
         FROM {e} e
         WHERE e.idempotency_key IS NOT NULL{entry_scope}
-        GROUP BY e.business_id, e.customer_id, e.idempotency_key
+        GROUP BY e.business_id, e.customer_id, e.idempotency_key, e.reversal_of_id IS NULL
         HAVING COUNT(*) > 1
         ORDER BY e.business_id, e.customer_id, e.idempotency_key
         LIMIT %s
         """  # noqa: S608 - table names from the models; values are parameters
-    return ReconcileStatements(wallet_totals, entry_chain, duplicate_keys)
+    holds_and_grants, scopes = _holds_and_grants(scoped)
+    return ReconcileStatements(wallet_totals, entry_chain, duplicate_keys, holds_and_grants, scopes)
+
+
+def _holds_and_grants(scoped: bool) -> tuple[str, int]:
+    """Each row: (check, wallet id, object id, found, expected)."""
+    from wallets.models import CreditGrant, GrantDraw, Hold
+
+    w, e = Wallet._meta.db_table, LedgerEntry._meta.db_table
+    h, g, d = Hold._meta.db_table, CreditGrant._meta.db_table, GrantDraw._meta.db_table
+
+    def scope(alias: str) -> str:
+        return f" AND {alias}.business_id = %s" if scoped else ""
+
+    parts = [
+        # the wallet's held counter is the sum of its active holds
+        f"""SELECT 'held', w.id, NULL, w.held_balance, COALESCE(t.total, 0) FROM {w} w
+            LEFT JOIN (SELECT x.wallet_id, SUM(x.amount) AS total FROM {h} x WHERE x.status = 'active'
+                       GROUP BY x.wallet_id) t ON t.wallet_id = w.id
+            WHERE w.held_balance <> COALESCE(t.total, 0){scope("w")}""",  # noqa: S608
+        # the granted counter is the sum of the grants' remainders
+        f"""SELECT 'granted', w.id, NULL, w.granted_balance, COALESCE(t.total, 0) FROM {w} w
+            LEFT JOIN (SELECT x.wallet_id, SUM(x.remaining) AS total FROM {g} x GROUP BY x.wallet_id) t
+                   ON t.wallet_id = w.id
+            WHERE w.granted_balance <> COALESCE(t.total, 0){scope("w")}""",  # noqa: S608
+        # a grant's remainder is its amount less its draws
+        f"""SELECT 'grant_remaining', x.wallet_id, x.entry_id, x.remaining, x.amount - COALESCE(t.total, 0)
+            FROM {g} x LEFT JOIN (SELECT y.grant_id, SUM(y.amount) AS total FROM {d} y GROUP BY y.grant_id) t
+                   ON t.grant_id = x.entry_id
+            WHERE x.remaining <> x.amount - COALESCE(t.total, 0){scope("x")}""",  # noqa: S608
+        # a grant's expired amount is what its expiry entries took
+        f"""SELECT 'grant_expired', x.wallet_id, x.entry_id, x.expired_amount, COALESCE(t.total, 0) FROM {g} x
+            LEFT JOIN (SELECT y.expired_grant_id, SUM(y.amount) AS total FROM {e} y
+                       WHERE y.expired_grant_id IS NOT NULL GROUP BY y.expired_grant_id) t
+                   ON t.expired_grant_id = x.entry_id
+            WHERE x.expired_amount <> COALESCE(t.total, 0){scope("x")}""",  # noqa: S608
+        # an active hold holds at most its amount of grant money; a resolved one holds none
+        f"""SELECT 'hold_draws', x.wallet_id, x.id, COALESCE(t.total, 0), x.amount FROM {h} x
+            LEFT JOIN (SELECT y.hold_id, SUM(y.amount) AS total FROM {d} y WHERE y.hold_id IS NOT NULL
+                       GROUP BY y.hold_id) t ON t.hold_id = x.id
+            WHERE (COALESCE(t.total, 0) < 0 OR COALESCE(t.total, 0) > x.amount
+                   OR (x.status <> 'active' AND COALESCE(t.total, 0) <> 0)){scope("x")}""",  # noqa: S608
+        # a captured hold has one capture entry of its captured amount
+        f"""SELECT 'hold_capture', x.wallet_id, x.id, COALESCE(t.total, 0), x.captured_amount FROM {h} x
+            LEFT JOIN (SELECT y.hold_id, SUM(y.amount) AS total FROM {e} y WHERE y.hold_id IS NOT NULL
+                       GROUP BY y.hold_id) t ON t.hold_id = x.id
+            WHERE COALESCE(t.total, 0) <> x.captured_amount{scope("x")}""",  # noqa: S608
+        # an entry's reversals never exceed it
+        f"""SELECT 'reversals', x.wallet_id, x.id, t.total, x.amount FROM {e} x
+            JOIN (SELECT y.reversal_of_id, SUM(y.amount) AS total FROM {e} y WHERE y.reversal_of_id IS NOT NULL
+                  GROUP BY y.reversal_of_id) t ON t.reversal_of_id = x.id
+            WHERE t.total > x.amount{scope("x")}""",  # noqa: S608
+        # the expiry hint is never later than the soonest active grant's expiry
+        f"""SELECT 'grant_hint', w.id, NULL, 0, 0 FROM {w} w
+            WHERE EXISTS (SELECT 1 FROM {g} x WHERE x.wallet_id = w.id AND x.remaining > 0
+                          AND (w.next_grant_expiry_at IS NULL OR x.expires_at < w.next_grant_expiry_at)){scope("w")}""",  # noqa: S608
+        f"""SELECT 'hold_hint', w.id, NULL, 0, 0 FROM {w} w
+            WHERE EXISTS (SELECT 1 FROM {h} x WHERE x.wallet_id = w.id AND x.status = 'active'
+                          AND (w.next_hold_expiry_at IS NULL OR x.expires_at < w.next_hold_expiry_at)){scope("w")}""",  # noqa: S608
+    ]
+    statement = " UNION ALL ".join(f"SELECT * FROM ({part}) p{i}" for i, part in enumerate(parts))  # noqa: S608
+    return f"{statement} LIMIT %s", len(parts) if scoped else 0
 
 
 @functools.cache

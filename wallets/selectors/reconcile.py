@@ -7,7 +7,11 @@
   starts at 0, each before_balance is the previous after_balance, each entry's balances agree
   with its amount and direction, and the last after_balance is the wallet's balance;
 - every entry belongs to its wallet's business, customer and currency;
-- every idempotency key is used once in its scope (business, customer).
+- every idempotency key is used once in its scope (business, customer, entries or reversals);
+- holds and grants: the wallet's held and granted counters are the sums of its active holds and
+  its grants' remainders; a grant's remainder is its amount less its draws, and its expired amount
+  what its expiry entries took; a resolved hold holds no grant money, a captured one has its
+  capture entry; an entry's reversals never exceed it; the expiry hints are never late.
 
 Three queries (``wallets.ledger.sql.reconcile_statements``), each one pass over the tables (window
 functions; PostgreSQL and SQLite), so a million entries take seconds. It only reads: run it at any
@@ -46,6 +50,7 @@ def ledger_drift(*, business_id: str | None = None, limit: int = DEFAULT_LIMIT, 
         problems += _wallet_totals(cursor, business_id, limit)
         problems += _entry_chain(cursor, business_id, limit)
         problems += _duplicate_idempotency_keys(cursor, business_id, limit)
+        problems += _holds_and_grants(cursor, business_id, limit)
     return problems
 
 
@@ -108,3 +113,26 @@ def _duplicate_idempotency_keys(cursor, business_id, limit) -> list[Drift]:
         Drift("idempotency_key", f"customer {customer_id} of {business} used key {key!r} {count} times")
         for business, customer_id, key, count in cursor.fetchall()
     ]
+
+
+_HOLDS_AND_GRANTS = {
+    "held": "held_balance is {found} but its active holds sum to {expected}",
+    "granted": "granted_balance is {found} but its grants' remainders sum to {expected}",
+    "grant_remaining": "the grant's remaining is {found} but its amount less its draws is {expected}",
+    "grant_expired": "the grant's expired_amount is {found} but its expiry entries sum to {expected}",
+    "hold_draws": "the hold's grant draws sum to {found} (its amount is {expected}; 0 once resolved)",
+    "hold_capture": "the hold's capture entries sum to {found} but its captured_amount is {expected}",
+    "reversals": "the entry's reversals sum to {found}, more than its amount {expected}",
+    "grant_hint": "next_grant_expiry_at is later than an active grant's expiry (it would expire late)",
+    "hold_hint": "next_hold_expiry_at is later than an active hold's expiry (it would be released late)",
+}
+
+
+def _holds_and_grants(cursor, business_id, limit) -> list[Drift]:
+    statements = sql.reconcile_statements(scoped=business_id is not None)
+    cursor.execute(statements.holds_and_grants, [*[business_id] * statements.holds_and_grants_scopes, limit])
+    problems = []
+    for check, wallet_id, object_id, found, expected in cursor.fetchall():
+        detail = _HOLDS_AND_GRANTS[check].format(found=found, expected=expected)
+        problems.append(Drift(check, detail, wallet_id, object_id))
+    return problems
