@@ -47,7 +47,7 @@ def wallet(customer):
 
 
 def ids(customer):
-    return dict(business_id=customer.business_id, customer_id=customer.id)
+    return {"business_id": customer.business_id, "customer_id": customer.id}
 
 
 def test_a_debit_draws_from_the_soonest_grant_first_then_free_money(customer):
@@ -98,7 +98,7 @@ def test_holds_reserve_available_balance_and_resolve_once(customer):
     with pytest.raises(InsufficientFunds):
         debit(customer, 31)
     captured = ledger.capture_hold(**ids(customer), hold_id=hold.id, actor=ACTOR, amount=50)
-    assert captured.entry.event_type == "payment" and captured.entry.hold_id == hold.id
+    assert (captured.entry.event_type, captured.entry.hold_id) == ("payment", hold.id)
     assert (captured.hold.status, captured.hold.captured_amount) == ("captured", 50)
     assert (wallet(customer).balance, wallet(customer).held_balance) == (50, 0)
     with pytest.raises(HoldNotActive):
@@ -129,7 +129,8 @@ def test_a_payment_applies_what_is_available_once_per_reference(customer):
     first = ledger.pay(**ids(customer), currency="USD", amount=50, reference_object_id="inv_1", actor=ACTOR)
     assert (first.payment.applied, first.wallet.balance, first.entry.event_type) == (30, 0, "payment")
     again = ledger.pay(**ids(customer), currency="USD", amount=50, reference_object_id="inv_1", actor=ACTOR)
-    assert again.replayed and again.payment.pk == first.payment.pk
+    assert again.replayed
+    assert again.payment.pk == first.payment.pk
     with pytest.raises(IdempotencyKeyReused):
         ledger.pay(**ids(customer), currency="USD", amount=51, reference_object_id="inv_1", actor=ACTOR)
     nothing = ledger.pay(**ids(customer), currency="USD", amount=5, reference_object_id="inv_2", actor=ACTOR)
@@ -178,7 +179,8 @@ def test_reversal_keys_replay_and_are_scoped_apart_from_entry_keys(customer):
     spent = debit(customer, 40).entry
     first = ledger.reverse(**ids(customer), entry_id=spent.id, actor=ACTOR, amount=5, idempotency_key="k")
     again = ledger.reverse(**ids(customer), entry_id=spent.id, actor=ACTOR, amount=5, idempotency_key="k")
-    assert again.replayed and again.entry.id == first.entry.id
+    assert again.replayed
+    assert again.entry.id == first.entry.id
     with pytest.raises(IdempotencyKeyReused):
         ledger.reverse(**ids(customer), entry_id=spent.id, actor=ACTOR, amount=6, idempotency_key="k")
 
