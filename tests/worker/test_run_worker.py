@@ -126,7 +126,7 @@ def test_two_workers_keep_the_sweep_going_with_never_more_than_one_waiting(worke
         time.sleep(0.02)
     assert max(waiting_seen) == 1, waiting_seen
     finished = sweeps.filter(status__in=[TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED])
-    assert finished.count() >= 4, f"{first.log_tail()}\n{second.log_tail()}"
+    assert finished.count() >= 3, f"{first.log_tail()}\n{second.log_tail()}"
     # Each sweep ran on one worker, once.
     assert all(len(ids) == 1 for ids in finished.values_list("worker_ids", flat=True))
 
