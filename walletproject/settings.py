@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "corsheaders",
+    "django_tasks_db",  # the task queue's table (django.tasks' database backend)
     "wallets",
     "wallets.dashboard",
     "axes",
@@ -133,6 +134,16 @@ if "redis" in CACHES["default"]["BACKEND"].lower():
 # so with the per-process default the key cache is off and a revoked key fails at once everywhere.
 _shared_cache = "locmem" not in CACHES["default"]["BACKEND"].lower()
 WALLETS_API_KEY_CACHE_SECONDS = env.float("WALLETS_API_KEY_CACHE_SECONDS", default=2.0 if _shared_cache else 0.0)
+
+# --- Background tasks (django.tasks) --------------------------------------------------------
+# Django's own tasks framework. By default its queue is a table in the app's database (django-tasks-db),
+# worked by ``python manage.py run_worker``: no broker to run, on SQLite and PostgreSQL alike.
+# WALLETS_TASKS_BACKEND (a dotted path to a django.tasks backend class) swaps in another queue, e.g. a
+# broker-backed one, which then brings its own worker (run_worker works the database backend only).
+TASKS = {"default": {"BACKEND": env.str("WALLETS_TASKS_BACKEND", default="django_tasks_db.DatabaseBackend")}}
+# Seconds between two runs of the expiry sweep (wallets.tasks.sweep_expiries): due grants and holds
+# that no posting has expired yet are expired by the worker within about this long.
+WALLETS_SWEEP_INTERVAL = env.float("WALLETS_SWEEP_INTERVAL", default=30.0)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

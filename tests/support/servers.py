@@ -1,5 +1,6 @@
-"""Real servers for the tests and ``bench``: gunicorn (the product as deployed), Redis and PgBouncer,
-each our own process on a free loopback port in its own process group, and ``manage.py`` runs.
+"""Real servers for the tests and ``bench``: gunicorn (the product as deployed), the task worker
+(``manage.py run_worker``), Redis and PgBouncer, each our own process (the servers on a free loopback
+port) in its own process group, and ``manage.py`` runs.
 
 Each server is ``start()``-ed and ``stop()``-ped, or used as a context manager. Stopping kills the
 server's own process group only (``start_new_session``), never anything matched by name.
@@ -197,6 +198,58 @@ class Gunicorn:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class TaskWorker:
+    """``python manage.py run_worker`` (the background worker) with production settings against
+    ``database_url``, its output in a log file. ``args`` go to the command (e.g. ``--interval 0.2``);
+    ``env`` adds to ``production_env``. ``start()`` returns once the worker polls its queue; ``kill()``
+    is SIGKILL, ``stop()`` SIGTERM (``graceful`` seconds, then SIGKILL)."""
+
+    def __init__(self, *, database_url: str, args: tuple[str, ...] = (), env: dict | None = None):
+        self.dir = Path(tempfile.mkdtemp(prefix="wallets-worker-"))
+        self.log_path = self.dir / "worker.log"
+        self.env = production_env(database_url, **{"DJANGO_LOG_LEVEL": "INFO", **(env or {})})
+        self.args = [sys.executable, "manage.py", "run_worker", "--no-startup-delay", *args]
+        self.process: subprocess.Popen | None = None
+
+    def start(self, ready_timeout: float = 60.0) -> TaskWorker:
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(self.args, cwd=REPO_ROOT, env=self.env, stdout=log,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + ready_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"run_worker exited with {self.process.returncode}:\n{self.log_tail()}")
+            if "Starting worker" in self.log_path.read_text(errors="replace")[offset:]:
+                return self
+            time.sleep(0.05)
+        raise RuntimeError(f"run_worker not polling after {ready_timeout}s:\n{self.log_tail()}")
+
+    def kill(self) -> None:
+        _stop_group(self.process, graceful=0)
+
+    def stop(self, graceful: float = 10) -> int | None:
+        """SIGTERM, then SIGKILL after ``graceful`` seconds; the exit status (negative: the signal)."""
+        _stop_group(self.process, graceful=graceful)
+        return self.process.returncode if self.process else None
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def remove(self) -> None:
+        self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> TaskWorker:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
 
 
 class Redis:

@@ -1,0 +1,78 @@
+"""Background tasks (Django's ``django.tasks``), run by ``python manage.py run_worker``.
+
+``sweep_expiries`` expires what is due and that no posting has expired yet: grants past their
+``expires_at`` and holds past theirs (``wallets.ledger.sweep_due``, one short transaction per wallet,
+idempotent and safe to run beside itself). It runs every ``WALLETS_SWEEP_INTERVAL`` seconds.
+
+The schedule is a chain in the task queue itself, not a loop of our own: each sweep first enqueues
+its successor (``run_after`` = now + the interval), then sweeps; ``run_worker`` calls
+``sweep_ensure_scheduled`` at start, which enqueues one when none is waiting. Invariant: at most one
+sweep is waiting (status READY) in the queue at any time. Both enqueue under one lock, the row lock
+(``FOR NO KEY UPDATE``) on the content type of the queue's table, a row that always exists, so two
+workers or a worker and a sweep never both add one (on SQLite the write transaction, taken at
+``BEGIN IMMEDIATE``, serializes them anyway). A sweep that is RUNNING does not count: one orphaned by
+a killed worker stays RUNNING for ever in django-tasks-db, and must not stop the chain.
+
+Because the successor is enqueued before the sweep's work, a sweep that fails or whose worker is
+killed mid-run never breaks the chain; the next sweep does the work the lost one did not (the sweep
+is idempotent).
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.db.models import QuerySet
+from django.tasks import TaskResultStatus, task, task_backends
+from django.utils import timezone
+from django.utils.module_loading import import_string
+from django_tasks_db import DatabaseBackend
+from django_tasks_db.models import DBTaskResult
+
+logger = logging.getLogger(__name__)
+
+
+@task
+def sweep_expiries() -> dict[str, int]:
+    """Expire due grants and holds in every wallet; returns the counts (kept as the task's result)."""
+    sweep_ensure_scheduled(delay=datetime.timedelta(seconds=settings.WALLETS_SWEEP_INTERVAL))
+    # Looked up when the task runs: wallets.ledger.sweep_due is the engine's (only wallets/ledger/ posts
+    # money), and a module that lacks it must not stop this one from importing.
+    sweep_due = import_string("wallets.ledger.sweep_due")
+    result = sweep_due(now=None)
+    counts = {"grants_expired": result.grants_expired, "holds_expired": result.holds_expired,
+              "wallets": result.wallets}
+    logger.info("Expiry sweep: %(grants_expired)d grants and %(holds_expired)d holds expired in %(wallets)d wallets",
+                counts)
+    return counts
+
+
+def sweep_pending() -> QuerySet[DBTaskResult]:
+    """The sweeps waiting in the database queue (READY, whatever their ``run_after``)."""
+    return DBTaskResult.objects.filter(
+        status=TaskResultStatus.READY, task_path=sweep_expiries.module_path, backend_name=sweep_expiries.backend,
+    )
+
+
+def sweep_ensure_scheduled(*, delay: datetime.timedelta | None = None) -> bool:
+    """Enqueue a sweep to run after ``delay`` (``None``: as soon as a worker is free) unless one is
+    already waiting; returns whether it enqueued one.
+
+    Only with the database backend: a backend swapped in by ``WALLETS_TASKS_BACKEND`` schedules with its
+    own tools (this returns ``False``)."""
+    if not isinstance(task_backends[sweep_expiries.backend], DatabaseBackend):
+        return False
+    with transaction.atomic(durable=True):
+        ContentType.objects.get_for_model(DBTaskResult)  # creates the lock's row if it is missing
+        meta = DBTaskResult._meta
+        ContentType.objects.select_for_update(no_key=True).filter(app_label=meta.app_label,
+                                                                  model=meta.model_name).first()
+        if sweep_pending().exists():
+            return False
+        run_after = None if delay is None else timezone.now() + delay
+        sweep_expiries.using(run_after=run_after).enqueue()
+        return True
