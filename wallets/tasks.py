@@ -29,9 +29,10 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.tasks import TaskResultStatus, task, task_backends
 from django.utils import timezone
-from django.utils.module_loading import import_string
 from django_tasks_db import DatabaseBackend
 from django_tasks_db.models import DBTaskResult
+
+from wallets import ledger
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +41,7 @@ logger = logging.getLogger(__name__)
 def sweep_expiries() -> dict[str, int]:
     """Expire due grants and holds in every wallet; returns the counts (kept as the task's result)."""
     sweep_ensure_scheduled(delay=datetime.timedelta(seconds=settings.WALLETS_SWEEP_INTERVAL))
-    # Looked up when the task runs: wallets.ledger.sweep_due is the engine's (only wallets/ledger/ posts
-    # money), and a module that lacks it must not stop this one from importing.
-    sweep_due = import_string("wallets.ledger.sweep_due")
-    result = sweep_due(now=None)
+    result = ledger.sweep_due(now=None)
     counts = {"grants_expired": result.grants_expired, "holds_expired": result.holds_expired,
               "wallets": result.wallets}
     logger.info("Expiry sweep: %(grants_expired)d grants and %(holds_expired)d holds expired in %(wallets)d wallets",

@@ -6,7 +6,7 @@ import logging
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+import time
 
 import pytest
 from django.tasks import TaskResultStatus, task_backends
@@ -15,18 +15,11 @@ from django_tasks_db import DatabaseBackend
 
 from tests.support.servers import REPO_ROOT
 from wallets import ledger
+from wallets.models import Wallet
+from wallets.services.actors import Actor
 from wallets.tasks import sweep_ensure_scheduled, sweep_expiries, sweep_pending
 
-pytestmark = pytest.mark.django_db
-
-
-@dataclass(frozen=True)
-class SweepResult:
-    """The shape of ``wallets.ledger.sweep_due``'s result (the engine's contract)."""
-
-    grants_expired: int
-    holds_expired: int
-    wallets: int
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_the_default_backend_is_the_database_queue():
@@ -57,21 +50,20 @@ def test_a_sweep_left_running_by_a_killed_worker_does_not_stop_the_chain():
     assert sweep_pending().count() == 1
 
 
-def test_a_sweep_enqueues_its_successor_then_logs_and_returns_the_counts(monkeypatch, settings, caplog):
+def test_a_sweep_enqueues_its_successor_then_expires_what_is_due(settings, caplog, customer):
     settings.WALLETS_SWEEP_INTERVAL = 30
-    calls = []
-
-    def sweep_due(*, now=None, limit=500):
-        calls.append(now)
-        return SweepResult(grants_expired=2, holds_expired=1, wallets=3)
-
-    monkeypatch.setattr(ledger, "sweep_due", sweep_due, raising=False)
+    soon = timezone.now() + datetime.timedelta(milliseconds=200)
+    ledger.post(business_id=customer.business_id, customer_id=customer.id, currency="USD", amount=70,
+                is_credit=True, actor=Actor.command("test"), expires_at=soon)
+    ledger.create_hold(business_id=customer.business_id, customer_id=customer.id, currency="USD", amount=20,
+                       actor=Actor.command("test"), expires_at=soon)
+    time.sleep(0.3)
     before = timezone.now()
     with caplog.at_level(logging.INFO, logger="wallets.tasks"):
         counts = sweep_expiries.call()
-    assert counts == {"grants_expired": 2, "holds_expired": 1, "wallets": 3}
-    assert calls == [None]
-    assert "Expiry sweep: 2 grants and 1 holds expired in 3 wallets" in caplog.messages
+    assert counts == {"grants_expired": 1, "holds_expired": 1, "wallets": 1}
+    assert "Expiry sweep: 1 grants and 1 holds expired in 1 wallets" in caplog.messages
+    assert Wallet.objects.get(customer=customer, currency="USD").balance == 0
     successor = sweep_pending().get()
     assert before + datetime.timedelta(seconds=30) <= successor.run_after <= timezone.now() + datetime.timedelta(
         seconds=30)
