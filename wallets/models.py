@@ -348,6 +348,9 @@ class CreditGrant(models.Model):
     amount = models.BigIntegerField()
     remaining = models.BigIntegerField()
     expired_amount = models.BigIntegerField(default=0)
+    # How much of the grant's credit was reversed: money given back to it later (a reversed
+    # debit it paid) beyond amount - reversed - expired is free money.
+    reversed_amount = models.BigIntegerField(default=0)
     expires_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 
@@ -359,6 +362,12 @@ class CreditGrant(models.Model):
                 condition=Q(remaining__gte=0, remaining__lte=F("amount")), name="grant_remaining_within_amount"
             ),
             models.CheckConstraint(condition=Q(expired_amount__gte=0), name="grant_expired_non_negative"),
+            models.CheckConstraint(
+                condition=Q(
+                    reversed_amount__gte=0, remaining__lte=F("amount") - F("reversed_amount") - F("expired_amount")
+                ),
+                name="grant_holds_what_is_left",
+            ),
         ]
         indexes = [
             models.Index(

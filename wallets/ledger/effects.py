@@ -54,7 +54,7 @@ def load(
         if grant_ids:
             rows = rows | CreditGrant.objects.filter(wallet_id=wallet.id, entry_id__in=grant_ids)
         grants = tuple(
-            machine.Grant(g.entry_id, g.expires_at, g.remaining, g.expired_amount)
+            machine.Grant(g.entry_id, g.expires_at, g.remaining, g.expired_amount, g.amount, g.reversed_amount)
             for g in rows.order_by("expires_at", "entry_id")
         )
     return machine.WalletState(wallet.state.balance, wallet.state.entry_count, h.held, h.granted, grants, holds)
@@ -253,7 +253,7 @@ def _write_grants(business_id: str, w: WalletWrite, now: datetime.datetime) -> N
     for grant in final.values():
         if grant.id not in created:
             CreditGrant.objects.filter(pk=grant.id).update(
-                remaining=grant.remaining, expired_amount=grant.expired, updated_at=now
+                remaining=grant.remaining, expired_amount=grant.expired, reversed_amount=grant.reversed, updated_at=now
             )
 
 

@@ -54,6 +54,15 @@ class Grant:
     expires_at: datetime
     remaining: int
     expired: int = 0
+    #: The grant's credit amount, and how much of it was reversed: what it may hold at most is
+    #: ``amount - reversed - expired`` (money given back beyond that is free money).
+    amount: int = 0
+    reversed: int = 0
+
+    @property
+    def room(self) -> int:
+        """How much more it may take back."""
+        return max(self.amount - self.reversed - self.expired - self.remaining, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,18 +267,20 @@ class _Book:
         return tuple(draws)
 
     def give_back(self, draws: Draws, amount: int) -> Draws:
-        """Give up to ``amount`` back to the grants of ``draws``, the last drawn first."""
+        """Give up to ``amount`` back to the grants of ``draws``, the last drawn first. A grant takes
+        back no more than it may hold (a grant reversed meanwhile paid with free money instead: what
+        it would get back is free money)."""
         given = []
         for grant_id, part in reversed(draws):
             if amount <= 0:
                 break
-            back = min(part, amount)
+            grant = self.grants[grant_id]
+            back = min(part, amount, grant.room)
+            amount -= min(part, amount)
             if back <= 0:
                 continue
-            grant = self.grants[grant_id]
             self._set_grant(replace(grant, remaining=grant.remaining + back))
             given.append((grant_id, -back))
-            amount -= back
         return tuple(given)
 
     # holds
@@ -377,7 +388,7 @@ def _post(book: _Book, op: Post, now: datetime) -> Step:
     if request.is_credit:
         book.entry(Kind.POSTING, request.amount, True, entry_id=op.entry_id, expires_at=op.expires_at)
         if op.expires_at is not None:
-            book._set_grant(Grant(op.entry_id, op.expires_at, request.amount))
+            book._set_grant(Grant(op.entry_id, op.expires_at, request.amount, amount=request.amount))
     else:
         draws = book.take(request.amount)
         book.entry(Kind.POSTING, request.amount, False, entry_id=op.entry_id, draws=draws)
@@ -406,7 +417,10 @@ def _reverse(book: _Book, op: Reverse, now: datetime) -> Step:
     original = op.original
     if not original.reversible:
         return _refused(Code.NOT_REVERSIBLE, book)
-    left = original.amount - original.reversed - original.expired
+    grant = book.grants.get(original.id) if original.is_grant else None
+    # What of a grant has expired, as of now (the step expired what was due).
+    expired = grant.expired if grant is not None else original.expired
+    left = original.amount - original.reversed - expired
     amount = left if op.amount is None else op.amount
     if (code := _amount_code(amount)) is not None:
         return _refused(Code.REVERSAL_EXCEEDS_ORIGINAL if left <= 0 else code, book)
@@ -416,6 +430,8 @@ def _reverse(book: _Book, op: Reverse, now: datetime) -> Step:
         code = _debit(book, Kind.REVERSAL, amount, op.entry_id, first=original.id if original.is_grant else None)
         if code is not Code.OK:
             return _refused(code, book)
+        if grant is not None:
+            book._set_grant(replace(book.grants[grant.id], reversed=grant.reversed + amount))
         return book.done(applied=amount)
     if book.balance > INT64_MAX - amount:
         return _refused(Code.BALANCE_OVERFLOW, book)

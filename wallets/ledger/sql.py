@@ -296,6 +296,12 @@ def _holds_and_grants(scoped: bool) -> tuple[str, int]:
                        WHERE y.expired_grant_id IS NOT NULL GROUP BY y.expired_grant_id) t
                    ON t.expired_grant_id = x.entry_id
             WHERE x.expired_amount <> COALESCE(t.total, 0){scope("x")}""",  # noqa: S608
+        # a grant's reversed amount is what its reversals took
+        f"""SELECT 'grant_reversed', x.wallet_id, x.entry_id, x.reversed_amount, COALESCE(t.total, 0) FROM {g} x
+            LEFT JOIN (SELECT y.reversal_of_id, SUM(y.amount) AS total FROM {e} y
+                       WHERE y.reversal_of_id IS NOT NULL GROUP BY y.reversal_of_id) t
+                   ON t.reversal_of_id = x.entry_id
+            WHERE x.reversed_amount <> COALESCE(t.total, 0){scope("x")}""",  # noqa: S608
         # an active hold holds at most its amount of grant money; a resolved one holds none
         f"""SELECT 'hold_draws', x.wallet_id, x.id, COALESCE(t.total, 0), x.amount FROM {h} x
             LEFT JOIN (SELECT y.hold_id, SUM(y.amount) AS total FROM {d} y WHERE y.hold_id IS NOT NULL

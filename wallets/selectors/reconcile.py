@@ -120,6 +120,7 @@ _HOLDS_AND_GRANTS = {
     "granted": "granted_balance is {found} but its grants' remainders sum to {expected}",
     "grant_remaining": "the grant's remaining is {found} but its amount less its draws is {expected}",
     "grant_expired": "the grant's expired_amount is {found} but its expiry entries sum to {expected}",
+    "grant_reversed": "the grant's reversed_amount is {found} but its reversals sum to {expected}",
     "hold_draws": "the hold's grant draws sum to {found} (its amount is {expected}; 0 once resolved)",
     "hold_capture": "the hold's capture entries sum to {found} but its captured_amount is {expected}",
     "reversals": "the entry's reversals sum to {found}, more than its amount {expected}",
