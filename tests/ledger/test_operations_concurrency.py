@@ -12,6 +12,7 @@ from django.db import connection, connections
 from django.db.models import Sum
 from django.utils import timezone
 
+from tests.support import oracle
 from wallets import ledger
 from wallets.exceptions import (
     HoldNotActive,
@@ -37,6 +38,8 @@ THREADS = 8
 def books_balance():
     yield
     assert ledger_drift() == []
+    with connection.cursor() as cursor:
+        assert oracle.violations(cursor) == []
 
 
 def run_together(count, work):
