@@ -82,3 +82,60 @@ def test_an_idempotency_key_applied_twice(books):
     report = broken("UPDATE wallets_ledgerentry SET idempotency_key = 'k1' WHERE idempotency_key = 'k2'")
     assert list(report.problems) == ["an idempotency key is applied at most once per customer"]
     assert report.as_dict()["problems"] == {"an idempotency key is applied at most once per customer": 1}
+
+
+# --- Holds, grants, draws and reversals -----------------------------------------------------------
+
+
+@pytest.fixture
+def movements(books):
+    from django.utils import timezone
+
+    from wallets import ledger
+    from wallets.services.actors import Actor
+
+    actor = Actor.command("oracle-test")
+    ids = {"business_id": books.business_id, "customer_id": books.id}
+    later = timezone.now() + datetime.timedelta(days=1)
+    grant = ledger.post(**ids, currency="USD", amount=100, is_credit=True, actor=actor, expires_at=later).entry
+    spent = ledger.post(**ids, currency="USD", amount=60, is_credit=False, actor=actor).entry
+    reversal = ledger.reverse(**ids, entry_id=spent.id, actor=actor, amount=10).entry
+    captured = ledger.create_hold(**ids, currency="USD", amount=50, actor=actor, expires_at=later).hold
+    ledger.capture_hold(**ids, hold_id=captured.id, actor=actor, amount=20)
+    active = ledger.create_hold(**ids, currency="USD", amount=30, actor=actor, expires_at=later).hold
+    with connection.cursor() as cursor:
+        assert oracle.violations(cursor) == []
+    return {"grant": grant, "spent": spent, "reversal": reversal, "captured": captured, "active": active}
+
+
+def test_held_money_without_its_hold(movements, books):
+    report = broken("UPDATE wallets_wallet SET held_balance = held_balance - 1 WHERE customer_id = %s "
+                    "AND currency = 'USD'", [books.id])
+    assert list(report.problems) == [
+        "held is the active holds, granted the grants' remainders, held + granted <= balance"]
+
+
+def test_a_grant_remainder_that_its_draws_do_not_explain(movements):
+    report = broken("UPDATE wallets_creditgrant SET remaining = remaining + 1 WHERE entry_id = %s",
+                    [movements["grant"].id])
+    assert "a grant's remainder and draws add up to its amount, its expired amount to its expiry entries" in (
+        report.problems)
+    assert "held is the active holds, granted the grants' remainders, held + granted <= balance" in report.problems
+
+
+def test_a_debit_funded_by_expired_money(movements):
+    report = broken("UPDATE wallets_creditgrant SET expires_at = now() - interval '1 day' WHERE entry_id = %s",
+                    [movements["grant"].id])
+    assert "expired money funds nothing, and nothing expires early" in report.problems
+
+
+def test_a_reversal_of_a_reversal(movements):
+    report = broken("UPDATE wallets_ledgerentry SET reversal_of_id = %s WHERE id = %s",
+                    [movements["reversal"].id, movements["reversal"].id])
+    assert "reversals go the other way, never exceed their entry, and are never reversed" in report.problems
+
+
+def test_a_hold_resolved_twice(movements):
+    report = broken("UPDATE wallets_hold SET status = 'voided', captured_amount = 0 WHERE id = %s",
+                    [movements["captured"].id])
+    assert "a hold resolves once: one capture entry if captured, none otherwise, its draws returned" in report.problems

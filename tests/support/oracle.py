@@ -8,7 +8,16 @@ ORM, no reconciliation service): the subject of a test or a benchmark does not g
    previous entry's ``after_balance`` (0 for the first); no entry's balances are negative;
 3. every amount is positive and ``after_balance = before_balance ± amount``;
 4. an entry belongs to its wallet's business, customer and currency;
-5. no idempotency key is applied twice for one customer.
+5. no idempotency key is applied twice for one customer;
+6. held and granted money: ``held_balance`` is the sum of the active holds, ``granted_balance`` the sum
+   of the grants' remainders, both non-negative and together at most the balance;
+7. a grant's remainder plus everything drawn from it (debits, holds, captures, reversals, its expiry)
+   is its amount, and its ``expired_amount`` is what its expiry entries took;
+8. expired money funds nothing: no draw on a grant at or after its ``expires_at`` but its own expiry
+   (and a capture, which spends what its hold reserved before), and no expiry before it;
+9. an entry's reversals go the other way and never exceed it; reversals and expiries are never reversed;
+10. a hold resolves once: a captured one has exactly one capture entry, of ``captured_amount`` (at most
+   the hold), any other none; its draws on grants are returned in full once it is not active.
 
 ``check`` runs on any DB-API cursor (Django's or psycopg's) or a psycopg connection. ``snapshot=True``
 runs every query in one REPEATABLE READ, READ ONLY transaction (the connection must be in autocommit
@@ -72,6 +81,64 @@ INVARIANTS: dict[str, str] = {
         WHERE idempotency_key IS NOT NULL
           AND customer_id IN (SELECT w.customer_id FROM wallets_wallet w JOIN scope ON scope.wallet_id = w.id)
         GROUP BY business_id, customer_id, idempotency_key HAVING count(*) > 1
+    """,
+    "held is the active holds, granted the grants' remainders, held + granted <= balance": """
+        SELECT w.id, w.balance, w.held_balance, h.total, w.granted_balance, g.total FROM wallets_wallet w
+        JOIN scope ON scope.wallet_id = w.id
+        LEFT JOIN LATERAL (
+            SELECT coalesce(sum(amount), 0) AS total FROM wallets_hold WHERE wallet_id = w.id AND status = 'active'
+        ) h ON true
+        LEFT JOIN LATERAL (
+            SELECT coalesce(sum(remaining), 0) AS total FROM wallets_creditgrant WHERE wallet_id = w.id
+        ) g ON true
+        WHERE w.held_balance < 0 OR w.granted_balance < 0 OR w.held_balance <> h.total
+           OR w.granted_balance <> g.total OR w.held_balance + w.granted_balance > w.balance
+    """,
+    "a grant's remainder and draws add up to its amount, its expired amount to its expiry entries": """
+        SELECT g.entry_id, g.amount, g.remaining, g.expired_amount, d.total, x.total FROM wallets_creditgrant g
+        JOIN scope ON scope.wallet_id = g.wallet_id
+        JOIN wallets_ledgerentry e ON e.id = g.entry_id
+        LEFT JOIN LATERAL (
+            SELECT coalesce(sum(amount), 0) AS total FROM wallets_grantdraw WHERE grant_id = g.entry_id
+        ) d ON true
+        LEFT JOIN LATERAL (
+            SELECT coalesce(sum(amount), 0) AS total FROM wallets_ledgerentry WHERE expired_grant_id = g.entry_id
+        ) x ON true
+        WHERE g.remaining < 0 OR g.expired_amount < 0 OR g.amount <> e.amount OR NOT e.is_credit
+           OR g.remaining + d.total <> g.amount OR g.expired_amount <> x.total
+           OR e.expires_at IS DISTINCT FROM g.expires_at
+    """,
+    "expired money funds nothing, and nothing expires early": """
+        SELECT d.id, d.grant_id, d.entry_id, d.hold_id, d.amount, d.created_at, g.expires_at
+        FROM wallets_grantdraw d JOIN wallets_creditgrant g ON g.entry_id = d.grant_id
+        JOIN scope ON scope.wallet_id = g.wallet_id
+        LEFT JOIN wallets_ledgerentry e ON e.id = d.entry_id
+        WHERE (d.amount > 0 AND d.created_at >= g.expires_at
+               AND (e.id IS NULL OR (e.hold_id IS NULL AND e.expired_grant_id IS DISTINCT FROM d.grant_id)))
+           OR (e.expired_grant_id = d.grant_id AND d.created_at < g.expires_at)
+    """,
+    "reversals go the other way, never exceed their entry, and are never reversed": """
+        SELECT o.id, o.amount, sum(r.amount) FROM wallets_ledgerentry r
+        JOIN scope ON scope.wallet_id = r.wallet_id
+        JOIN wallets_ledgerentry o ON o.id = r.reversal_of_id
+        WHERE r.reversal_of_id IS NOT NULL
+        GROUP BY o.id, o.amount, o.is_credit, o.reversal_of_id, o.expired_grant_id, o.wallet_id, r.wallet_id
+        HAVING sum(r.amount) > o.amount OR bool_or(r.is_credit = o.is_credit)
+            OR o.reversal_of_id IS NOT NULL OR o.expired_grant_id IS NOT NULL OR o.wallet_id <> r.wallet_id
+    """,
+    "a hold resolves once: one capture entry if captured, none otherwise, its draws returned": """
+        SELECT h.id, h.status, h.amount, h.captured_amount, c.n, c.total, d.total FROM wallets_hold h
+        JOIN scope ON scope.wallet_id = h.wallet_id
+        LEFT JOIN LATERAL (
+            SELECT count(*) AS n, coalesce(sum(amount), 0) AS total FROM wallets_ledgerentry WHERE hold_id = h.id
+        ) c ON true
+        LEFT JOIN LATERAL (
+            SELECT coalesce(sum(amount), 0) AS total FROM wallets_grantdraw WHERE hold_id = h.id
+        ) d ON true
+        WHERE h.amount <= 0 OR h.captured_amount < 0 OR h.captured_amount > h.amount
+           OR (h.status = 'captured' AND (c.n <> 1 OR c.total <> h.captured_amount))
+           OR (h.status <> 'captured' AND c.n <> 0)
+           OR d.total < 0 OR d.total > h.amount OR (h.status <> 'active' AND d.total <> 0)
     """,
 }
 
