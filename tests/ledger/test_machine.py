@@ -31,10 +31,6 @@ from wallets.ledger.rules import Code
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
-#: Engine finding: the engine reads a grant's expired amount before the machine expires what is due,
-#: so reversing a grant that is due but not yet swept reverses (or refuses on funds) money that has
-#: just expired. The random tests skip that case until it is fixed; the xfail example proves it.
-SKIP_DUE_GRANT_REVERSALS = True
 
 
 def credit(amount):
@@ -268,8 +264,6 @@ def to_op(model, spec, n):
             return None
         target = model.entry_ids[pick % len(model.entry_ids)]
         grant = model.grants.get(target)
-        if SKIP_DUE_GRANT_REVERSALS and grant and grant["expires_at"] <= now and grant["remaining"] > 0:
-            return None  # the known engine finding (see the xfail test below); drop when it is fixed
         # Built from the model's history as it is before the step; the machine expires first, the
         # engine reads the original under the same lock (before expiring) too.
         return Reverse(model.original(target), amount, entry_id), lambda m: m.reverse(target, amount, entry_id)
@@ -484,11 +478,6 @@ def test_a_hold_capture_spends_its_grant_money_and_releases_the_rest():
     assert again.code is Code.HOLD_NOT_ACTIVE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine finding: reversing a spent grant takes free money, then reversing the debit it paid "
-    "gives the money back to the reversed grant, where it expires: the customer loses it",
-)
 def test_reversing_a_spent_grant_and_then_its_debit_leaves_the_customer_whole():
     now = T0
     steps, state = machine.fold(
@@ -514,14 +503,10 @@ def test_the_machine_module_does_no_io():
         assert forbidden not in source, forbidden
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine finding: Original.expired is read before the machine expires the due grant, so the "
-    "expired remainder is reversed again out of free money (reversed + expired = 20 > 10)",
-)
 def test_a_grant_due_but_not_yet_swept_cannot_be_reversed_beyond_what_is_left():
-    """The engine reads the grant's expired amount before the machine expires what is due."""
+    """What of a grant has expired is judged after the step expires what is due."""
     specs = [("credit", 20, None), ("grant", 10, 5), ("tick", 6), ("reverse", 1, None)]
     state, model = simulate(specs)
     assert model.entries["e0001"]["reversed"] == 0
-    assert state.balance == 20
+    # the refused reversal wrote nothing (not even the expiry); the sweep then expires the grant
+    assert machine.run(state, Sweep(), T0 + timedelta(seconds=6)).state.balance == 20

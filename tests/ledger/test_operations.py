@@ -190,3 +190,17 @@ def test_a_dry_run_writes_nothing(customer):
     result = debit(customer, 4, dry_run=True)
     assert (result.dry_run, result.balance) == (True, 6)
     assert wallet(customer).balance == 10
+
+
+def test_reversing_a_spent_grant_then_its_debit_leaves_the_customer_whole(customer):
+    """The grant's reversal took free money for what the debit had spent of it: reversing the debit
+    gives that back as free money, not to the reversed grant (where it would expire)."""
+    now = timezone.now()
+    credit(customer, 8)
+    grant = credit(customer, 10, expires_at=now + DAY).entry
+    spent = debit(customer, 8).entry
+    ledger.reverse(**ids(customer), entry_id=grant.id, actor=ACTOR)
+    ledger.reverse(**ids(customer), entry_id=spent.id, actor=ACTOR)
+    assert CreditGrant.objects.get(pk=grant.id).reversed_amount == 10
+    ledger.sweep_due(now=now + 2 * DAY)
+    assert wallet(customer).balance == 8
