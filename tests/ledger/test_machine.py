@@ -10,7 +10,6 @@ test checks the machine against it and against the invariants in machine.py's do
 import copy
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
