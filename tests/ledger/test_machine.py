@@ -262,7 +262,6 @@ def to_op(model, spec, n):
         if not model.entry_ids:
             return None
         target = model.entry_ids[pick % len(model.entry_ids)]
-        grant = model.grants.get(target)
         # Built from the model's history as it is before the step; the machine expires first, the
         # engine reads the original under the same lock (before expiring) too.
         return Reverse(model.original(target), amount, entry_id), lambda m: m.reverse(target, amount, entry_id)
