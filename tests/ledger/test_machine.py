@@ -108,6 +108,11 @@ class Model:
             grant["expired"] += left
             self.write(Kind.EXPIRY, left, False, [(grant_id, left)])
 
+    def room(self, grant_id):
+        """What a grant may take back: its credit less what of it was reversed or expired, less what it has."""
+        grant, entry = self.grants[grant_id], self.entries[grant_id]
+        return max(entry["amount"] - entry["reversed"] - grant["expired"] - grant["remaining"], 0)
+
     def release(self, hold_id, status, spend):
         """The hold's grant money up to ``spend`` is spent (in the order it was drawn); the rest goes back."""
         hold = self.holds[hold_id]
@@ -118,7 +123,7 @@ class Model:
             spend -= used
             if used:
                 spent.append((grant_id, used))
-            self.grants[grant_id]["remaining"] += part - used
+            self.grants[grant_id]["remaining"] += min(part - used, self.room(grant_id))
         return spent
 
     def original(self, entry_id):
@@ -179,10 +184,11 @@ class Model:
         else:
             given, rest = [], amount
             for pair in reversed(entry["draws"]):
-                back = min(pair[1], rest)
+                due = min(pair[1], rest)
+                pair[1] -= due
+                rest -= due
+                back = min(due, self.room(pair[0]))  # beyond its room, a reversed grant's money is free
                 if back > 0:
-                    pair[1] -= back
-                    rest -= back
                     self.grants[pair[0]]["remaining"] += back
                     given.append((pair[0], -back))
             self.write(Kind.REVERSAL, amount, True, given, entry_id=entry_id, reversible=False)
