@@ -62,13 +62,31 @@ class PaymentCreateRequest(serializers.Serializer):
     reason = _optional_text(500)
 
 
+# OpenAPI 3.0 ignores ``nullable`` beside a ``$ref`` (validators check null against the entry
+# itself), so "an entry or null" is spelled as a oneOf with the null-only schema of OAS 3.0.
+@extend_schema_field({
+    "oneOf": [{"$ref": "#/components/schemas/LedgerEntryResponse"},
+              {"type": "object", "nullable": True, "enum": [None]}],
+    "description": "The payment's ledger entry; null when 0 was applied",
+})
+class EntryOrNullField(serializers.Field):
+    def __init__(self, **kwargs):
+        super().__init__(read_only=True, **kwargs)
+
+    def to_representation(self, value):
+        return s.LedgerEntryResponse(value).data
+
+    def get_attribute(self, instance):
+        return instance["entry"]
+
+
 class PaymentResponse(serializers.Serializer):
     reference_object_id = serializers.CharField()
     currency = s.CurrencyField()
     requested = serializers.IntegerField()
     applied = serializers.IntegerField(help_text="What the wallet paid: min(requested, available_balance)")
     remaining = serializers.IntegerField(help_text="What is still to charge elsewhere: requested - applied")
-    entry = s.LedgerEntryResponse(allow_null=True, help_text="The payment's ledger entry; null when 0 was applied")
+    entry = EntryOrNullField()
     wallet = WalletAfterResponse()
 
 
