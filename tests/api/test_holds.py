@@ -351,6 +351,10 @@ def test_a_session_user_lists_and_sees_holds_but_writes_are_api_only(api, operat
     hold = create_hold(api, funded.id, amount=5).json()
     assert [h["id"] for h in operator_session.get(holds_path(funded.id)).json()["items"]] == [hold["id"]]
     assert operator_session.get(holds_path(funded.id, hold["id"])).json()["id"] == hold["id"]
+    page = operator_session.get(holds_path(funded.id), HTTP_ACCEPT="text/html")
+    assert page.status_code == 200
+    assert page["Content-Type"].startswith("text/html")
+    assert hold["id"] in page.content.decode()
     body = assert_error(create_hold(operator_session, funded.id, amount=5), 403, "FORBIDDEN")
     assert "API-only" in body["message"]
     for action in ("capture", "void"):
@@ -358,3 +362,13 @@ def test_a_session_user_lists_and_sees_holds_but_writes_are_api_only(api, operat
                      403, "FORBIDDEN")
     assert Hold.objects.count() == 1
     assert Hold.objects.get().status == "active"
+
+
+def test_listing_many_holds_costs_the_same_queries_as_one(api, funded, django_assert_num_queries):
+    create_hold(api, funded.id, amount=1)
+    with django_assert_num_queries(3):  # key, customer, holds
+        assert len(api.get(holds_path(funded.id)).json()["items"]) == 1
+    for _ in range(20):
+        create_hold(api, funded.id, amount=1)
+    with django_assert_num_queries(3):
+        assert len(api.get(holds_path(funded.id), {"page_size": 100}).json()["items"]) == 21
