@@ -171,3 +171,17 @@ def test_a_payment_without_a_wallet_replays_the_same_body_after_the_wallet_exist
     assert first["applied"] == 0
     post(customer, 100, currency="EUR")
     assert pay(api, customer.id, amount=500, currency="EUR").json() == first
+
+
+@pytest.mark.parametrize("raw", [b"[]", b"null", b'"x"', b"{", b"123"])
+def test_non_object_bodies_are_422_on_every_write(api, customer, post, raw):
+    post(customer, 1000)
+    hold = ledger.create_hold(business_id=customer.business_id, customer_id=customer.id, currency="USD", amount=5,
+                              actor=Actor.command("test"), expires_at=timezone.now() + datetime.timedelta(days=1)).hold
+    base = f"/customers/{customer.id}/wallets"
+    with unchanged():
+        for path in (f"{base}/payments", f"{base}/holds", f"{base}/holds/{hold.id}/capture"):
+            assert_error(api.generic("POST", path, raw, content_type="application/json"), 422,
+                         "INVALID_REQUEST_BODY")
+    hold.refresh_from_db()
+    assert hold.status == "active"
