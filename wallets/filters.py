@@ -13,7 +13,7 @@ from django.utils import timezone
 from django_filters.constants import EMPTY_VALUES
 from django_filters.fields import IsoDateTimeField
 
-from wallets.models import AdjustmentRequest, Customer, LedgerEntry, Wallet
+from wallets.models import AdjustmentRequest, Customer, Hold, LedgerEntry, Wallet
 from wallets.money import CURRENCY_CHOICES, minor_unit_exponent
 
 _OFFSET_AFTER_SPACE = re.compile(r"^(\S+T\S+) (\d{2}(?::?\d{2})?)$")
@@ -228,3 +228,14 @@ class AdjustmentRequestFilterSet(django_filters.FilterSet):
     class Meta:
         model = AdjustmentRequest
         fields = ["status"]
+
+
+class CustomerHoldFilterSet(django_filters.FilterSet):
+    """A customer's holds in the API: by status and currency (both exact)."""
+
+    status = django_filters.ChoiceFilter(choices=Hold.Status.choices, help_text="Only holds in this status")
+    currency = django_filters.ChoiceFilter(choices=CURRENCY_CHOICES, help_text="Only this currency's holds")
+
+    class Meta:
+        model = Hold
+        fields = ["status", "currency"]

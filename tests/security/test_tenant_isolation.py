@@ -8,18 +8,30 @@ Both tables are checked against the URL configuration: a new route or page fails
 added to its table.
 """
 
+import datetime
 import re
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import get_resolver
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from wallets import ledger, services
 from wallets.api.urls import urlpatterns as api_urlpatterns
 from wallets.dashboard.urls import urlpatterns as dashboard_urlpatterns
-from wallets.models import AdjustmentRequest, ApiKey, CurrencyPolicy, Customer, LedgerEntry, Membership, Wallet
+from wallets.models import (
+    AdjustmentRequest,
+    ApiKey,
+    CurrencyPolicy,
+    Customer,
+    Hold,
+    LedgerEntry,
+    Membership,
+    Wallet,
+    WalletPayment,
+)
 from wallets.services.actors import Actor
 from wallets.services.api_keys import api_key_create, business_get_or_create
 from wallets.services.approvals import adjustment_submit
@@ -42,6 +54,9 @@ class World:
                                        amount=10_000, is_credit=True, actor=Actor.command("setup"),
                                        idempotency_key="shared-key", reason="setup")
         self.b_entry = LedgerEntry.objects.get(customer=self.b_customer)
+        self.b_hold = ledger.create_hold(business_id=self.b.id, customer_id=self.b_customer.id, currency="USD",
+                                         amount=1_000, actor=Actor.command("setup"), idempotency_key="shared-key",
+                                         expires_at=timezone.now() + datetime.timedelta(days=1)).hold
         self.b_key = api_key_create(business=self.b)[0]
         self.a_raw_key = api_key_create(business=self.a)[1]
         self.a_read_only_raw_key = api_key_create(business=self.a, read_only=True)[1]
@@ -68,12 +83,14 @@ class World:
             list(AdjustmentRequest.objects.filter(business=self.b).values()),
             list(ApiKey.objects.filter(business=self.b).values()),
             list(CurrencyPolicy.objects.filter(business=self.b).values()),
+            list(Hold.objects.filter(business=self.b).values()),
+            list(WalletPayment.objects.filter(business=self.b).values()),
         )
 
     def secrets(self) -> list[str]:
         """What A never sends, so it can only be in a body if B's data leaked: B's customer's name
         (A searches by B's email and id, which pages may echo), entry id and key prefix."""
-        return [SECRET_NAME, self.b_entry.id, self.b_key.prefix]
+        return [SECRET_NAME, self.b_entry.id, self.b_key.prefix, self.b_hold.id]
 
 
 @pytest.fixture
@@ -94,6 +111,7 @@ def api_clients(world: World) -> dict[str, APIClient]:
     return clients
 
 
+HOLD = {"amount": 100, "currency": "USD"}
 ENTRY = {"amount": 100, "currency": "USD", "entry_type": "debit", "idempotency_key": "shared-key", "reason": "setup"}
 # (route as in the URL configuration, methods with bodies). {c} is the target customer.
 API_TABLE = {
@@ -103,11 +121,22 @@ API_TABLE = {
     "customers/{c}/wallets": {"GET": None, "POST": ENTRY},
     "customers/{c}/wallets/ledger-entries": {"GET": None, "POST": ENTRY,
                                              "DELETE": None},
+    "customers/{c}/wallets/payments": {"POST": {"currency": "USD", "amount": 100, "reference_object_id": "inv"}},
+    "customers/{c}/wallets/holds": {"GET": None, "POST": {**HOLD, "idempotency_key": "shared-key"}},
+    "customers/{c}/wallets/holds/{hold_id}": {"GET": None, "DELETE": None},
+    "customers/{c}/wallets/holds/{hold_id}/capture": {"POST": {}},
+    "customers/{c}/wallets/holds/{hold_id}/void": {"POST": None},
 }
+#: What a route's named groups become in API_TABLE (``{c}`` is the customer, others keep their name).
+ROUTE_PARAMS = {"customer_id": "c"}
+
+
+def route_of(pattern) -> str:
+    return re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: f"{{{ROUTE_PARAMS.get(m[1], m[1])}}}", str(pattern).strip("^$"))
 
 
 def test_the_api_table_covers_every_route():
-    routes = {re.sub(r"\(\?P<customer_id>[^)]*\)", "{c}", str(p.pattern).strip("^$")) for p in api_urlpatterns}
+    routes = {route_of(p.pattern) for p in api_urlpatterns}
     assert routes == set(API_TABLE)
 
 
@@ -117,8 +146,8 @@ def test_no_api_route_reaches_another_business(world):
     for client_name, client in api_clients(world).items():
         for route, methods in API_TABLE.items():
             for method, body in methods.items():
-                theirs = "/" + route.format(c=world.b_customer.id)
-                own = "/" + route.format(c=world.a_customer.id)
+                theirs = "/" + route.format(c=world.b_customer.id, hold_id=world.b_hold.id)
+                own = "/" + route.format(c=world.a_customer.id, hold_id=world.b_hold.id)
                 response = getattr(client, method.lower())(theirs, body, format="json")
                 text = response.content.decode()
                 leaked = [s for s in world.secrets() if s in text]
