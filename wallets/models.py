@@ -421,6 +421,7 @@ class WalletPayment(models.Model):
     # The wallet right after the payment (what a replay answers).
     balance_after = models.BigIntegerField()
     held_after = models.BigIntegerField()
+    wallet_created_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
 
     class Meta:

@@ -164,8 +164,6 @@ def test_a_session_user_may_not_pay(business, customer, post):
     assert "API-only" in body["message"]
 
 
-@pytest.mark.xfail(strict=True, reason="engine: a payment in a currency without a wallet answers a wallet created "
-                                       "'now'; its replay after the wallet exists shows that wallet's created_at")
 def test_a_payment_without_a_wallet_replays_the_same_body_after_the_wallet_exists(api, customer, post):
     first = pay(api, customer.id, amount=500, currency="EUR").json()
     assert first["applied"] == 0

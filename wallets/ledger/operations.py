@@ -288,7 +288,7 @@ def _pay(
         if (prior.requested, prior.reason) != (amount, reason):
             raise IdempotencyKeyReused("This reference_object_id was already paid with a different request body.")
         at = prior.entry.created_at if prior.entry else prior.created_at
-        created = locked.created_at if locked else prior.created_at
+        created = prior.wallet_created_at or prior.created_at
         return Result(
             WalletAfter(customer_id, currency, prior.balance_after, prior.held_after, created, at),
             replayed=True,
@@ -338,6 +338,7 @@ def _pay(
         entry=entry,
         balance_after=wallet.balance,
         held_after=wallet.held,
+        wallet_created_at=wallet.created_at,
         created_at=now,
     )
     return Result(wallet, entry=entry, payment=payment)
