@@ -166,6 +166,8 @@ def test_held_reversal_is_approved_by_another_user_and_posts_once(operator_clien
     assert (request.reversal_of_id, request.amount, request.is_credit, request.status) == (
         entry.pk, 3000, False, "pending")
     assert not LedgerEntry.objects.filter(reversal_of=entry).exists()
+    listed = approver_client.get("/dashboard/approvals/").content.decode()
+    assert f'Reversal of <a href="{entry_url(entry)}" class="mono">{entry.pk}</a>' in listed
     own = operator_client.post(f"/dashboard/approvals/{request.pk}/decide/", {"decision": "approve"})
     assert own.status_code == 403
     approver_client.post(f"/dashboard/approvals/{request.pk}/decide/", {"decision": "approve"})
