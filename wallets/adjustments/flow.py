@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from wallets import selectors
 from wallets.adjustments.forms import AdjustmentForm, new_form_key
-from wallets.exceptions import IdempotencyKeyReused, InsufficientFunds, InvalidInput, NotAllowed
+from wallets.exceptions import IdempotencyKeyReused, InsufficientFunds, InvalidExpiry, InvalidInput, NotAllowed
 from wallets.models import Customer
 from wallets.money import format_money
 from wallets.services.approvals import AdjustmentOutcome, adjustment_submit
@@ -53,12 +53,12 @@ class AdjustmentStep:
             if request.status == request.Status.REJECTED:
                 return f"{what} was rejected by an approver (request {request.pk}); nothing was posted."
             return f"{what} is waiting for approval by an approver (request {request.pk})."
-        posting = self.outcome.posting
+        assert self.outcome is not None
         verb = "Credited" if self.form.is_credit else "Debited"
-        balance = format_money(posting.balance, d["currency"])
+        balance = format_money(self.outcome.balance, d["currency"])
         text = (f"{verb} {amount} {'to' if self.form.is_credit else 'from'} {self.customer.name}. "
                 f"New {d['currency']} balance: {balance}.")
-        if posting.replayed:
+        if self.outcome.replayed:
             text = f"Already posted, nothing was posted twice: {text}"
         return text
 
@@ -78,7 +78,8 @@ def adjustment_handle(*, data, business_id: str, customer: Customer, user) -> Ad
     currencies = [w.currency for w in wallets]
     action = data.get("action", "review")
     if action == "edit":  # back from the confirmation: the form filled in, nothing checked yet
-        initial = {name: data.get(name) for name in ("direction", "amount", "currency", "reason", "form_key")}
+        initial = {name: data.get(name) for name in ("direction", "amount", "currency", "reason", "expires_at",
+                                                     "form_key")}
         return AdjustmentStep(EDIT, AdjustmentForm(initial=initial, wallet_currencies=currencies), customer,
                               wallets=wallets)
 
@@ -110,10 +111,14 @@ def adjustment_handle(*, data, business_id: str, customer: Customer, user) -> Ad
         step.outcome = adjustment_submit(
             business_id=business_id, customer_id=customer.pk, currency=currency, amount=amount,
             is_credit=form.is_credit, reason=d["reason"], idempotency_key=d["form_key"], user=user,
+            expires_at=d.get("expires_at"),
         )
     except InsufficientFunds:
         form.add_error("amount", _overdraft_message(currency, _fresh_balance(business_id, customer, currency),
                                                     amount))
+        return step
+    except InvalidExpiry as exc:
+        form.add_error("expires_at", exc.message)
         return step
     except (NotAllowed, InvalidInput) as exc:  # the policy's own checks (role, reason): said on the form
         form.add_error("reason" if isinstance(exc, InvalidInput) else None, exc.message)

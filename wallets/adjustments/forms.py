@@ -38,6 +38,13 @@ class AdjustmentForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Why is this adjustment made?"}),
         help_text="Required. Kept with the entry in the audit trail.",
     )
+    expires_at = forms.DateTimeField(
+        label="Expires at",
+        required=False,
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="Optional, credits only: the unspent part of the credit expires then (your time zone).",
+    )
     form_key = forms.CharField(
         widget=forms.HiddenInput,
         max_length=64,
@@ -79,6 +86,47 @@ class AdjustmentForm(forms.Form):
         if currency and text is not None:
             try:
                 cleaned["amount_minor"] = parse_major(text, currency)
+            except MoneyParseError as exc:
+                self.add_error("amount", str(exc))
+        if cleaned.get("expires_at") is not None and cleaned.get("direction") == "debit":
+            self.add_error("expires_at", "Only a credit can expire; leave this empty for a debit.")
+        return cleaned
+
+
+class ReversalForm(forms.Form):
+    """A reversal of one entry: an amount in major units (default: what is left), parsed exactly like
+    the adjustment's, a reason, and the same form key (a double submit posts once)."""
+
+    amount = AdjustmentForm.base_fields["amount"]
+    reason = forms.CharField(
+        label="Reason",
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Why is this entry reversed?"}),
+        help_text="Required. Kept with the reversal in the audit trail.",
+    )
+    form_key = AdjustmentForm.base_fields["form_key"]
+    seen_balance = AdjustmentForm.base_fields["seen_balance"]
+
+    def __init__(self, *args, currency: str, **kwargs):
+        kwargs.setdefault("auto_id", "rev_%s")
+        super().__init__(*args, **kwargs)
+        self.currency = currency
+        self.fields["amount"].help_text = f"In {currency} major units; at most what is left to reverse."
+        if not self.is_bound and not self.initial.get("form_key"):
+            self.initial["form_key"] = new_form_key()
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError("Give a reason for the reversal.")
+        return reason
+
+    def clean(self):
+        cleaned = super().clean()
+        text = cleaned.get("amount")
+        if text is not None:
+            try:
+                cleaned["amount_minor"] = parse_major(text, self.currency)
             except MoneyParseError as exc:
                 self.add_error("amount", str(exc))
         return cleaned

@@ -9,10 +9,11 @@ anything, manage businesses, users and API keys. One module per model group:
 - ``api_keys``: keys created by ``api_key_create`` (shown once) and revoked by ``api_key_revoke``;
 - ``policies``: exchange rates and per-currency policies;
 - ``approvals``: held adjustments, decided through ``wallets.services.approvals``;
+- ``movements``: holds, grants, grant draws and wallet payments, read-only;
 - ``security``: the security audit log, read-only.
 
 List pages join what they show (``list_select_related``, one prefetch), so their query count stays
 flat as rows grow.
 """
 
-from wallets.admin import accounts, api_keys, approvals, customers, policies, security  # noqa: F401 - registers
+from wallets.admin import accounts, api_keys, approvals, customers, movements, policies, security  # noqa: F401 - registers

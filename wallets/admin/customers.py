@@ -4,6 +4,7 @@ recorded with the admin user as the actor."""
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import ActionLocation
+from django.contrib.admin.utils import quote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
 from django.http import Http404, HttpResponseRedirect
@@ -18,6 +19,13 @@ from wallets.models import Customer, LedgerEntry, Wallet
 from wallets.money import format_money
 
 ADJUST_PERMISSION = "wallets.add_ledgerentry"
+
+
+def _entry_links(entries):
+    return format_html_join(", ", '<a href="{}">{}</a> ({})', (
+        (reverse("admin:wallets_ledgerentry_change", args=[quote(e.pk)]), e.pk, format_money(e.amount, e.currency))
+        for e in entries
+    )) or "—"
 
 
 class WalletInline(ReadOnlyMixin, admin.TabularInline):
@@ -164,8 +172,17 @@ class LedgerEntryAdmin(IdSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
     show_full_result_count = False
     fields = ["id", "business", "customer", "wallet", "currency", "sequence", "direction", "amount_display",
               "before_display", "after_display", "event_type", "reason", "reference_object_id", "idempotency_key",
-              "actor_type", "actor_id", "created_at"]
+              "actor_type", "actor_id", "created_at", "metadata", "reversal_of", "reversals_links", "expires_at",
+              "expired_grant", "expiries_links", "hold"]
     readonly_fields = fields
+
+    @admin.display(description="reversed by")
+    def reversals_links(self, obj):
+        return _entry_links(obj.reversals.order_by("created_at"))
+
+    @admin.display(description="expired by")
+    def expiries_links(self, obj):
+        return _entry_links(obj.expiries.order_by("created_at"))
 
     @admin.display(description="direction", ordering="is_credit")
     def direction(self, obj):

@@ -1,6 +1,16 @@
 from django.urls import path
 
-from wallets.dashboard.views import approvals, customers, ledger, low_balance, overview, settings
+from wallets.dashboard.views import (
+    approvals,
+    customers,
+    entries,
+    holds,
+    ledger,
+    low_balance,
+    overview,
+    reports,
+    settings,
+)
 
 app_name = "dashboard"
 
@@ -9,6 +19,11 @@ urlpatterns = [
     path("customers/", customers.customer_list, name="customers"),
     path("customers/<str:customer_id>/", customers.customer_detail, name="customer"),
     path("customers/<str:customer_id>/adjust/", customers.customer_adjust, name="customer_adjust"),
+    path("customers/<str:customer_id>/entries/<str:entry_id>/", entries.entry_detail_page, name="entry"),
+    path("customers/<str:customer_id>/entries/<str:entry_id>/reverse/", entries.entry_reverse, name="entry_reverse"),
+    path("customers/<str:customer_id>/holds/<str:hold_id>/void/", holds.hold_void, name="hold_void"),
+    path("reports/breakage/", reports.breakage, name="breakage"),
+    path("reports/breakage/export.csv", reports.breakage_export, name="breakage_export"),
     path("ledger/", ledger.ledger, name="ledger"),
     path("ledger/export.csv", ledger.ledger_export, name="ledger_export"),
     path("wallets/low-balance/", low_balance.low_balance, name="low_balance"),

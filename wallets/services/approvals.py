@@ -9,7 +9,12 @@ comes from the dashboard, the admin or a logged-in session on the API (API keys 
   threshold is now), a posted entry replays through the ledger; so one form posts at most once;
 - within the business's approval threshold for the currency (``CurrencyPolicy.approval_above``;
   none set means no approval needed) it posts at once, above it an ``AdjustmentRequest`` is held
-  as pending.
+  as pending;
+- a reversal (``reversal_of`` = the entry it reverses) is the same kind of request: its currency is
+  the original's and its direction the opposite (else ``InvalidInput``); it posts through
+  ``ledger.reverse`` (at once) or ``ledger.reverse_in_transaction`` (at approval), so the engine
+  alone decides what may still be reversed;
+- a credit may carry ``expires_at`` (a grant); it travels with a held request to the posting.
 
 ``adjustment_approve`` posts a held request, in the same transaction that marks it approved, so a
 request is approved exactly when its entry exists. That posting carries no idempotency key: the
@@ -19,6 +24,7 @@ pending-status check and the one-to-one ``AdjustmentRequest.ledger_entry``.
 Lock order: the request row, then the wallet row.
 """
 
+import datetime
 import secrets
 from dataclasses import dataclass
 
@@ -26,8 +32,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from wallets import ledger, selectors
-from wallets.exceptions import CustomerNotFound, IdempotencyKeyReused, InvalidInput, InvalidState, NotAllowed
-from wallets.models import AdjustmentRequest, Customer, Membership, SecurityEvent
+from wallets.exceptions import (
+    CustomerNotFound,
+    EntryNotFound,
+    IdempotencyKeyReused,
+    InvalidInput,
+    InvalidState,
+    NotAllowed,
+)
+from wallets.models import AdjustmentRequest, Customer, LedgerEntry, Membership, SecurityEvent
 from wallets.services.actors import Actor
 from wallets.services.security_events import security_event_record
 
@@ -39,14 +52,28 @@ INTERNAL_REQUEST_KEY_PREFIX = "held_"
 
 @dataclass(frozen=True, slots=True)
 class AdjustmentOutcome:
-    """Exactly one is set: the posting (done now) or the held request."""
+    """Exactly one is set: the posting (done now), the reversal (done now) or the held request."""
 
     posting: ledger.PostingResult | None = None
     request: AdjustmentRequest | None = None
+    reversal: ledger.Result | None = None
 
     @property
     def held(self) -> bool:
         return self.request is not None
+
+    @property
+    def balance(self) -> int:
+        """The wallet's balance after a posting or reversal made now."""
+        if self.reversal is not None:
+            return self.reversal.wallet.balance
+        assert self.posting is not None
+        return self.posting.balance
+
+    @property
+    def replayed(self) -> bool:
+        done = self.reversal if self.reversal is not None else self.posting
+        return bool(done is not None and done.replayed)
 
 
 def user_may_post(*, user, business_id: str) -> bool:
@@ -70,8 +97,11 @@ def adjustment_submit(
     reason: str,
     idempotency_key: str | None,
     user,
+    reversal_of: str | None = None,
+    expires_at: datetime.datetime | None = None,
 ) -> AdjustmentOutcome:
     """A manual credit or debit by a person: posted now, or held for approval (rules above).
+    With ``reversal_of`` it reverses ``amount`` of that entry; with ``expires_at`` a credit is a grant.
 
     Without an ``idempotency_key`` (an API request that sent none) nothing is looked up: the
     posting carries no key, and a held request gets an internal key of its own (the requests'
@@ -80,6 +110,9 @@ def adjustment_submit(
         raise NotAllowed("Your role may view but not change balances.")
     if not (reason or "").strip():
         raise InvalidInput("A reason is required for a manual adjustment.", errors={"reason": ["Give a reason."]})
+    if reversal_of is not None:
+        _check_reversal(business_id=business_id, customer_id=customer_id, entry_id=reversal_of, currency=currency,
+                        is_credit=is_credit, expires_at=expires_at)
     actor = Actor.user(user.pk)
     held = posted = None
     if idempotency_key:
@@ -87,16 +120,22 @@ def adjustment_submit(
         posted = selectors.ledger_entry_key_used(business_id=business_id, customer_id=customer_id,
                                                 idempotency_key=idempotency_key)
     if held is not None:  # this form was held before: never post it here, whatever the threshold is now
-        if (held.customer_id, held.currency, held.amount, held.is_credit, held.reason) != (
-            customer_id, currency, amount, is_credit, reason
-        ):
+        if (held.customer_id, held.currency, held.amount, held.is_credit, held.reason, held.reversal_of_id,
+                held.expires_at) != (customer_id, currency, amount, is_credit, reason, reversal_of, expires_at):
             raise IdempotencyKeyReused()
         return AdjustmentOutcome(request=held)
     threshold = selectors.approval_threshold(business_id=business_id, currency=currency)
     if posted or threshold is None or amount <= threshold:  # a posted form replays (or is refused) in the ledger
+        if reversal_of is not None:
+            reversal = ledger.reverse(
+                business_id=business_id, customer_id=customer_id, entry_id=reversal_of, amount=amount,
+                reason=reason, idempotency_key=idempotency_key or None, actor=actor,
+            )
+            return AdjustmentOutcome(reversal=reversal)
         posting = ledger.post(
             business_id=business_id, customer_id=customer_id, currency=currency, amount=amount,
             is_credit=is_credit, reason=reason, idempotency_key=idempotency_key or None, actor=actor,
+            expires_at=expires_at,
         )
         return AdjustmentOutcome(posting=posting)
     if not Customer.objects.filter(business_id=business_id, id=customer_id).exists():
@@ -108,12 +147,24 @@ def adjustment_submit(
                 business_id=business_id, idempotency_key=request_key,
                 defaults={
                     "customer_id": customer_id, "currency": currency, "amount": amount, "is_credit": is_credit,
-                    "reason": reason, "requested_by": user,
+                    "reason": reason, "requested_by": user, "reversal_of_id": reversal_of,
+                    "expires_at": expires_at,
                 },
             )
     except IntegrityError:  # a concurrent double submit created it first
         request = AdjustmentRequest.objects.get(business_id=business_id, idempotency_key=request_key)
     return AdjustmentOutcome(request=request)
+
+
+def _check_reversal(*, business_id: str, customer_id: str, entry_id: str, currency: str, is_credit: bool,
+                    expires_at) -> None:
+    """A reversal request must describe its original: same currency, opposite direction, no expiry."""
+    original = LedgerEntry.objects.filter(business_id=business_id, customer_id=customer_id, pk=entry_id).only(
+        "currency", "is_credit").first()
+    if original is None:
+        raise EntryNotFound()
+    if (original.currency, not original.is_credit, expires_at) != (currency, is_credit, None):
+        raise InvalidInput("A reversal is in the original's currency, in the opposite direction, without expiry.")
 
 
 def _decide(*, business_id: str, request_id: str, approver) -> AdjustmentRequest:
@@ -140,16 +191,23 @@ def adjustment_approve(*, business_id: str, request_id: str, approver, note: str
     """Approve and post. An overdraft at approval time raises and leaves the request pending."""
     with transaction.atomic(durable=True):
         request = _decide(business_id=business_id, request_id=request_id, approver=approver)
-        posting = ledger.post_in_transaction(
-            business_id=business_id, customer_id=request.customer_id, currency=request.currency,
-            amount=request.amount, is_credit=request.is_credit, reason=request.reason,
-            idempotency_key=None, actor=Actor.user(request.requested_by_id),
-        )
+        if request.reversal_of_id is not None:
+            entry = ledger.reverse_in_transaction(
+                business_id=business_id, customer_id=request.customer_id, entry_id=request.reversal_of_id,
+                amount=request.amount, reason=request.reason, idempotency_key=None,
+                actor=Actor.user(request.requested_by_id),
+            ).entry
+        else:
+            entry = ledger.post_in_transaction(
+                business_id=business_id, customer_id=request.customer_id, currency=request.currency,
+                amount=request.amount, is_credit=request.is_credit, reason=request.reason,
+                idempotency_key=None, actor=Actor.user(request.requested_by_id), expires_at=request.expires_at,
+            ).entry
         request.status = AdjustmentRequest.Status.APPROVED
         request.decided_by = approver
         request.decided_at = timezone.now()
         request.decision_note = note
-        request.ledger_entry = posting.entry
+        request.ledger_entry = entry
         request.save(update_fields=["status", "decided_by", "decided_at", "decision_note", "ledger_entry"])
         _audit_decision(request, approver, SecurityEvent.Kind.ADJUSTMENT_APPROVED)
     return request
@@ -173,5 +231,6 @@ def _audit_decision(request: AdjustmentRequest, approver, kind: str) -> None:
         kind=kind, business_id=request.business_id, actor=Actor.user(approver.pk), actor_name=approver.get_username(),
         details={"adjustment_request_id": request.id, "requested_by_id": request.requested_by_id,
                  "customer_id": request.customer_id, "currency": request.currency, "amount": request.amount,
-                 "is_credit": request.is_credit, "note": request.decision_note},
+                 "is_credit": request.is_credit, "reversal_of": request.reversal_of_id,
+                 "note": request.decision_note},
     )

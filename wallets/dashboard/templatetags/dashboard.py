@@ -3,6 +3,7 @@ and symbol (``wallets.money.format_money``); times in the active (user's) time z
 hover."""
 
 import datetime
+import json
 
 from django import template
 from django.utils import timezone
@@ -86,3 +87,15 @@ def sort_header(context, field, label, css_class="", param="sort"):
         '<span class="arrow" aria-hidden="true">{}</span></a></th>',
         css_class, state, query.urlencode(), field, label, arrow,
     )
+
+
+@register.filter
+def json_text(value) -> str:
+    """Metadata as compact, key-sorted JSON text (escaped by the template)."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+@register.filter
+def available(wallet) -> int:
+    """A wallet's available balance: booked balance less active holds."""
+    return wallet.balance - wallet.held_balance

@@ -15,6 +15,7 @@ from wallets.dashboard.views.common import customer_or_404, page_of, render_page
 from wallets.filters import DashboardCustomerFilterSet, LedgerEntryFilterSet
 from wallets.models import Customer, Wallet
 from wallets.money import minor_unit_exponent, to_major
+from wallets.selectors import movements
 
 CUSTOMERS_PER_PAGE = 25
 CUSTOMER_LEDGER_PER_PAGE = 20
@@ -57,6 +58,8 @@ def _customer_page(request, customer: Customer, *, form=None, status: int = 200)
         "page": page,
         "form": form,
         "chart_data": _chart_data(business_id, customer, wallets),
+        "holds": movements.hold_list_active(business_id=business_id, customer_id=customer.pk),
+        "grants": movements.grant_list_active(business_id=business_id, customer_id=customer.pk),
     }, status=status)
 
 
