@@ -139,7 +139,9 @@ def test_total_uses_the_rates_in_force_then(api, customer, post_at):
     may = wallets_at(api, customer, "2020-06-01T01:00:00+05:00").json()
     assert may["unconverted_currencies"] == ["JPY"]
 
-    today = wallets_at(api, customer).json()  # the latest rates (the snapshot's), not these
+    rate("INR", "1", datetime.date(2021, 1, 1))  # later than July 2020: not in force then
+    assert wallets_at(api, customer, "2020-07-01T00:00:00Z").json() == july
+    today = wallets_at(api, customer).json()  # the latest rates, not July's
     assert today["total_balance_usd"] != july["total_balance_usd"]
 
 
@@ -388,3 +390,28 @@ def test_the_whole_history_in_pages_adds_up(api, customer, random_history):
         seen += statement(api, customer, currency="USD", page_size=100, page_number=number).json()["items"]
     assert len(seen) == total == 300
     assert [e["after_balance"] for e in seen] == [b for _, _, b in random_history]
+
+
+# --- Dodo's Python SDK, live (the examples of docs/api.md, "Balances in time") --------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dodo_python_sdk_reaches_both_extensions(live_server, business, customer, post_at):
+    from dodopayments import DodoPayments
+
+    from wallets.services.api_keys import api_key_create
+
+    post_at(customer, [(0, 1000), (10, -300), (20, 500)])
+    _, key = api_key_create(business=business, name="sdk")
+    with DodoPayments(bearer_token=key, base_url=live_server.url, max_retries=0) as client:
+        then = client.customers.wallets.list(customer.id, extra_query={"as_of": "2020-03-01T12:15:00Z"})
+        assert [(w.currency, w.balance) for w in then.items] == [("INR", 0), ("USD", 700)]
+        assert then.as_of == "2020-03-01T12:15:00Z"  # an extension field: the SDK keeps it as sent
+
+        body = client.get(f"/customers/{customer.id}/wallets/statement", cast_to=object, options={
+            "params": {"currency": "USD", "from": "2020-03-01T12:10:00Z", "to": "2020-03-01T12:30:00Z",
+                       "page_size": 50},
+        })
+        assert (body["opening_balance"], body["total_credits"], body["total_debits"], body["closing_balance"]) == (
+            1000, 500, 300, 1200)
+        assert [e["amount"] for e in body["items"]] == [300, 500]
