@@ -5,6 +5,7 @@ a statement covers ``[from, to)``: opening just before ``from``, closing just be
 ``opening + total_credits - total_debits == closing`` whatever the data and the bounds."""
 
 import datetime
+import itertools
 import random
 from decimal import Decimal
 from fractions import Fraction
@@ -378,7 +379,7 @@ def test_opening_plus_credits_minus_debits_is_closing(api, customer, random_hist
     assert len(items) == min(100, figures["entry_count"])
     if items:  # the page chains from the opening balance
         assert items[0]["before_balance"] == figures["opening_balance"]
-        assert all(a["after_balance"] == b["before_balance"] for a, b in zip(items, items[1:], strict=False))
+        assert all(a["after_balance"] == b["before_balance"] for a, b in itertools.pairwise(items))
     if start is not None:
         assert balances(wallets_at(api, customer, iso(start - US)).json())["USD"] == figures["opening_balance"]
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from wallets.dashboard.views import approvals, customers, ledger, low_balance, overview, settings
+from wallets.dashboard.views import approvals, customers, ledger, low_balance, overview, settings, statements
 
 app_name = "dashboard"
 
@@ -9,6 +9,9 @@ urlpatterns = [
     path("customers/", customers.customer_list, name="customers"),
     path("customers/<str:customer_id>/", customers.customer_detail, name="customer"),
     path("customers/<str:customer_id>/adjust/", customers.customer_adjust, name="customer_adjust"),
+    path("customers/<str:customer_id>/statement/", statements.customer_statement, name="customer_statement"),
+    path("customers/<str:customer_id>/statement.csv", statements.customer_statement_export,
+         name="customer_statement_export"),
     path("ledger/", ledger.ledger, name="ledger"),
     path("ledger/export.csv", ledger.ledger_export, name="ledger_export"),
     path("wallets/low-balance/", low_balance.low_balance, name="low_balance"),
