@@ -75,7 +75,7 @@ class StatementForm(forms.Form):
     currency = forms.ChoiceField(label="Currency")
     from_date = BoundedDateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     to_date = BoundedDateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    as_of = BoundedDateField(label="Balances as of", required=False, help_text="At the end of that day",
+    as_of = BoundedDateField(label="Balances at end of", required=False,
                              widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, data, *, currencies: list[str]):
