@@ -248,6 +248,13 @@ def test_statement_pages_like_the_ledger_and_totals_cover_every_page(api, custom
     assert statement(api, customer, currency="USD", page_size=0, **window).json()["items"] == []
 
 
+def test_statement_totals_are_exact_beyond_float_precision(api, customer, post_at):
+    post_at(customer, [(0, 2**53 + 1), (1, 2**60 + 3), (2, -(2**53 + 1)), (3, -1)])
+    body = statement(api, customer, currency="USD").json()
+    assert (body["total_credits"], body["total_debits"], body["closing_balance"]) == (
+        2**53 + 1 + 2**60 + 3, 2**53 + 2, 2**60 + 2)
+
+
 @pytest.mark.parametrize(("params", "field"), [
     ({}, "currency"),
     ({"currency": "usd"}, "currency"),

@@ -24,8 +24,8 @@ Every figure is an index probe or an index range on ``ledger_customer_ccy_recent
 import datetime
 from dataclasses import dataclass
 
-from django.db.models import BigIntegerField, Count, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import BigIntegerField, Count, F, JSONField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, JSONObject
 
 from wallets.models import LedgerEntry, Wallet
 
@@ -66,9 +66,13 @@ def _last(entries: QuerySet[LedgerEntry], column: str) -> Subquery:
     return Subquery(entries.order_by("-created_at", "-sequence").values(column)[:1])
 
 
-def _in_range_total(entries: QuerySet[LedgerEntry], aggregate) -> Subquery:
-    """One aggregate over ``entries`` (a single wallet's, so one group), as a scalar subquery."""
-    return Subquery(entries.order_by().values("currency").annotate(total=aggregate).values("total")[:1])
+def _in_range_totals(entries: QuerySet[LedgerEntry]) -> Subquery:
+    """Credits, debits and count of ``entries`` (one wallet's, so one group) in one pass over the
+    range, as one scalar subquery: a JSON object, so that one scan yields all three."""
+    totals = JSONObject(credits=Sum("amount", filter=Q(is_credit=True)),
+                        debits=Sum("amount", filter=Q(is_credit=False)), count=Count("id"))
+    return Subquery(entries.order_by().values("currency").annotate(totals=totals).values("totals")[:1],
+                    output_field=JSONField())
 
 
 def wallet_list_as_of(*, business_id: str, customer_id: str, as_of: datetime.datetime) -> list[WalletAsOf]:
@@ -110,14 +114,14 @@ def wallet_statement(
         .annotate(
             opening=opening_then,
             closing=zero_if_none(_last(before_end, "after_balance")),
-            credits=zero_if_none(_in_range_total(in_range, Sum("amount", filter=Q(is_credit=True)))),
-            debits=zero_if_none(_in_range_total(in_range, Sum("amount", filter=Q(is_credit=False)))),
-            count=zero_if_none(_in_range_total(in_range, Count("id"))),
+            totals=_in_range_totals(in_range),
         )
-        .values_list("opening", "closing", "credits", "debits", "count")
+        .values_list("opening", "closing", "totals")
         .first()
     )
-    opening, closing, credits, debits, count = row if row is not None else (0, 0, 0, 0, 0)
+    opening, closing, totals = row if row is not None else (0, 0, None)
+    totals = totals or {}  # no entry in the range: no group, no row
+    credits, debits, count = totals.get("credits") or 0, totals.get("debits") or 0, totals.get("count") or 0
     return Statement(
         currency=currency, start=start, end=end, opening_balance=int(opening), closing_balance=int(closing),
         total_credits=int(credits), total_debits=int(debits), entry_count=int(count),
