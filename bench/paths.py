@@ -88,6 +88,7 @@ def reads(run, server) -> dict:
         (f"ledger page {deep100}, page_size 100", [f"{ledger}?page_number={deep100}&page_size=100"], api, n),
         ("ledger first page, currency=USD", [f"{ledger}?currency=USD"], api, n),
         ("wallets list (API)", [f"/customers/{c}/wallets" for c in customers], api, n),
+        *balances_in_time_plan(run, whale, customers, api, n),
         ("dashboard low-balance page", ["/dashboard/wallets/low-balance/"], web, max(10, n // 4)),
         ("dashboard ledger page", ["/dashboard/ledger/"], web, max(10, n // 4)),
         ("dashboard customers list", ["/dashboard/customers/"], web, max(10, n // 4)),
@@ -104,6 +105,91 @@ def reads(run, server) -> dict:
                 run.void.append(f"read {name}: {exc}")
     finally:
         counter.close()
+    return out
+
+
+# --- balances in time: statements and as-of balances, and their raw-SQL baseline ----------------
+
+# The seed's entry s of a wallet is at T0 + s seconds (bench/data.py), so instants are positions.
+SEED_T0 = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
+
+
+def _instant(seconds: float) -> str:
+    return (SEED_T0 + datetime.timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+
+
+def _whale_window(run) -> tuple[str, str, str]:
+    """The middle of the whale's history: an hour's window, a day's, and the instant between."""
+    middle = run.plan.sizes.whale_entries // 2
+    return _instant(middle), _instant(middle + 3600), _instant(middle + 86400)
+
+
+def balances_in_time_plan(run, whale: str, customers: list[str], api: dict, n: int) -> list[tuple]:
+    statement = f"/customers/{whale}/wallets/statement?currency=USD"
+    start, hour, day = _whale_window(run)
+    return [
+        ("statement, whale USD, all history (first page)", [statement], api, n),
+        ("statement, whale USD, 1 h mid-history, page_size 100",
+         [f"{statement}&from={start}&to={hour}&page_size=100"], api, n),
+        ("statement, whale USD, 1 day mid-history (totals over it)", [f"{statement}&from={start}&to={day}"], api, n),
+        ("wallets list as_of mid-history, whale", [f"/customers/{whale}/wallets?as_of={start}"], api, n),
+        ("wallets list as_of (API)", [f"/customers/{c}/wallets?as_of={_instant(5)}" for c in customers], api, n),
+    ]
+
+
+# The same figures, hand-written: what the ORM's statements are measured against.
+STATEMENT_SQL = """
+SELECT (SELECT after_balance FROM wallets_ledgerentry WHERE business_id = %(bid)s AND customer_id = %(cid)s
+          AND currency = 'USD' AND created_at < %(start)s ORDER BY created_at DESC, sequence DESC LIMIT 1),
+       (SELECT after_balance FROM wallets_ledgerentry WHERE business_id = %(bid)s AND customer_id = %(cid)s
+          AND currency = 'USD' AND created_at < %(end)s ORDER BY created_at DESC, sequence DESC LIMIT 1),
+       s.credits, s.debits, s.n
+  FROM (SELECT sum(amount) FILTER (WHERE is_credit) AS credits, sum(amount) FILTER (WHERE NOT is_credit) AS debits,
+               count(*) AS n
+          FROM wallets_ledgerentry WHERE business_id = %(bid)s AND customer_id = %(cid)s AND currency = 'USD'
+           AND created_at >= %(start)s AND created_at < %(end)s) s"""
+STATEMENT_PAGE_SQL = """
+SELECT * FROM wallets_ledgerentry WHERE business_id = %(bid)s AND customer_id = %(cid)s AND currency = 'USD'
+   AND created_at >= %(start)s AND created_at < %(end)s ORDER BY created_at, sequence, id LIMIT %(size)s"""
+AS_OF_SQL = """
+SELECT w.currency, coalesce(e.after_balance, 0)
+  FROM wallets_wallet w LEFT JOIN LATERAL (
+       SELECT after_balance FROM wallets_ledgerentry le WHERE le.business_id = w.business_id
+          AND le.customer_id = w.customer_id AND le.currency = w.currency AND le.created_at <= %(at)s
+        ORDER BY le.created_at DESC, le.sequence DESC LIMIT 1) e ON true
+ WHERE w.business_id = %(bid)s AND w.customer_id = %(cid)s ORDER BY w.currency"""
+
+
+def reads_sql_baseline(run) -> dict:
+    """Client-side times of the hand-written statements (psycopg on loopback, no HTTP, no Django),
+    and each one's plan: the floor under the API's figures above."""
+    whale = data.customer_id(1)
+    start, hour, day = _whale_window(run)
+    bid = data.BUSINESS_ID
+    cases = [
+        ("statement figures + page of 100, whale USD, 1 h", [(STATEMENT_SQL, {"start": start, "end": hour}),
+                                                             (STATEMENT_PAGE_SQL, {"start": start, "end": hour,
+                                                                                   "size": 100})]),
+        ("statement figures + page of 10, whale USD, 1 day", [(STATEMENT_SQL, {"start": start, "end": day}),
+                                                              (STATEMENT_PAGE_SQL, {"start": start, "end": day,
+                                                                                    "size": 10})]),
+        ("wallets as_of, whale", [(AS_OF_SQL, {"at": start})]),
+    ]
+    out = {}
+    requests = max(10, run.plan.read_requests)
+    with run.cluster.connect("wallets_bench", autocommit=True) as conn:
+        for name, statements in cases:
+            timings = []
+            for i in range(requests + 3):
+                started = time.perf_counter()
+                for sql, params in statements:
+                    conn.execute(sql, {"bid": bid, "cid": whale, **params}).fetchall()
+                if i >= 3:  # after a warm-up, as the HTTP reads
+                    timings.append((time.perf_counter() - started) * 1000)
+            plans = ["\n".join(row[0] for row in conn.execute(
+                "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF, SUMMARY OFF) " + sql,
+                {"bid": bid, "cid": whale, **params}).fetchall()) for sql, params in statements]
+            out[name] = {"requests": requests, "client_ms": percentiles(sorted(timings)), "plans": plans}
     return out
 
 

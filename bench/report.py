@@ -237,6 +237,17 @@ def markdown(results: dict) -> str:
                                _fmt(s.get("p95"), 2), _fmt(s.get("p99"), 2),
                                _fmt(fig.get("client_ms", {}).get("p99"), 2), _fmt(fig.get("statements"), 1)]))
 
+    baseline = results.get("reads_sql_baseline")
+    if baseline:
+        lines.append("")
+        lines.append("### Balances in time: the hand-written SQL (psycopg on loopback, no HTTP, no Django)")
+        lines.append("")
+        lines.append(_row(["statements", "requests", "client p50 ms", "client p95 ms", "client p99 ms"]))
+        lines.append(_row(["---"] * 5))
+        for name, fig in baseline.items():
+            c = fig["client_ms"]
+            lines.append(_row([name, fig["requests"], _fmt(c["p50"], 2), _fmt(c["p95"], 2), _fmt(c["p99"], 2)]))
+
     for key, title in (("bulk", "bulk_credit"), ("reconcile", "reconcile_wallets")):
         section = results.get(key)
         if section:

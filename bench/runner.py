@@ -217,8 +217,11 @@ class Run:
             }
         with self.gunicorn(self.url, access_log=True) as server:
             self.results["reads"] = paths.reads(self, server)
+        self.results["reads_sql_baseline"] = paths.reads_sql_baseline(self)
         for name, figures in self.results["reads"].items():
             self.log(f"read {name}: server p99 {figures.get('server_ms', {}).get('p99')} ms")
+        for name, figures in self.results["reads_sql_baseline"].items():
+            self.log(f"raw SQL {name}: client p99 {figures['client_ms']['p99']} ms")
 
     def bulk_phase(self) -> None:
         self.results["bulk"] = paths.bulk(self)

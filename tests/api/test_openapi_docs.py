@@ -75,8 +75,9 @@ def test_every_dodo_operation_is_there_with_dodos_operation_id(our_spec, dodo_sp
 
 
 # Fields beyond Dodo's v1.112.2 extract: Customer's fields of Dodo's newest SDK (1.123.0), and the
-# wallet list's extensions (API-NOTES, "Transport rules"). Documented in our schema, optional to clients.
-EXTENSION_FIELDS = {"blocked_at", "blocklist_entry_id", "preferred_locale", "total_balance_usd_capped",
+# wallet list's extensions (API-NOTES, "Transport rules" and "Balances in time"). Documented in our schema,
+# optional to clients.
+EXTENSION_FIELDS = {"as_of", "blocked_at", "blocklist_entry_id", "preferred_locale", "total_balance_usd_capped",
                     "unconverted_currencies"}
 
 
@@ -159,4 +160,4 @@ def test_the_extension_fields_are_documented(our_spec):
     assert {"blocked_at", "blocklist_entry_id", "preferred_locale"} <= set(customer["properties"])
     wallets = resolve(our_spec, our_spec["paths"]["/customers/{customer_id}/wallets"]["get"]["responses"]["200"]
                       ["content"]["application/json"]["schema"])
-    assert {"total_balance_usd_capped", "unconverted_currencies"} <= set(wallets["properties"])
+    assert {"total_balance_usd_capped", "unconverted_currencies", "as_of"} <= set(wallets["properties"])

@@ -197,6 +197,7 @@ def test_pages_fit_small_screens(demo, new_page, login, shot, width, height, lab
     ann = demo["people"]["Ann Lee"]
     for name, path in [("overview", "/dashboard/"), ("customers", "/dashboard/customers/"),
                        ("customer", f"/dashboard/customers/{ann.pk}/"), ("ledger", "/dashboard/ledger/"),
+                       ("statement", f"/dashboard/customers/{ann.pk}/statement/?currency=USD&as_of=2099-01-01"),
                        ("low-balance", "/dashboard/wallets/low-balance/"), ("settings", "/dashboard/settings/"),
                        ("approvals", "/dashboard/approvals/")]:
         page.goto(path)

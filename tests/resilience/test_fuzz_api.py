@@ -142,7 +142,9 @@ def aim_at_real_customer(case, env: FuzzEnv) -> None:
 # field: the dashboard, the browsable API's filter form), a deliberate leniency. In negative cases
 # an empty value is made invalid for real, so the case still tests rejection.
 EMPTY_FILTER_STANDS_FOR = {"created_at_gte": "not-a-date", "created_at_lte": "not-a-date", "currency": "usd",
-                           "page_number": "x", "page_size": "x"}
+                           "page_number": "x", "page_size": "x",
+                           # balances in time: ?as_of= (wallet list) and ?from=&to= (statement)
+                           "as_of": "not-a-date", "from": "not-a-date", "to": "not-a-date"}
 
 
 def make_empty_filters_invalid(case) -> None:

@@ -126,6 +126,7 @@ API_TABLE = {
     "customers/{c}/wallets/holds/{hold_id}": {"GET": None, "DELETE": None},
     "customers/{c}/wallets/holds/{hold_id}/capture": {"POST": {}},
     "customers/{c}/wallets/holds/{hold_id}/void": {"POST": None},
+    "customers/{c}/wallets/statement": {"GET": None, "POST": ENTRY},
 }
 #: What a route's named groups become in API_TABLE (``{c}`` is the customer, others keep their name).
 ROUTE_PARAMS = {"customer_id": "c"}
@@ -176,7 +177,9 @@ def test_another_business_key_on_our_customer_is_404_too(world):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     for path in (f"/customers/{world.a_customer.id}", f"/customers/{world.a_customer.id}/wallets",
-                 f"/customers/{world.a_customer.id}/wallets/ledger-entries"):
+                 f"/customers/{world.a_customer.id}/wallets/ledger-entries",
+                 f"/customers/{world.a_customer.id}/wallets/statement?currency=USD",
+                 f"/customers/{world.a_customer.id}/wallets?as_of=2099-01-01T00:00:00Z"):
         response = client.get(path)
         assert response.status_code == 404
         assert response.json()["code"] == "NOT_FOUND"
@@ -190,6 +193,9 @@ DASHBOARD_TABLE = {
     "customers": (lambda w: {}, [("GET", {"q": SECRET_EMAIL}), ("GET", {"q": "Globex"}),
                                  ("GET", {"q": "b_customer"})]),
     "customer": (lambda w: {"customer_id": w.b_customer.id}, [("GET", {})]),
+    "customer_statement": (lambda w: {"customer_id": w.b_customer.id},
+                           [("GET", {}), ("GET", {"currency": "USD", "as_of": "2099-01-01"})]),
+    "customer_statement_export": (lambda w: {"customer_id": w.b_customer.id}, [("GET", {"currency": "USD"})]),
     "customer_adjust": (lambda w: {"customer_id": w.b_customer.id},
                         [("POST", {"currency": "USD", "amount": "1.00", "direction": "debit", "reason": "x",
                                    "idempotency_key": "dash-1", "confirm": "1"}), ("GET", {})]),

@@ -6,10 +6,13 @@ neither. ``null`` for a nullable field means "not given".
 
 import re
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from wallets.exceptions import MaximumKeysReached
+from wallets.filters import QueryIsoDateTimeField
 from wallets.locales import DODO_LOCALES
 from wallets.models import Customer, LedgerEntry, Wallet
 from wallets.money import DODO_CURRENCIES, INT64_MAX
@@ -168,6 +171,12 @@ class WalletListResponse(serializers.Serializer):
         child=CurrencyField(),
         help_text="Extension: currencies with a balance but no exchange rate, left out of total_balance_usd",
     )
+    as_of = serializers.DateTimeField(
+        required=False,
+        help_text="Extension: present when the request gave ?as_of=; every balance is the wallet's at that instant "
+                  "(its last entry at or before it; 0 before its first, or for a wallet created since) and "
+                  "total_balance_usd uses the rates in force on its UTC date",
+    )
 
 
 class LedgerEntryCreateRequest(serializers.Serializer):
@@ -219,15 +228,12 @@ class ErrorResponse(serializers.Serializer):
 # --- Paging ------------------------------------------------------------------------------------
 
 
-class QueryIntegerField(serializers.IntegerField):
-    """A whole number in the query string: ASCII digits, given once. A sign, a decimal point
-    ("0.0"), an exponent or a repeated parameter is a 422, not a guess; an empty value is "not
-    given", as for every query parameter (what an HTML form sends for a blank field)."""
+class QueryValueMixin:
+    """A query-string parameter given once: repeated is a 422 ("Give this parameter once."), an
+    empty value is "not given", as for every query parameter (what an HTML form sends for a blank
+    field). ``to_internal_value`` of the field receives a list when it was repeated."""
 
-    default_error_messages = {
-        "invalid": "A whole number is required (digits only).",
-        "repeated": "Give this parameter once.",
-    }
+    field_name: str
 
     def get_value(self, dictionary):
         if self.field_name not in dictionary:
@@ -237,6 +243,16 @@ class QueryIntegerField(serializers.IntegerField):
         if len(values) != 1:
             return values
         return serializers.empty if values[0] == "" else values[0]
+
+
+class QueryIntegerField(QueryValueMixin, serializers.IntegerField):
+    """A whole number in the query string: ASCII digits, given once. A sign, a decimal point
+    ("0.0"), an exponent or a repeated parameter is a 422, not a guess."""
+
+    default_error_messages = {
+        "invalid": "A whole number is required (digits only).",
+        "repeated": "Give this parameter once.",
+    }
 
     def to_internal_value(self, data):
         if isinstance(data, list):
@@ -254,3 +270,79 @@ class PageParams(serializers.Serializer):
 
     page_number = QueryIntegerField(min_value=0, max_value=2**31 - 1, default=0)
     page_size = QueryIntegerField(min_value=0, max_value=100, default=10)
+
+
+# --- Balances in time ----------------------------------------------------------------------------
+
+
+class QueryDateTimeField(QueryValueMixin, serializers.Field):
+    """An instant in the query string, read exactly as the API's date filters read theirs
+    (``created_at_gte``: ISO 8601 with ``Z`` or an offset, a ``+`` sent unescaped taken back, years
+    1..9999 in UTC), as an aware UTC datetime; given once."""
+
+    default_error_messages = {"repeated": "Give this parameter once."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, list):
+            self.fail("repeated")
+        try:
+            return QueryIsoDateTimeField().clean(data)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+
+    def to_representation(self, value):
+        return serializers.DateTimeField().to_representation(value)
+
+
+class QueryCurrencyField(QueryValueMixin, CurrencyField):
+    default_error_messages = {"repeated": "Give this parameter once."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, list):
+            self.fail("repeated")
+        return super().to_internal_value(data)
+
+
+class AsOfParams(serializers.Serializer):
+    as_of = QueryDateTimeField(required=False)
+
+
+class StatementParams(serializers.Serializer):
+    """``currency`` (required), ``from`` and ``to`` (optional instants; ``to`` defaults to now).
+    ``from`` after ``to`` is a 422; ``from`` equal to ``to`` is an empty interval."""
+
+    currency = QueryCurrencyField()
+    to = QueryDateTimeField(required=False)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        return {"currency": fields["currency"], "from": QueryDateTimeField(required=False), "to": fields["to"]}
+
+    def validate(self, attrs):
+        end = attrs.get("to") or timezone.now()
+        start = attrs.get("from")
+        if start is not None and start > end:
+            which = "to" if "to" in attrs else "now (to's default)"
+            raise serializers.ValidationError({"from": [f"from must not be after {which}."]})
+        return {"currency": attrs["currency"], "start": start, "end": end}
+
+
+class StatementResponse(serializers.Serializer):
+    """Extension: one currency's statement over the half-open interval [from, to)."""
+
+    currency = CurrencyField()
+    start = serializers.DateTimeField(source="start", allow_null=True,
+                                      help_text="Inclusive; null: from the first entry")
+    end = serializers.DateTimeField(source="end", help_text="Exclusive; now when the request gave none")
+    opening_balance = serializers.IntegerField(help_text="The balance just before `from` (0 without `from`)")
+    closing_balance = serializers.IntegerField(help_text="The balance just before `to`")
+    total_credits = serializers.IntegerField(help_text="Sum of the credits in [from, to), every page")
+    total_debits = serializers.IntegerField(help_text="Sum of the debits in [from, to), every page")
+    entry_count = serializers.IntegerField(help_text="Entries in [from, to), every page")
+    items = LedgerEntryResponse(many=True, help_text="This page of the interval's entries, oldest first")
+
+    def get_fields(self):
+        # ``from`` is a Python keyword: declared as start/end, named from/to on the wire.
+        fields = super().get_fields()
+        renamed = {"start": "from", "end": "to"}
+        return {renamed.get(name, name): field for name, field in fields.items()}

@@ -1,9 +1,11 @@
-"""Forms of the dashboard's own pages (settings, time zone, business switch). The manual
-adjustment form is the domain's (``wallets.adjustments.forms``), shared with the admin."""
+"""Forms of the dashboard's own pages (settings, time zone, business switch, a customer's
+statement). The manual adjustment form is the domain's (``wallets.adjustments.forms``), shared
+with the admin."""
 
 from django import forms
 
 from wallets.dashboard.middleware import time_zone_names
+from wallets.filters import BoundedDateField
 from wallets.money import CURRENCY_CHOICES, MoneyParseError, parse_major
 
 
@@ -63,3 +65,29 @@ class TimeZoneForm(forms.Form):
 
 class BusinessSwitchForm(forms.Form):
     business_id = forms.CharField(max_length=32)
+
+
+class StatementForm(forms.Form):
+    """The statement page's choices: one of the customer's currencies, a range of days (``From`` and
+    ``To`` both included, in the user's time zone; blank ``From``: the first entry, blank ``To``: now)
+    and the day whose closing balances to show (``Balances as of``: the end of that day)."""
+
+    currency = forms.ChoiceField(label="Currency")
+    from_date = BoundedDateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    to_date = BoundedDateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    as_of = BoundedDateField(label="Balances at end of", required=False,
+                             widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, data, *, currencies: list[str]):
+        data = data.copy()
+        if currencies and not data.get("currency"):
+            data["currency"] = currencies[0]
+        super().__init__(data)
+        self.fields["currency"].choices = [(code, code) for code in currencies]
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("from_date"), cleaned.get("to_date")
+        if start and end and start > end:
+            self.add_error("to_date", "The end date is before the start date.")
+        return cleaned

@@ -10,6 +10,7 @@ from wallets.dashboard.views import (
     overview,
     reports,
     settings,
+    statements,
 )
 
 app_name = "dashboard"
@@ -24,6 +25,9 @@ urlpatterns = [
     path("customers/<str:customer_id>/holds/<str:hold_id>/void/", holds.hold_void, name="hold_void"),
     path("reports/breakage/", reports.breakage, name="breakage"),
     path("reports/breakage/export.csv", reports.breakage_export, name="breakage_export"),
+    path("customers/<str:customer_id>/statement/", statements.customer_statement, name="customer_statement"),
+    path("customers/<str:customer_id>/statement.csv", statements.customer_statement_export,
+         name="customer_statement_export"),
     path("ledger/", ledger.ledger, name="ledger"),
     path("ledger/export.csv", ledger.ledger_export, name="ledger_export"),
     path("wallets/low-balance/", low_balance.low_balance, name="low_balance"),

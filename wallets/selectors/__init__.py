@@ -221,3 +221,9 @@ from wallets.selectors.approvals import (  # noqa: E402, F401 - re-exported
 )
 from wallets.selectors.businesses import business_find, business_first, business_list  # noqa: E402, F401
 from wallets.selectors.reconcile import Drift, ledger_drift  # noqa: E402, F401 - re-exported
+from wallets.selectors.statements import (  # noqa: E402, F401 - re-exported
+    Statement,
+    WalletAsOf,
+    wallet_list_as_of,
+    wallet_statement,
+)

@@ -2,23 +2,34 @@
 
 ``total_balance_usd`` never fails: a wallet in a currency without a rate is left out of the sum and
 named in ``unconverted``; a sum beyond int64 (what typed SDKs decode) is capped at its maximum and
-says so in ``capped``."""
+says so in ``capped``.
 
+Both take an optional ``on`` date: the rates in force on that day (each currency's row with the
+latest ``as_of`` on or before it) instead of the latest, for balances in the past. A currency
+whose first rate is later than ``on`` has no rate then, and is unconverted like any other."""
+
+import datetime
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Protocol
 
 from django.db.models import OuterRef, Subquery
 
-from wallets.models import ExchangeRate, Wallet
+from wallets.models import ExchangeRate
 from wallets.money import INT64_MAX, convert_to_usd_minor
 
 
-def latest_rates_to_usd(currencies: set[str]) -> dict[str, Decimal]:
-    """The latest known rate of each currency (missing currencies are absent).
+def latest_rates_to_usd(currencies: set[str], *, on: datetime.date | None = None) -> dict[str, Decimal]:
+    """The latest known rate of each currency (missing currencies are absent); given ``on``, the
+    latest on or before that day.
 
     One row per currency, found through the (currency, as_of) unique index, however long the
     history of daily rates grows."""
-    latest_date = ExchangeRate.objects.filter(currency=OuterRef("currency")).order_by("-as_of").values("as_of")[:1]
+    known = ExchangeRate.objects.filter(currency=OuterRef("currency"))
+    if on is not None:
+        known = known.filter(as_of__lte=on)
+    latest_date = known.order_by("-as_of").values("as_of")[:1]
     return dict(
         ExchangeRate.objects.filter(currency__in=currencies, as_of=Subquery(latest_date))
         .values_list("currency", "rate_to_usd")
@@ -32,11 +43,22 @@ class UsdTotal:
     unconverted: list[str] = field(default_factory=list)  # currencies with a balance and no rate, sorted
 
 
-def total_balance_usd(wallets: list[Wallet]) -> UsdTotal:
-    """The wallets' sum in USD minor units at the latest rates (exact, rounded once, half-even)."""
+class Balance(Protocol):
+    """What the total reads of a wallet (a ``Wallet``, or a ``WalletAsOf`` of a past instant)."""
+
+    @property
+    def currency(self) -> str: ...
+
+    @property
+    def balance(self) -> int: ...
+
+
+def total_balance_usd(wallets: Iterable[Balance], *, on: datetime.date | None = None) -> UsdTotal:
+    """The wallets' sum in USD minor units at the latest rates, or at the rates in force ``on`` that
+    day (exact, rounded once, half-even)."""
     balances = {w.currency: w.balance for w in wallets if w.balance}
     needed = {c for c in balances if c != "USD"}
-    rates = latest_rates_to_usd(needed) if needed else {}
+    rates = latest_rates_to_usd(needed, on=on) if needed else {}
     unconverted = sorted(needed - rates.keys())
     converted = {c: amount for c, amount in balances.items() if c not in unconverted}
     exact = convert_to_usd_minor(converted, rates)
