@@ -47,9 +47,10 @@ def test_expiring_and_plain_rows_post_grants_and_credits(business, customers, wr
     spring, loyalty = grants["Spring promotion"], grants["Loyalty"]
     assert (spring.amount, spring.remaining, spring.expires_at) == (1000, 700, soon)
     assert (loyalty.amount, loyalty.remaining, loyalty.expires_at) == (2500, 2500, later)
-    assert spring.entry.expires_at == soon and spring.entry.customer_id == ann.id
+    assert (spring.entry.expires_at, spring.entry.customer_id) == (soon, ann.id)
     plain = LedgerEntry.objects.get(reason="Refund")
-    assert plain.expires_at is None and not CreditGrant.objects.filter(entry=plain).exists()
+    assert plain.expires_at is None
+    assert not CreditGrant.objects.filter(entry=plain).exists()
     usage = LedgerEntry.objects.get(reason="Usage")
     assert list(GrantDraw.objects.filter(entry=usage).values_list("grant_id", "amount")) == [(spring.entry_id, 300)]
     assert ledger_drift() == []
@@ -80,7 +81,8 @@ def test_a_bad_expires_at_names_the_line_and_the_others_post(
 
     assert ran.code == 1
     (reported,) = [line for line in ran.err.splitlines() if line.startswith("line ")]
-    assert reported.startswith("line 3: expires_at") and problem in reported, ran.text
+    assert reported.startswith("line 3: expires_at"), ran.text
+    assert problem in reported
     assert "posted 1, already done 0, rejected 1" in ran.out
     assert balance(ann) == 1000
     assert not LedgerEntry.objects.filter(reason="Bad").exists()
@@ -100,7 +102,7 @@ def test_a_bad_expires_at_with_all_or_nothing_posts_nothing(business, customers,
     assert ran.code == 1
     assert "line 3: expires_at '2000-01-01T00:00:00Z' is not in the future" in ran.err
     assert "nothing was posted" in ran.error
-    assert entry_count() == 0 and CreditGrant.objects.count() == 0
+    assert (entry_count(), CreditGrant.objects.count()) == (0, 0)
 
 
 def test_a_rerun_replays_without_new_grants(business, customers, write_csv, soon):
@@ -131,4 +133,4 @@ def test_dry_run_checks_expiry_and_writes_nothing(business, customers, write_csv
 
     assert ran.code == 0, ran.text
     assert "would post 1" in ran.out
-    assert entry_count() == 0 and CreditGrant.objects.count() == 0
+    assert (entry_count(), CreditGrant.objects.count()) == (0, 0)

@@ -230,7 +230,7 @@ def _parse_row(line: int, raw: dict[str, str], file_key: str, now: datetime.date
     )
 
 
-def _parse_expiry(text: str, *, is_credit: bool, now: datetime.datetime) -> datetime.datetime | None | str:
+def _parse_expiry(text: str, *, is_credit: bool, now: datetime.datetime) -> datetime.datetime | str | None:
     """The row's ``expires_at`` (None when blank), or the problem with it."""
     if not text:
         return None

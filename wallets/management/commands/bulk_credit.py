@@ -57,8 +57,8 @@ ledger are skipped as "already done". An edited file is a new file (its rows get
 give rows explicit idempotency keys if you may edit and rerun a file.
 
 Every row is checked (unknown customer, bad currency or amount, a bad or past expires_at, a NUL
-byte, duplicate key in the file, a debit larger than the balance); bad rows are reported with their line and never posted,
-good rows are.
+byte, duplicate key in the file, a debit larger than the balance); bad rows are reported with
+their line and never posted, good rows are.
 
 Two identical lines without their own idempotency_key both post (a repeated credit can be
 intended): the command warns about them and names the lines; --refuse-duplicates rejects the
