@@ -7,7 +7,8 @@ Phases (each recorded, a failing phase is reported and does not hide the others)
 3. pgbouncer: the API once more through PgBouncer in transaction mode;
 4. reads: ledger pages, wallets list, dashboard pages (server-side times from gunicorn's log);
 5. reconcile_wallets (at the loaded size), then bulk_credit against a COPY-based baseline;
-6. a full invariant check of both databases.
+6. debits on wallets with many grants against plain wallets (``grants``, figures only);
+7. a full invariant check of both databases.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import data, paths, posting, report
+from bench import data, grants, paths, posting, report
 from bench.pg import PrivateCluster, StatementCounter, machine_info, process_tree_cpu_seconds
 from bench.servers import Gunicorn, PgBouncer, Redis
 from tests.support import oracle
@@ -39,7 +40,7 @@ class Plan:
     variants: tuple[str, ...] = ("B1", "B2", "B3", "B0")
     read_requests: int = 200
     pgbouncer_seconds: float = 2.0
-    phases: tuple[str, ...] = ("reads", "reconcile", "posting", "pgbouncer", "bulk")
+    phases: tuple[str, ...] = ("reads", "reconcile", "posting", "pgbouncer", "bulk", "grants")
 
 
 def full_plan() -> Plan:
@@ -226,6 +227,12 @@ class Run:
     def bulk_phase(self) -> None:
         self.results["bulk"] = paths.bulk(self)
         self.log(f"bulk: {self.results['bulk'].get('summary')}")
+
+    def grants_phase(self) -> None:
+        sized = self.plan.mode == "smoke"
+        self.results["grants"] = grants.grants(self, wallets=2 if sized else 10, rounds=1 if sized else 3,
+                                               debits_per_round=5 if sized else 100)
+        self.log(f"grants: {self.results['grants'].get('summary')}")
 
     def reconcile_phase(self) -> None:
         self.results["reconcile"] = paths.reconcile(self)

@@ -11,7 +11,18 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from tests.commands.helpers import assert_books_right, run_command
-from wallets.models import ApiKey, Business, Customer, ExchangeRate, LedgerEntry, Membership, Wallet
+from wallets.models import (
+    ApiKey,
+    Business,
+    CreditGrant,
+    Customer,
+    ExchangeRate,
+    Hold,
+    LedgerEntry,
+    Membership,
+    Wallet,
+    WalletPayment,
+)
 from wallets.services.api_keys import api_key_revoke
 
 
@@ -59,8 +70,14 @@ def test_seeds_a_working_demo(db, debug):
     assert Customer.objects.filter(business=business).count() == 40
     entries = LedgerEntry.objects.filter(business=business)
     assert set(entries.values_list("currency", flat=True)) == {"USD", "INR", "EUR", "JPY", "KWD"}
-    assert set(entries.values_list("event_type", flat=True)) == {"merchant_adjustment", "refund"}
-    assert set(entries.values_list("actor_type", "actor_id")) == {("command", "seed_demo")}
+    assert set(entries.values_list("event_type", flat=True)) == {
+        "merchant_adjustment", "refund", "payment", "payment_reversal"
+    }
+    # every entry is the command's, but the expiry of the swept grant (the system's)
+    assert set(entries.exclude(expired_grant__isnull=False).values_list("actor_type", "actor_id")) == {
+        ("command", "seed_demo")
+    }
+    assert set(entries.filter(expired_grant__isnull=False).values_list("actor_type", flat=True)) == {"system"}
     assert entries.filter(reason__startswith="Welcome bonus").count() == 40
     assert entries.filter(is_credit=False).count() > 50
     oldest = entries.order_by("created_at").first().created_at
@@ -155,3 +172,32 @@ def test_a_changed_password_and_a_revoked_key_are_reported_not_undone(db, debug)
     viewer.refresh_from_db()
     assert viewer.check_password("my-own-secret-456")
     assert ApiKey.objects.get(name__startswith="seed_demo").revoked_at is not None
+
+
+def test_the_demo_shows_grants_an_expiry_a_hold_a_payment_a_refund_and_a_reversal(db, debug):
+    ran = run_command("seed_demo")
+    assert ran.code == 0, ran.text
+
+    now = timezone.now()
+    grants = CreditGrant.objects.filter(business__name="Demo Shop")
+    soon = grants.filter(expires_at__gt=now, expires_at__lte=now + datetime.timedelta(days=10), remaining__gt=0)
+    assert soon.count() >= 3  # expiring in the next days
+    (expired,) = grants.filter(expires_at__lte=now)
+    assert (expired.remaining, expired.expired_amount) == (0, expired.amount)  # swept: the breakage shows
+    expiry = LedgerEntry.objects.get(expired_grant=expired.entry)
+    assert (expiry.is_credit, expiry.amount) == (False, expired.amount)
+    assert Hold.objects.filter(status=Hold.Status.ACTIVE, reference_object_id="ord_demo_2001").count() == 1
+    payment = WalletPayment.objects.get(reference_object_id="inv_demo_1001")
+    assert payment.applied == payment.requested == 1800
+    assert payment.entry.event_type == "payment"
+    (reversal,) = payment.entry.reversals.all()
+    assert (reversal.event_type, reversal.amount, reversal.is_credit) == ("payment_reversal", 500, True)
+    assert LedgerEntry.objects.filter(event_type="refund", reference_object_id="pay_demo_3001").count() == 1
+    assert_books_right()
+
+    again = run_command("seed_demo")
+    assert again.code == 0, again.text
+    assert "nothing changed" in again.out
+    assert grants.count() == 5
+    assert Hold.objects.count() == 1
+    assert LedgerEntry.objects.filter(event_type="payment_reversal").count() == 1

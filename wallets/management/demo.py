@@ -7,6 +7,12 @@ generated from a fixed seed and posted by the ledger engine (``wallets.ledger.po
 entry's time in the past) as the command actor ``seed_demo``, with every entry's idempotency key;
 a rerun replays them. Not a service: nothing but the ``seed_demo`` command uses it.
 
+After the history, a few customers get what the engine does beyond plain postings, each through
+``wallets.ledger`` with its own key or reference (so a rerun replays it): expiring grants (some
+due in the next days, one that expired at once and was swept, so breakage shows), an active hold,
+a payment from the wallet, a refund and a partial reversal of the payment (``_extras``). Their
+times are now, after every history entry of their wallets.
+
 The credentials are fixed, published demo values (the dashboard passwords and the API key are
 printed by the command and written here). That is only acceptable on a local demo, so the
 command refuses to run unless ``DEBUG`` is on (or ``--force``). Only the key's SHA-256 digest is
@@ -15,6 +21,7 @@ stored, as for every key.
 
 import datetime
 import random
+import time
 import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -24,7 +31,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from wallets import ledger
-from wallets.models import ApiKey, Business, ExchangeRate, Membership
+from wallets.models import ApiKey, Business, Customer, ExchangeRate, LedgerEntry, Membership
 from wallets.money import format_money
 from wallets.services.actors import Actor
 from wallets.services.api_keys import KEY_PREFIX, KEY_RANDOM_LENGTH, hash_key
@@ -121,10 +128,11 @@ def demo_seed(*, today: datetime.datetime | None = None) -> DemoSeedResult:
     refused = [o for o in result.outcomes if o.decision.code not in (ledger.Code.OK, ledger.Code.REPLAYED)]
     if refused:  # the plan never overdraws; this would be a bug in the plan
         raise RuntimeError(f"demo history refused: {refused[:3]}")
+    extras_posted = _extras(business.id, now)
     return DemoSeedResult(
         business=business, business_created=business_created, users=users, api_key=API_KEY,
         api_key_created=key_created, api_key_revoked=key.revoked_at is not None, customers=len(CUSTOMERS),
-        customers_created=customers_created, entries_posted=codes.count(ledger.Code.OK),
+        customers_created=customers_created, entries_posted=codes.count(ledger.Code.OK) + extras_posted,
         entries_already_there=codes.count(ledger.Code.REPLAYED), rates_added=rates_added,
     )
 
@@ -220,6 +228,81 @@ def _history(
                 event_type=event_type, created_at=at.replace(microsecond=0),
             ))
     return rows
+
+
+# customer name -> the extras posted to their home wallet (all USD, minor units)
+GRANTS = (  # name, amount, days until expiry, reason
+    ("Liam Brooks", 2500, 3, "Spring promotion - expiring credit"),
+    ("Liam Brooks", 1500, 6, "Loyalty reward - expiring credit"),
+    ("Emma Reyes", 1000, 1, "Trial credit - expiring credit"),
+    ("Mason Foster", 2000, 9, "Referral bonus - expiring credit"),
+)
+EXPIRED_GRANT = ("Noah Bennett", 700, "Launch week credit - expired unused")
+HOLD = ("Liam Brooks", 1000, 5, "ord_demo_2001", "Pending order ord_demo_2001")
+PAYMENT = ("Liam Brooks", 1800, "inv_demo_1001", "Invoice inv_demo_1001 paid from the wallet")
+PAYMENT_REVERSAL = (500, "Partial refund of invoice inv_demo_1001 (one item returned)")
+REFUND = ("Emma Reyes", 1200, "pay_demo_3001", "Refund for payment pay_demo_3001")
+
+
+def _extras(business_id: str, now: datetime.datetime) -> int:
+    """Grants, a swept expiry, a hold, a payment, its partial reversal and a refund (see the module
+    docstring). Returns how many entries were new. Each one replays on a rerun: grants and the refund
+    by idempotency key, the payment by its reference, the hold and the reversal by key."""
+    ids = dict(Customer.objects.filter(business_id=business_id).values_list("name", "id"))
+    # The grant that expires at once goes first, so the rest of the work covers most of its wait.
+    name, amount, reason = EXPIRED_GRANT
+    expired_key = f"demo_expired_grant_{ids[name]}"
+    short = ledger.post(
+        business_id=business_id, customer_id=ids[name], currency="USD", amount=amount, is_credit=True,
+        actor=ACTOR, reason=reason, idempotency_key=expired_key,
+        expires_at=timezone.now() + _EXPIRED_GRANT_LIFE,
+    )
+    new = 0 if short.replayed else 1
+    grants = [
+        ledger.Posting(
+            customer_id=ids[name], request=ledger.Request("USD", amount, True, reason, f"demo_grant_{ids[name]}_{n}"),
+            expires_at=now + datetime.timedelta(days=days),
+        )
+        for n, (name, amount, days, reason) in enumerate(GRANTS)
+    ]
+    name, amount, reference, reason = REFUND
+    grants.append(ledger.Posting(
+        customer_id=ids[name], request=ledger.Request("USD", amount, True, reason, f"demo_refund_{reference}"),
+        event_type=LedgerEntry.EventType.REFUND, reference_object_id=reference,
+    ))
+    batch = ledger.post_many(business_id=business_id, postings=grants, actor=ACTOR)
+    refused = [o for o in batch.outcomes if o.decision.code not in (ledger.Code.OK, ledger.Code.REPLAYED)]
+    if refused:
+        raise RuntimeError(f"demo extras refused: {refused[:3]}")
+    new += sum(o.decision.code is ledger.Code.OK for o in batch.outcomes)
+    name, amount, reference, reason = PAYMENT
+    paid = ledger.pay(business_id=business_id, customer_id=ids[name], currency="USD", amount=amount,
+                      reference_object_id=reference, actor=ACTOR, reason=reason)
+    new += 0 if paid.replayed else 1
+    if paid.entry is not None:
+        amount, reason = PAYMENT_REVERSAL
+        reversed_ = ledger.reverse(business_id=business_id, customer_id=ids[PAYMENT[0]], entry_id=paid.entry.id,
+                                   actor=ACTOR, amount=min(amount, paid.entry.amount), reason=reason,
+                                   idempotency_key=f"demo_reversal_{PAYMENT[2]}")
+        new += 0 if reversed_.replayed else 1
+    name, amount, days, reference, reason = HOLD
+    held = ledger.create_hold(business_id=business_id, customer_id=ids[name], currency="USD", amount=amount,
+                              actor=ACTOR, expires_at=now + datetime.timedelta(days=days),
+                              reference_object_id=reference, reason=reason, idempotency_key=f"demo_hold_{reference}")
+    assert held.hold is not None  # a hold is no entry: not counted
+    if not short.replayed:
+        grant_expires = short.entry.expires_at
+        assert grant_expires is not None
+        wait = (grant_expires - timezone.now()).total_seconds()
+        if wait > 0:
+            time.sleep(wait)
+        ledger.sweep_wallet(business_id=business_id, customer_id=ids[EXPIRED_GRANT[0]], currency="USD")
+    return new
+
+
+#: How long the demo's expired grant lives before the sweep expires it: long enough to be posted
+#: on a loaded machine, short enough not to slow the demo.
+_EXPIRED_GRANT_LIFE = datetime.timedelta(milliseconds=400)
 
 
 def _round(amount: int, currency: str) -> int:

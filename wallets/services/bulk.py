@@ -13,9 +13,15 @@ Every row has an idempotency key: its own, or one derived from the file and the 
 after a crash, posts each row exactly once. An edited file is a new file: its rows get new keys.
 Every cell is checked before any batch (a NUL byte, which no database text may hold, rejects its
 line and nothing else).
+
+A credit row with ``expires_at`` (ISO 8601 with an offset, in the future, at most 10 years ahead,
+checked against one instant read when the file is read) posts a grant: ``Posting.expires_at``, the
+engine's own rule. ``expires_at`` is not part of a row's idempotency body (the engine's rule): a rerun
+of the same file replays its grants and creates none.
 """
 
 import csv
+import datetime
 import hashlib
 import io
 import re
@@ -25,6 +31,7 @@ from dataclasses import dataclass, field
 
 from django.db import DatabaseError
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from wallets import ledger
 from wallets.exceptions import InvalidInput
@@ -32,7 +39,11 @@ from wallets.models import Customer, LedgerEntry
 from wallets.money import INT64_MAX, is_supported_currency
 from wallets.services.actors import Actor
 
-COLUMNS = ("customer_id", "email", "amount", "currency", "reason", "idempotency_key", "entry_type")
+COLUMNS = (
+    "customer_id", "email", "amount", "currency", "reason", "idempotency_key", "entry_type", "expires_at",
+)
+#: How far ahead a grant may expire (the API's rule for ``expires_at``).
+MAX_EXPIRY_AHEAD = datetime.timedelta(days=3653)
 DEFAULT_BATCH_SIZE = 2000
 DERIVED_KEY_PREFIX = "bulk:"
 _REASON_MAX: int = LedgerEntry._meta.get_field("reason").max_length or 0
@@ -55,6 +66,8 @@ class BulkRow:
     idempotency_key: str
     raw: dict[str, str]
     customer_id: str = ""
+    #: A credit that expires then (a grant).
+    expires_at: datetime.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,13 +151,14 @@ def bulk_file_parse(*, data: bytes) -> BulkFile:
     rows: list[BulkRow] = []
     rejections: list[RowRejection] = []
     file_key = f"{DERIVED_KEY_PREFIX}{digest[:16]}:"
+    now = timezone.now()  # one instant for the whole file: every expires_at is checked against it
     try:
         for raw in reader:
             line = reader.line_num
             if None in raw:  # more cells than header columns
                 rejections.append(RowRejection(line, "more cells than the header has columns", _clean(raw)))
                 continue
-            row_or_problem = _parse_row(line, raw, file_key)
+            row_or_problem = _parse_row(line, raw, file_key, now)
             if isinstance(row_or_problem, str):
                 rejections.append(RowRejection(line, row_or_problem, _clean(raw)))
             else:
@@ -177,7 +191,7 @@ def _clean(raw: dict) -> dict[str, str]:
     return {k: v for k, v in raw.items() if k is not None and v is not None}
 
 
-def _parse_row(line: int, raw: dict[str, str], file_key: str) -> BulkRow | str:
+def _parse_row(line: int, raw: dict[str, str], file_key: str, now: datetime.datetime) -> BulkRow | str:
     with_nul = [name for name, value in raw.items() if value and "\x00" in value]
     if with_nul:
         return f"{', '.join(with_nul)} contains a NUL character (byte 0x00), which no ledger text may hold"
@@ -206,11 +220,33 @@ def _parse_row(line: int, raw: dict[str, str], file_key: str) -> BulkRow | str:
     key = (raw.get("idempotency_key") or "").strip()
     if len(key) > _KEY_MAX:
         return f"idempotency_key is longer than {_KEY_MAX} characters"
+    expires_at = _parse_expiry((raw.get("expires_at") or "").strip(), is_credit=entry_type == "credit", now=now)
+    if isinstance(expires_at, str):
+        return expires_at
     return BulkRow(
         line=line, customer_ref=customer_id or email, by_email=not customer_id, amount=amount,
         currency=currency, is_credit=entry_type == "credit", reason=reason,
-        idempotency_key=key or f"{file_key}{line}", raw=_clean(raw),
+        idempotency_key=key or f"{file_key}{line}", raw=_clean(raw), expires_at=expires_at,
     )
+
+
+def _parse_expiry(text: str, *, is_credit: bool, now: datetime.datetime) -> datetime.datetime | str | None:
+    """The row's ``expires_at`` (None when blank), or the problem with it."""
+    if not text:
+        return None
+    if not is_credit:
+        return "expires_at is only for credits (a debit cannot expire)"
+    try:
+        expires_at = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return f"expires_at must be an ISO 8601 date and time with an offset (e.g. 2027-01-31T23:59:59Z), got {text!r}"
+    if expires_at.tzinfo is None:
+        return f"expires_at {text!r} has no UTC offset (add Z or +HH:MM)"
+    if expires_at <= now:
+        return f"expires_at {text!r} is not in the future"
+    if expires_at > now + MAX_EXPIRY_AHEAD:
+        return f"expires_at {text!r} is more than 10 years ahead"
+    return expires_at
 
 
 # --- Checks that need the database, before posting --------------------------------------------
@@ -436,6 +472,7 @@ def _post_batch(
             customer_id=row.customer_id,
             request=ledger.Request(row.currency, row.amount, row.is_credit, row.reason, row.idempotency_key),
             event_type=event_type,
+            expires_at=row.expires_at,
         )
         for row in batch
     ]
@@ -473,4 +510,6 @@ def _refusal(row: BulkRow, decision) -> str:
     if code is ledger.Code.KEY_REUSED:
         return (f"idempotency_key {row.idempotency_key!r} was already used for this customer with a different "
                 "amount, currency, entry_type or reason")
+    if code is ledger.Code.INVALID_EXPIRY:  # checked when the file is read; only a slow run gets here
+        return f"expires_at {row.raw.get('expires_at', '')!r} is no longer in the future"
     return f"refused ({code})"

@@ -48,14 +48,17 @@ The file is UTF-8 with a header row. Columns:
   reason           free text, up to 500 characters (optional)
   idempotency_key  optional; without one, a row's key is bulk:<sha256 of the file>[:16]:<line>
   entry_type       credit (default) or debit (optional)
+  expires_at       optional, credits only: an ISO 8601 time with a UTC offset, in the future and at
+                   most 10 years ahead (2027-01-31T23:59:59Z); the credit is then a grant whose unspent
+                   remainder leaves the wallet at that time (debits spend the soonest-expiring first)
 
 Running the same file twice, or again after a crash, posts each row once: rows already in the
 ledger are skipped as "already done". An edited file is a new file (its rows get new keys), so
 give rows explicit idempotency keys if you may edit and rerun a file.
 
-Every row is checked (unknown customer, bad currency or amount, a NUL byte, duplicate key in the
-file, a debit larger than the balance); bad rows are reported with their line and never posted,
-good rows are.
+Every row is checked (unknown customer, bad currency or amount, a bad or past expires_at, a NUL
+byte, duplicate key in the file, a debit larger than the balance); bad rows are reported with
+their line and never posted, good rows are.
 
 Two identical lines without their own idempotency_key both post (a repeated credit can be
 intended): the command warns about them and names the lines; --refuse-duplicates rejects the
@@ -73,6 +76,9 @@ Examples:
   customer_id,amount,currency,reason
   cus_TV52uJWWXt2yIoBBxpjaa,1000,USD,Welcome bonus - $10 promotional balance
   cus_Q2k8XGmZsfS3o1dYcVb0n,50000,INR,Refund for payment pay_8Hs2kd01
+
+  customer_id,amount,currency,reason,expires_at
+  cus_TV52uJWWXt2yIoBBxpjaa,500,USD,Spring promotion,2027-04-30T23:59:59+00:00
 """
     stealth_options = ("stdin",)
 

@@ -34,7 +34,9 @@ class Command(WalletsCommand):
 Fill a local install with demo data: the business "Demo Shop", dashboard users (operator,
 viewer, approver), an admin superuser for /admin/, a read-write API key and 40 customers
 with a few months of history in USD, INR, EUR, JPY and KWD (deposits, welcome bonuses,
-refunds to wallet, usage charges; some wallets end low). Prints the credentials.
+refunds to wallet, usage charges; some wallets end low), then a few expiring grants (one
+already expired and swept), an active hold, a payment from the wallet, a refund and a partial
+reversal, all through the ledger engine. Prints the credentials.
 
 The credentials are fixed, published demo values, and the same on every run: the command runs
 again safely and then changes nothing. Because anyone can read them, it refuses to run unless
