@@ -40,6 +40,14 @@ class LockedWallet:
     hints: Hints = NO_HINTS
     #: The idempotency key's earlier entry for this customer (any currency), when there is one.
     prior: LedgerEntry | None = None
+    #: The wallet's ``updated_at``: its last entry's time (or its creation).
+    last_entry_at: datetime.datetime | None = None
+
+    def clock(self, now: datetime.datetime) -> datetime.datetime:
+        """The time of a new entry: ``now``, but never before the wallet's last entry (another app
+        server's clock may run behind), so that a wallet's entries never go back in time and a
+        statement's opening + credits - debits is its closing."""
+        return now if self.last_entry_at is None or now >= self.last_entry_at else self.last_entry_at
 
     @property
     def prior_body(self) -> Body | None:
@@ -61,7 +69,7 @@ def lock_wallet(
         row = cursor.fetchone()
     if row is None:
         return None
-    wallet_id, balance, entry_count, created_at, held, granted, next_grant, next_hold, *prior = row
+    wallet_id, balance, entry_count, created_at, held, granted, next_grant, next_hold, updated_at, *prior = row
     entry = None
     if prior and prior[0] is not None:
         values = list(prior)
@@ -74,6 +82,7 @@ def lock_wallet(
         _datetime(conn, created_at),
         _hints(conn, held, granted, next_grant, next_hold),
         entry,
+        _datetime(conn, updated_at),
     )
 
 
@@ -97,12 +106,14 @@ def lock_wallets(
             granted,
             next_grant,
             next_hold,
+            updated_at,
         ) in cursor.fetchall():
             found[(customer_id, currency)] = LockedWallet(
                 wallet_id,
                 WalletState(balance, entry_count),
                 _datetime(conn, created_at),
                 _hints(conn, held, granted, next_grant, next_hold),
+                last_entry_at=_datetime(conn, updated_at),
             )
     return found
 

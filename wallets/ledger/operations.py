@@ -197,7 +197,7 @@ def reverse_in_transaction(
         is_grant=grant is not None,
         draws=draws,
     )
-    now = timezone.now()
+    now = timezone.now() if locked is None else locked.clock(timezone.now())
     grant_ids = [g for g, _ in draws] + ([entry_id] if grant else [])
     state = effects.load(locked, now, grant_ids=grant_ids)
     new_id = ids.ledger_entry_id()
@@ -295,7 +295,7 @@ def _pay(
             entry=prior.entry,
             payment=prior,
         )
-    now = timezone.now()
+    now = timezone.now() if locked is None else locked.clock(timezone.now())
     if locked is None:
         state = machine.WalletState()
         wallet = WalletAfter(customer_id, currency, 0, 0, now, now)
@@ -412,7 +412,7 @@ def _create_hold(
         raise InsufficientFunds(
             f"Insufficient wallet funds: the available {currency} balance is 0, the hold is {amount}."
         )
-    now = timezone.now()
+    now = timezone.now() if locked is None else locked.clock(timezone.now())
     state = effects.load(locked, now)
     hold_id = ids.hold_id()
     step = machine.run(state, machine.CreateHold(hold_id, amount, expires_at), now)
@@ -493,7 +493,7 @@ def _resolve(
         raise HoldNotFound()
     locked = _lock(business_id, customer_id, hold.currency)
     assert locked is not None
-    now = timezone.now()
+    now = timezone.now() if locked is None else locked.clock(timezone.now())
     state = effects.load(locked, now, all_holds=True)
     new_id = ids.ledger_entry_id()
     op: machine.Op = machine.Capture(hold_id, amount, new_id) if capture else machine.Void(hold_id)
@@ -561,6 +561,7 @@ def _sweep_wallet(business_id: str, customer_id: str, currency: str, now: dateti
     locked = _lock(business_id, customer_id, currency)
     if locked is None:
         raise CustomerNotFound()
+    now = locked.clock(now)
     state = effects.load(locked, now, all_holds=True)
     step = machine.run(state, machine.Sweep(), now)
     _apply(

@@ -171,7 +171,7 @@ def post_in_transaction(
             replayed=True,
             held=locked.hints.held,
         )
-    now = timezone.now()
+    now = locked.clock(timezone.now())
     state = effects.load(locked, now)
     entry_id = ids.ledger_entry_id()
     step = machine.run(state, machine.Post(request, entry_id, expires_at), now)
@@ -308,7 +308,9 @@ def _post_many_in_transaction(
         # meanwhile in a wallet outside this batch fails the insert on its unique constraint, and
         # the batch's second run sees it.)
         priors = _used_keys(conn, business_id, [postings[i] for i in todo])
-    now = timezone.now()  # read after the locks: every entry of these wallets so far is older
+    # Read after the locks, and never before any of these wallets' last entry.
+    now = timezone.now()
+    now = max([now, *(w.clock(now) for w in locked.values())])
     entry_ids = {i: ids.ledger_entry_id() for i in todo}
     while True:
         loaded = {pair: effects.load(locked[pair], now) if pair in locked else machine.WalletState() for pair in pairs}

@@ -42,6 +42,7 @@ WALLET_COLUMNS = (
     "granted_balance",
     "next_grant_expiry_at",
     "next_hold_expiry_at",
+    "updated_at",
 )
 
 

@@ -129,11 +129,12 @@ def demo_seed(*, today: datetime.datetime | None = None) -> DemoSeedResult:
     if refused:  # the plan never overdraws; this would be a bug in the plan
         raise RuntimeError(f"demo history refused: {refused[:3]}")
     extras_posted = _extras(business.id, now)
+    posted = codes.count(ledger.Code.OK) + extras_posted
     return DemoSeedResult(
         business=business, business_created=business_created, users=users, api_key=API_KEY,
         api_key_created=key_created, api_key_revoked=key.revoked_at is not None, customers=len(CUSTOMERS),
-        customers_created=customers_created, entries_posted=codes.count(ledger.Code.OK) + extras_posted,
-        entries_already_there=codes.count(ledger.Code.REPLAYED), rates_added=rates_added,
+        customers_created=customers_created, entries_posted=posted,
+        entries_already_there=LedgerEntry.objects.filter(business=business).count() - posted, rates_added=rates_added,
     )
 
 
