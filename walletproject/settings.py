@@ -284,7 +284,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"CurrencyEnum": "wallets.money.DODO_CURRENCIES"},
+    "ENUM_NAME_OVERRIDES": {"CurrencyEnum": "wallets.money.DODO_CURRENCIES",
+                            "PostableEventTypeEnum": "wallets.api.serializers.POSTABLE_EVENT_TYPE_CHOICES"},
 }
 
 # --- The product --------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from wallets import selectors
 from wallets.api import serializers as s
 from wallets.api.views.base import ERROR_RESPONSES, CustomerScopedViewSet
 from wallets.models import Wallet
+from wallets.selectors.entries import wallet_views
 
 
 class WalletViewSet(CustomerScopedViewSet):
@@ -22,7 +23,9 @@ class WalletViewSet(CustomerScopedViewSet):
         wallets = selectors.wallet_list(business_id=self.business_id, customer_id=customer.id)
         total = selectors.total_balance_usd(wallets)
         return Response({
-            "items": s.WalletResponse(wallets, many=True).data,
+            "items": s.WalletResponse(
+                wallet_views(business_id=self.business_id, customer_id=customer.id, wallets=wallets), many=True
+            ).data,
             "total_balance_usd": total.amount,
             "total_balance_usd_capped": total.capped,
             "unconverted_currencies": total.unconverted,
