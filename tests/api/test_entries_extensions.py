@@ -6,7 +6,7 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from tests.api.test_browsable_api import session_client
+from tests.api.test_browsable_api import csrf_token, session_client
 from wallets import ledger
 from wallets.models import LedgerEntry, Membership
 from wallets.services.actors import Actor
@@ -231,8 +231,16 @@ def test_wallets_cost_one_query_for_every_wallets_expiring(api, customer, post, 
 
 def test_a_session_user_cannot_send_the_extension_fields_yet(business, customer):
     client = session_client(business, Membership.Role.OPERATOR)
-    client.enforce_csrf_checks = False
-    response = client.post(entries_path(customer.id), {"amount": 1, "currency": "USD", "entry_type": "credit",
-                                                       "reason": "r", "dry_run": True}, format="json")
-    assert response.status_code == 403
+    token = csrf_token(client)
+    body = {"amount": 1, "currency": "USD", "entry_type": "credit", "reason": "r"}
+    for extension in ({"dry_run": True}, {"event_type": "refund"}, {"metadata": {"a": "b"}},
+                      {"reference_object_id": "re_1"}, {"expires_at": in_days(1)}):
+        response = client.post(entries_path(customer.id), {**body, **extension}, format="json",
+                               HTTP_X_CSRFTOKEN=token)
+        assert response.status_code == 403, extension
+        assert "dashboard" in response.json()["message"]
     assert not LedgerEntry.objects.filter(customer=customer).exists()
+    # Without them, the session adjustment flow answers as before.
+    plain = client.post(entries_path(customer.id), body, format="json", HTTP_X_CSRFTOKEN=token)
+    assert plain.status_code == 200, plain.content
+    assert plain.json()["held_balance"] == 0 and plain.json()["balance"] == 1
