@@ -42,7 +42,8 @@ def test_optional_fields_are_stored_and_shown_on_every_entry(api, customer):
     assert detail["sequence"] == 1
     assert detail["idempotency_key"] == "k-1"
     assert detail["metadata"] == {"order": "o_9", "n": 2, "ok": True}
-    assert detail["actor"]["type"] == "api_key" and detail["actor"]["id"] == entry.actor_id
+    assert detail["actor"]["type"] == "api_key"
+    assert detail["actor"]["id"] == entry.actor_id
     assert detail["actor"]["name"]
     assert (detail["reversal_of"], detail["reversed_amount"], detail["hold_id"]) == (None, 0, None)
 
@@ -98,7 +99,8 @@ def test_an_expiring_credit_shows_in_the_wallet_soonest_first_five_at_most(api, 
     assert usd["expiring"] == last["expiring"]
     assert (usd["balance"], usd["held_balance"], usd["available_balance"]) == (1036, 0, 1036)
     grant = api.get(entries_path(customer.id), {"page_size": 1, "page_number": 6}).json()["items"][0]
-    assert grant["expires_at"] is not None and grant["expired_amount"] == 0
+    assert grant["expires_at"] is not None
+    assert grant["expired_amount"] == 0
 
 
 def test_held_and_available_balance(api, customer, post):
@@ -108,7 +110,8 @@ def test_held_and_available_balance(api, customer, post):
     usd = next(w for w in api.get(f"/customers/{customer.id}/wallets").json()["items"] if w["currency"] == "USD")
     assert (usd["balance"], usd["held_balance"], usd["available_balance"]) == (1000, 300, 700)
     debit = post_entry(api, customer.id, amount=800, entry_type="debit")
-    assert debit.status_code == 400 and debit.json()["code"] == "INSUFFICIENT_WALLET_FUNDS"
+    assert debit.status_code == 400
+    assert debit.json()["code"] == "INSUFFICIENT_WALLET_FUNDS"
 
 
 @pytest.mark.parametrize("body", [
@@ -243,4 +246,5 @@ def test_a_session_user_cannot_send_the_extension_fields_yet(business, customer)
     # Without them, the session adjustment flow answers as before.
     plain = client.post(entries_path(customer.id), body, format="json", HTTP_X_CSRFTOKEN=token)
     assert plain.status_code == 200, plain.content
-    assert plain.json()["held_balance"] == 0 and plain.json()["balance"] == 1
+    assert plain.json()["held_balance"] == 0
+    assert plain.json()["balance"] == 1

@@ -16,7 +16,6 @@ from tests.api.test_browsable_api import csrf_token, session_client
 from wallets import ledger
 from wallets.models import CurrencyPolicy, LedgerEntry, Membership, Wallet
 from wallets.selectors.reconcile import ledger_drift
-from wallets.services.actors import Actor
 
 pytestmark = pytest.mark.django_db
 
@@ -41,13 +40,16 @@ def test_a_partial_reversal_answers_the_new_entry_and_the_wallet(api, customer, 
         300, False, "refund_reversal", payment.id)
     assert (body["before_balance"], body["after_balance"], body["reason"]) == (1000, 700, "partly wrong")
     assert body["reference_object_id"] == "re_1"
-    assert body["wallet"]["balance"] == 700 and body["wallet"]["available_balance"] == 700
-    assert body["wallet"]["currency"] == "USD" and body["wallet"]["customer_id"] == customer.id
+    assert body["wallet"]["balance"] == 700
+    assert body["wallet"]["available_balance"] == 700
+    assert body["wallet"]["currency"] == "USD"
+    assert body["wallet"]["customer_id"] == customer.id
     original = api.get(f"/customers/{customer.id}/wallets/ledger-entries/{payment.id}").json()
     assert original["reversed_amount"] == 300
     # The default amount is what is left.
     rest = reverse(api, customer.id, payment.id).json()
-    assert rest["amount"] == 700 and rest["wallet"]["balance"] == 0
+    assert rest["amount"] == 700
+    assert rest["wallet"]["balance"] == 0
     assert api.get(f"/customers/{customer.id}/wallets/ledger-entries/{payment.id}").json()["reversed_amount"] == 1000
 
 
@@ -124,9 +126,11 @@ def test_replay_with_the_body_key_or_the_header(api, customer, post):
     assert again.json()["wallet"]["balance"] == 90
     assert LedgerEntry.objects.filter(reversal_of=entry).count() == 1
     reused = reverse(api, customer.id, entry.id, amount=11, idempotency_key="rv-1")
-    assert reused.status_code == 422 and reused.json()["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert reused.status_code == 422
+    assert reused.json()["code"] == "IDEMPOTENCY_KEY_REUSED"
     both = reverse(api, customer.id, entry.id, idempotency_key="a", headers={"Idempotency-Key": "b"})
-    assert both.status_code == 422 and "idempotency_key" in both.json()["errors"]
+    assert both.status_code == 422
+    assert "idempotency_key" in both.json()["errors"]
 
 
 @pytest.mark.parametrize("body", [{"amount": 0}, {"amount": "5"}, {"reason": "r" * 501}, {"idempotency_key": ""}])
@@ -164,7 +168,8 @@ def test_reversing_a_debit_paid_from_credit_that_expired_since(api, customer, po
 
     assert response.status_code == 200, response.content
     body = response.json()
-    assert body["amount"] == 80 and body["is_credit"] is True
+    assert body["amount"] == 80
+    assert body["is_credit"] is True
     # What went back to the expired grant expires again at once: 30 stays.
     assert body["wallet"]["balance"] == 100
     assert body["wallet"]["expiring"] == []
