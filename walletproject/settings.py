@@ -285,6 +285,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"CurrencyEnum": "wallets.money.DODO_CURRENCIES",
+                            "EventTypeEnum": "wallets.models.LedgerEntry.EventType",
                             "PostableEventTypeEnum": "wallets.api.serializers.POSTABLE_EVENT_TYPE_CHOICES"},
 }
 

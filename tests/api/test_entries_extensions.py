@@ -248,3 +248,21 @@ def test_a_session_user_cannot_send_the_extension_fields_yet(business, customer)
     assert plain.status_code == 200, plain.content
     assert plain.json()["held_balance"] == 0
     assert plain.json()["balance"] == 1
+
+
+def test_the_schema_documents_the_extension_fields_and_routes(client):
+    spec = client.get("/api/schema", {"format": "json"}).json()
+    schemas = spec["components"]["schemas"]
+    paths = spec["paths"]
+    entries = "/customers/{customer_id}/wallets/ledger-entries"
+    assert "get" in paths[entries + "/{entry_id}"]
+    assert "post" in paths[entries + "/{entry_id}/reversals"]
+    assert {"event_type", "reference_object_id", "metadata", "expires_at", "dry_run"} <= set(
+        schemas["LedgerEntryCreateRequestRequest"]["properties"])
+    assert {"sequence", "idempotency_key", "metadata", "actor", "reversal_of", "reversed_amount", "expires_at",
+            "expired_amount", "hold_id"} <= set(schemas["LedgerEntryResponse"]["properties"])
+    assert {"available_balance", "held_balance", "expiring"} <= set(schemas["WalletResponse"]["properties"])
+    assert "wallet" in schemas["ReversalResponse"]["properties"]
+    assert {"amount", "reason", "idempotency_key"} == set(schemas["ReversalCreateRequestRequest"]["properties"])
+    listing = {p["name"] for p in paths[entries]["get"]["parameters"]}
+    assert {"event_type", "reference_object_id", "created_at_gte", "created_at_lte", "is_credit"} <= listing

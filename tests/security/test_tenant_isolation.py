@@ -103,11 +103,19 @@ API_TABLE = {
     "customers/{c}/wallets": {"GET": None, "POST": ENTRY},
     "customers/{c}/wallets/ledger-entries": {"GET": None, "POST": ENTRY,
                                              "DELETE": None},
+    # {e} is the target business's entry.
+    "customers/{c}/wallets/ledger-entries/{e}": {"GET": None, "DELETE": None},
+    "customers/{c}/wallets/ledger-entries/{e}/reversals": {"POST": {"amount": 1, "reason": "x"}},
 }
 
 
+def route_of(pattern) -> str:
+    pattern = re.sub(r"\(\?P<customer_id>[^)]*\)", "{c}", str(pattern).strip("^$"))
+    return re.sub(r"\(\?P<entry_id>[^)]*\)", "{e}", pattern)
+
+
 def test_the_api_table_covers_every_route():
-    routes = {re.sub(r"\(\?P<customer_id>[^)]*\)", "{c}", str(p.pattern).strip("^$")) for p in api_urlpatterns}
+    routes = {route_of(p.pattern) for p in api_urlpatterns}
     assert routes == set(API_TABLE)
 
 
@@ -117,8 +125,8 @@ def test_no_api_route_reaches_another_business(world):
     for client_name, client in api_clients(world).items():
         for route, methods in API_TABLE.items():
             for method, body in methods.items():
-                theirs = "/" + route.format(c=world.b_customer.id)
-                own = "/" + route.format(c=world.a_customer.id)
+                theirs = "/" + route.format(c=world.b_customer.id, e=world.b_entry.id)
+                own = "/" + route.format(c=world.a_customer.id, e=world.b_entry.id)
                 response = getattr(client, method.lower())(theirs, body, format="json")
                 text = response.content.decode()
                 leaked = [s for s in world.secrets() if s in text]
