@@ -285,7 +285,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"CurrencyEnum": "wallets.money.DODO_CURRENCIES",
-                            "HoldStatusEnum": "wallets.models.Hold.Status"},
+                            "HoldStatusEnum": "wallets.models.Hold.Status",
+                            "EventTypeEnum": "wallets.models.LedgerEntry.EventType",
+                            "PostableEventTypeEnum": "wallets.api.serializers.POSTABLE_EVENT_TYPE_CHOICES"},
 }
 
 # --- The product --------------------------------------------------------------------------

@@ -83,12 +83,32 @@ class CustomerFilterSet(django_filters.FilterSet):
         return queryset.alias(email_lower=Lower("email")).filter(email_lower=value.lower())
 
 
-class CustomerLedgerFilterSet(django_filters.FilterSet):
+class LedgerCurrencyFilterSet(django_filters.FilterSet):
     currency = django_filters.ChoiceFilter(choices=CURRENCY_CHOICES, help_text="Only this currency's entries")
 
     class Meta:
         model = LedgerEntry
         fields = ["currency"]
+
+
+class CustomerLedgerFilterSet(LedgerCurrencyFilterSet):
+    """The API's customer ledger: Dodo's ``currency``, and the extensions (API-NOTES, "Ledger
+    entries"). The dashboard's ledger lists have their own filters for the same columns."""
+
+    event_type = django_filters.ChoiceFilter(choices=LedgerEntry.EventType.choices,
+                                             help_text="Extension: only entries of this kind")
+    reference_object_id = django_filters.CharFilter(field_name="reference_object_id",
+                                                    help_text="Extension: only entries with this reference")
+    created_at_gte = QueryIsoDateTimeFilter(field_name="created_at", lookup_expr="gte",
+                                            help_text="Extension: created on or after (ISO 8601)")
+    created_at_lte = QueryIsoDateTimeFilter(field_name="created_at", lookup_expr="lte",
+                                            help_text="Extension: created on or before (ISO 8601)")
+    is_credit = django_filters.TypedChoiceFilter(
+        choices=[("true", "true"), ("false", "false")], coerce=lambda value: value == "true",
+        help_text="Extension: true for credits, false for debits")
+
+    class Meta(LedgerCurrencyFilterSet.Meta):
+        fields = ["currency", "event_type", "reference_object_id", "created_at_gte", "created_at_lte", "is_credit"]
 
 
 # --- The dashboard's lists (they extend the API's FilterSets where the two overlap) -----------
@@ -142,7 +162,7 @@ for _code, _ in CURRENCY_CHOICES:
     _CURRENCIES_BY_EXPONENT.setdefault(minor_unit_exponent(_code), []).append(_code)
 
 
-class LedgerEntryFilterSet(CustomerLedgerFilterSet):
+class LedgerEntryFilterSet(LedgerCurrencyFilterSet):
     """The audit trail across customers (dashboard ledger page and its CSV export), and a
     customer's ledger on the customer page. ``currency`` is the API's filter."""
 
@@ -167,7 +187,7 @@ class LedgerEntryFilterSet(CustomerLedgerFilterSet):
     reason = django_filters.CharFilter(field_name="reason", lookup_expr="icontains", label="Reason contains")
     sort = StableOrderingFilter(fields=(("created_at", "created"), ("amount", "amount"), ("currency", "currency")))
 
-    class Meta(CustomerLedgerFilterSet.Meta):
+    class Meta(LedgerCurrencyFilterSet.Meta):
         fields = [
             "currency", "created_from", "created_to", "customer", "direction", "event_type", "actor_type",
             "actor_id", "amount_min", "amount_max", "reason",

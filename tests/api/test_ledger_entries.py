@@ -31,6 +31,10 @@ def test_credit_returns_the_wallet_after_the_entry(api, customer, dodo_valid):
         "currency": "USD",
         "customer_id": customer.id,
         "updated_at": body["updated_at"],
+        # Extensions (API-NOTES, "Holds" and "Expiring credit").
+        "available_balance": 5000,
+        "held_balance": 0,
+        "expiring": [],
     }
     assert datetime.datetime.fromisoformat(body["created_at"]) == before.created_at
     assert datetime.datetime.fromisoformat(body["updated_at"]) == after.updated_at > before.updated_at
@@ -293,6 +297,16 @@ def test_list_entries_carries_every_field_newest_first(api, customer, dodo_valid
         "before_balance": 0,
         "after_balance": 1000,
         "created_at": credit["created_at"],
+        # Extensions (API-NOTES, "Ledger entries: kinds, links and optional fields").
+        "sequence": 1,
+        "idempotency_key": None,
+        "metadata": {},
+        "actor": {"type": "api_key", "id": entries[credit["id"]].actor_id, "name": credit["actor"]["name"]},
+        "reversal_of": None,
+        "reversed_amount": 0,
+        "expires_at": None,
+        "expired_amount": None,
+        "hold_id": None,
     }
     assert (debit["amount"], debit["is_credit"], debit["before_balance"], debit["after_balance"]) == (
         250,

@@ -127,9 +127,12 @@ API_TABLE = {
     "customers/{c}/wallets/holds/{hold_id}/capture": {"POST": {}},
     "customers/{c}/wallets/holds/{hold_id}/void": {"POST": None},
     "customers/{c}/wallets/statement": {"GET": None, "POST": ENTRY},
+    # {e} is the target business's entry.
+    "customers/{c}/wallets/ledger-entries/{e}": {"GET": None, "DELETE": None},
+    "customers/{c}/wallets/ledger-entries/{e}/reversals": {"POST": {"amount": 1, "reason": "x"}},
 }
 #: What a route's named groups become in API_TABLE (``{c}`` is the customer, others keep their name).
-ROUTE_PARAMS = {"customer_id": "c"}
+ROUTE_PARAMS = {"customer_id": "c", "entry_id": "e"}
 
 
 def route_of(pattern) -> str:
@@ -147,8 +150,8 @@ def test_no_api_route_reaches_another_business(world):
     for client_name, client in api_clients(world).items():
         for route, methods in API_TABLE.items():
             for method, body in methods.items():
-                theirs = "/" + route.format(c=world.b_customer.id, hold_id=world.b_hold.id)
-                own = "/" + route.format(c=world.a_customer.id, hold_id=world.b_hold.id)
+                theirs = "/" + route.format(c=world.b_customer.id, hold_id=world.b_hold.id, e=world.b_entry.id)
+                own = "/" + route.format(c=world.a_customer.id, hold_id=world.b_hold.id, e=world.b_entry.id)
                 response = getattr(client, method.lower())(theirs, body, format="json")
                 text = response.content.decode()
                 leaked = [s for s in world.secrets() if s in text]

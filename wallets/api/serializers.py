@@ -4,10 +4,12 @@ Inputs are strict: a JSON string is not an integer, a number is not a string, a 
 neither. ``null`` for a nullable field means "not given".
 """
 
+import datetime
 import re
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
@@ -148,12 +150,26 @@ class CustomerListResponse(serializers.Serializer):
 # --- Wallets and ledger entries -------------------------------------------------------------
 
 
+class ExpiringCreditResponse(serializers.Serializer):
+    amount = serializers.IntegerField(help_text="What is left of the grant, in minor units")
+    expires_at = serializers.DateTimeField()
+
+
 class WalletResponse(serializers.ModelSerializer):
+    """Dodo's wallet, plus the extensions: ``available_balance``, ``held_balance`` and ``expiring``.
+    Renders a ``wallets.selectors.entries.WalletView``."""
+
     customer_id = serializers.CharField()
+    available_balance = serializers.IntegerField(
+        help_text="Extension: balance less active holds (what a debit, payment or hold may use)")
+    held_balance = serializers.IntegerField(help_text="Extension: the sum of the wallet's active holds")
+    expiring = ExpiringCreditResponse(
+        many=True, help_text="Extension: the next five active expiring credits' remaining amounts, soonest first")
 
     class Meta:
         model = Wallet
-        fields = ["balance", "created_at", "currency", "customer_id", "updated_at"]
+        fields = ["balance", "created_at", "currency", "customer_id", "updated_at",
+                  "available_balance", "held_balance", "expiring"]
         extra_kwargs = {"balance": {"required": True}}  # always present, as Dodo's schema says
 
 
@@ -179,6 +195,47 @@ class WalletListResponse(serializers.Serializer):
     )
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON ``true`` or ``false``; not ``"true"``, ``1`` or ``"on"``."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class OffsetDateTimeField(serializers.DateTimeField):
+    """ISO 8601 with a UTC offset (``Z`` or ``+05:30``): a time without one is ambiguous."""
+
+    default_error_messages = {
+        "offset": "Give an ISO 8601 date and time with a UTC offset, e.g. 2030-01-01T00:00:00Z.",
+    }
+
+    def to_internal_value(self, value):
+        if not isinstance(value, str):
+            self.fail("offset")
+        try:
+            parsed = parse_datetime(value.strip())
+        except ValueError:
+            parsed = None
+        if parsed is None or parsed.tzinfo is None:
+            self.fail("offset")
+        try:
+            return parsed.astimezone(datetime.UTC)
+        except OverflowError:
+            self.fail("offset")
+
+
+#: How far ahead an expiring credit may expire (API-NOTES, "Expiring credit").
+MAX_EXPIRY = datetime.timedelta(days=3653)
+ET = LedgerEntry.EventType
+#: The kinds a merchant may give an entry, and the direction each fits (None: either).
+POSTABLE_EVENT_TYPES: dict[str, bool | None] = {
+    ET.MERCHANT_ADJUSTMENT: None, ET.REFUND: True, ET.PAYMENT: False, ET.DISPUTE: False,
+}
+POSTABLE_EVENT_TYPE_CHOICES = [str(kind) for kind in POSTABLE_EVENT_TYPES]
+
+
 class LedgerEntryCreateRequest(serializers.Serializer):
     amount = StrictIntegerField(min_value=1, max_value=INT64_MAX)
     currency = CurrencyField()
@@ -186,6 +243,60 @@ class LedgerEntryCreateRequest(serializers.Serializer):
     idempotency_key = StrictCharField(max_length=255, required=False, allow_null=True, trim_whitespace=False)
     reason = StrictCharField(max_length=500, required=False, allow_null=True, allow_blank=True,
                              trim_whitespace=False)
+    # Extensions (API-NOTES, "Ledger entries: kinds, links and optional fields"); null is "not given".
+    event_type = serializers.ChoiceField(
+        choices=POSTABLE_EVENT_TYPE_CHOICES, required=False, allow_null=True,
+        help_text="Extension: merchant_adjustment (default); refund for a credit; payment or dispute for a debit")
+    reference_object_id = StrictCharField(max_length=255, required=False, allow_null=True, trim_whitespace=False,
+                                          help_text="Extension: the merchant's payment, invoice or refund id")
+    metadata = MetadataField(required=False, allow_null=True, help_text="Extension: as a customer's metadata")
+    expires_at = OffsetDateTimeField(
+        required=False, allow_null=True,
+        help_text="Extension, credits only: the credit expires then (in the future, at most 10 years ahead)")
+    dry_run = StrictBooleanField(
+        required=False, allow_null=True,
+        help_text="Extension: true validates and answers what would happen, writes nothing (header Dry-Run: true)")
+
+    def validate(self, attrs):
+        is_credit = attrs["entry_type"] == "credit"
+        event_type = attrs.get("event_type") or ET.MERCHANT_ADJUSTMENT
+        fits = POSTABLE_EVENT_TYPES[event_type]
+        if fits is not None and fits != is_credit:
+            fitting = "credit" if fits else "debit"
+            raise serializers.ValidationError(
+                {"event_type": [f"{event_type} is for a {fitting}, not a {attrs['entry_type']}."]})
+        attrs["event_type"] = event_type
+        expires_at = attrs.get("expires_at")
+        if expires_at is not None:
+            now = timezone.now()
+            if not is_credit:
+                raise serializers.ValidationError({"expires_at": ["Only a credit may expire."]})
+            if expires_at <= now:
+                raise serializers.ValidationError({"expires_at": ["Must be in the future."]})
+            if expires_at > now + MAX_EXPIRY:
+                raise serializers.ValidationError({"expires_at": ["Must be at most 10 years ahead."]})
+        attrs["dry_run"] = bool(attrs.get("dry_run"))
+        return attrs
+
+    def to_internal_value(self, data):
+        # A reversal's kind is the reversal route's to set: say so, rather than "not a valid choice".
+        event_type = data.get("event_type") if isinstance(data, dict) else None
+        if isinstance(event_type, str) and event_type in REVERSAL_EVENT_TYPES:
+            raise serializers.ValidationError(
+                {"event_type": ["Reversal kinds are set by POST …/ledger-entries/{entry_id}/reversals."]})
+        return super().to_internal_value(data)
+
+
+REVERSAL_EVENT_TYPES = {ET.PAYMENT_REVERSAL, ET.REFUND_REVERSAL, ET.DISPUTE_REVERSAL}
+
+
+class ReversalCreateRequest(serializers.Serializer):
+    amount = StrictIntegerField(min_value=1, max_value=INT64_MAX, required=False, allow_null=True,
+                                help_text="What to reverse; default: what is left of the entry")
+    reason = StrictCharField(max_length=500, required=False, allow_null=True, allow_blank=True,
+                             trim_whitespace=False)
+    idempotency_key = StrictCharField(max_length=255, required=False, allow_null=True, trim_whitespace=False,
+                                      help_text="Scoped per customer among reversals")
 
 
 class AdjustmentPendingResponse(serializers.Serializer):
@@ -195,17 +306,72 @@ class AdjustmentPendingResponse(serializers.Serializer):
     adjustment_request_id = serializers.CharField()
 
 
+class ActorResponse(serializers.Serializer):
+    type = serializers.ChoiceField(choices=LedgerEntry.ActorType.values)
+    id = serializers.CharField(help_text="API key id, user id, or the command's or system job's name")
+    name = serializers.CharField(help_text="The key's name, the user's username, or the id")
+
+
 class LedgerEntryResponse(serializers.ModelSerializer):
+    """Dodo's entry, plus the extensions. Entries come from ``wallets.selectors.entries`` (annotated
+    with ``reversed_total`` and ``grant_expired``); the context's ``actor_labels`` names the actors."""
+
     business_id = serializers.CharField()
     customer_id = serializers.CharField()
     event_type = serializers.ChoiceField(choices=LedgerEntry.EventType.choices)
+    sequence = serializers.IntegerField(help_text="Extension: the entry's number in its wallet (1, 2, …)")
+    idempotency_key = serializers.CharField(allow_null=True, help_text="Extension")
+    metadata = serializers.SerializerMethodField()
+    actor = serializers.SerializerMethodField()
+    reversal_of = serializers.CharField(source="reversal_of_id", allow_null=True,
+                                        help_text="Extension: the entry this one reverses")
+    reversed_amount = serializers.SerializerMethodField()
+    expires_at = serializers.DateTimeField(allow_null=True, help_text="Extension: when this credit expires")
+    expired_amount = serializers.SerializerMethodField()
+    hold_id = serializers.CharField(allow_null=True, help_text="Extension: the hold this entry captured")
 
     class Meta:
         model = LedgerEntry
         fields = [
             "id", "business_id", "customer_id", "currency", "amount", "is_credit", "event_type", "reason",
             "reference_object_id", "before_balance", "after_balance", "created_at",
+            "sequence", "idempotency_key", "metadata", "actor", "reversal_of", "reversed_amount", "expires_at",
+            "expired_amount", "hold_id",
         ]
+
+    @extend_schema_field(MetadataField(help_text="Extension: the entry's metadata ({} when none)"))
+    def get_metadata(self, entry) -> dict:
+        return entry.metadata or {}
+
+    @extend_schema_field(ActorResponse(help_text="Extension: who made the entry"))
+    def get_actor(self, entry) -> dict:
+        labels = self.context.get("actor_labels")
+        name = labels.label(entry.actor_type, entry.actor_id) if labels is not None else entry.actor_id
+        return {"type": entry.actor_type, "id": entry.actor_id, "name": name}
+
+    @extend_schema_field({"type": "integer", "description": "Extension: the sum of this entry's reversals"})
+    def get_reversed_amount(self, entry) -> int:
+        return int(getattr(entry, "reversed_total", 0) or 0)
+
+    @extend_schema_field({"type": "integer", "nullable": True,
+                          "description": "Extension: what of this expiring credit expired (null if it never expires)"})
+    def get_expired_amount(self, entry) -> int | None:
+        if entry.expires_at is None:
+            return None
+        return int(getattr(entry, "grant_expired", 0) or 0)
+
+
+class ReversalResponse(LedgerEntryResponse):
+    """The reversal entry, and the wallet right after it."""
+
+    wallet = serializers.SerializerMethodField()
+
+    class Meta(LedgerEntryResponse.Meta):
+        fields = [*LedgerEntryResponse.Meta.fields, "wallet"]
+
+    @extend_schema_field(WalletResponse)
+    def get_wallet(self, entry) -> dict:
+        return WalletResponse(self.context["wallet"]).data
 
 
 @extend_schema_serializer(many=False)  # the list action returns this object, not an array of it

@@ -26,6 +26,9 @@ logger = logging.getLogger("wallets.api")
 
 _DOMAIN_STATUS = {
     domain.CustomerNotFound: status.HTTP_404_NOT_FOUND,
+    domain.EntryNotFound: status.HTTP_404_NOT_FOUND,
+    domain.HoldNotFound: status.HTTP_404_NOT_FOUND,
+    domain.HoldNotActive: status.HTTP_409_CONFLICT,
     domain.InsufficientFunds: status.HTTP_400_BAD_REQUEST,
     domain.IdempotencyKeyReused: status.HTTP_422_UNPROCESSABLE_ENTITY,
     domain.BalanceOverflow: status.HTTP_422_UNPROCESSABLE_ENTITY,

@@ -1,19 +1,31 @@
 """``/customers/{customer_id}/wallets/ledger-entries``: the customer's ledger, newest first, and
-posting a credit or a debit (answered with the wallet after it, as ``GET …/wallets`` shows it)."""
+posting a credit or a debit (answered with the wallet after it, as ``GET …/wallets`` shows it).
+
+Extensions (API-NOTES, "Beyond Dodo"): one entry by id, the list's filters, the optional fields of a
+posting (kind, reference, metadata, expiry, dry run) and ``…/{entry_id}/reversals``."""
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from wallets import ledger, selectors
 from wallets.api import serializers as s
 from wallets.api.pagination import DodoPagination
-from wallets.api.views.base import ERROR_RESPONSES, WRITE_ERROR_RESPONSES, CustomerScopedViewSet
+from wallets.api.views.base import ERROR_RESPONSES, ID_REGEX, WRITE_ERROR_RESPONSES, CustomerScopedViewSet
+from wallets.exceptions import NotAllowed
 from wallets.filters import CustomerLedgerFilterSet
 from wallets.models import LedgerEntry
 from wallets.money import DODO_CURRENCIES
+from wallets.selectors.entries import ledger_entry_get, wallet_view_after, with_entry_extensions
 from wallets.services.approvals import adjustment_submit
+from wallets.services.entries import ledger_entry_post, wallet_after_posting
+
+IDEMPOTENCY_HEADER = OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
+                                      description="Used as idempotency_key when the body has none")
+#: The posting fields a dashboard session cannot send yet: the approvals flow holds none of them.
+_SESSION_UNSUPPORTED = ("reference_object_id", "metadata", "expires_at")
 
 
 class LedgerEntryViewSet(CustomerScopedViewSet):
@@ -23,11 +35,22 @@ class LedgerEntryViewSet(CustomerScopedViewSet):
     filterset_class = CustomerLedgerFilterSet
     pagination_class = DodoPagination
     queryset = LedgerEntry.objects.none()
+    lookup_url_kwarg = "entry_id"
+    lookup_value_regex = ID_REGEX
 
     def get_serializer_class(self):
         """The body a write accepts: what the browsable API's raw-data form and OPTIONS show."""
         method = self.request.method if self.request is not None else "GET"
-        return s.LedgerEntryCreateRequest if method == "POST" else s.LedgerEntryResponse
+        if method != "POST":
+            return s.LedgerEntryResponse
+        return s.ReversalCreateRequest if self.action == "reversals" else s.LedgerEntryCreateRequest
+
+    def _entries_data(self, entries, *, wallet=None, many=False):
+        entries_list = list(entries) if many else [entries]
+        labels = selectors.actor_labels_for_entries(business_id=self.business_id, entries=entries_list)
+        serializer = s.ReversalResponse if wallet is not None else s.LedgerEntryResponse
+        context = {"actor_labels": labels, "wallet": wallet}
+        return serializer(entries_list if many else entries, many=many, context=context).data
 
     @extend_schema(operation_id="get_customer_wallet_transactions",
                    parameters=[OpenApiParameter("currency", OpenApiTypes.STR, enum=DODO_CURRENCIES,
@@ -36,12 +59,52 @@ class LedgerEntryViewSet(CustomerScopedViewSet):
     def list(self, request, customer_id: str):
         customer = self.customer()
         entries = selectors.ledger_entry_list(business_id=self.business_id, customer_id=customer.id)
-        page = self.paginate_queryset(self.filter_queryset(entries))
-        return self.get_paginated_response(s.LedgerEntryResponse(page, many=True).data)
+        page = self.paginate_queryset(with_entry_extensions(self.filter_queryset(entries)))
+        return self.get_paginated_response(self._entries_data(page, many=True))
+
+    @extend_schema(operation_id="get_customer_ledger_entry",
+                   description="Extension: one ledger entry of the customer (another's is 404).",
+                   responses={200: s.LedgerEntryResponse, **ERROR_RESPONSES})
+    def retrieve(self, request, customer_id: str, entry_id: str):
+        entry = ledger_entry_get(business_id=self.business_id, customer_id=customer_id, entry_id=entry_id)
+        return Response(self._entries_data(entry))
+
+    @extend_schema(operation_id="create_customer_ledger_entry_reversal", request=s.ReversalCreateRequest,
+                   description="Extension: reverse all or part of an entry, in the opposite direction in the "
+                               "same wallet. The sum of an entry's reversals never exceeds it.",
+                   parameters=[IDEMPOTENCY_HEADER],
+                   responses={200: s.ReversalResponse,
+                              400: OpenApiResponse(s.ErrorResponse, description="Reversing a credit whose money "
+                                                   "is gone (INSUFFICIENT_WALLET_FUNDS)"),
+                              **WRITE_ERROR_RESPONSES})
+    @action(detail=True, methods=["post"], url_path="reversals")
+    def reversals(self, request, customer_id: str, entry_id: str):
+        body = s.ReversalCreateRequest(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        key = _idempotency_key(request, data.get("idempotency_key"))
+        if request.auth.actor.type == LedgerEntry.ActorType.USER:
+            # The approvals flow (maker–checker) cannot hold a reversal yet; a session must not
+            # bypass it, so a person reverses through the dashboard.
+            raise NotAllowed("Reversals through a session use the dashboard.")
+        result = ledger.reverse(
+            business_id=self.business_id, customer_id=customer_id, entry_id=entry_id, actor=request.auth.actor,
+            amount=data.get("amount"), reason=data.get("reason"), idempotency_key=key,
+        )
+        after = result.wallet
+        wallet = wallet_view_after(
+            business_id=self.business_id, customer_id=customer_id, currency=after.currency, balance=after.balance,
+            held=after.held, created_at=after.created_at, updated_at=after.updated_at,
+        )
+        # A reversal is never reversed and never expires: its extension totals are 0 and null.
+        assert result.entry is not None
+        response = Response(self._entries_data(result.entry, wallet=wallet))
+        if result.replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
 
     @extend_schema(operation_id="create_customer_ledger_entry", request=s.LedgerEntryCreateRequest,
-                   parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
-                                                description="Used as idempotency_key when the body has none")],
+                   parameters=[IDEMPOTENCY_HEADER],
                    responses={200: s.WalletResponse,
                               202: OpenApiResponse(s.AdjustmentPendingResponse,
                                                    description="Dashboard session only: above the approval "
@@ -55,12 +118,17 @@ class LedgerEntryViewSet(CustomerScopedViewSet):
         key = _idempotency_key(request, data.get("idempotency_key"))
         if request.auth.actor.type == LedgerEntry.ActorType.USER:
             return self._user_adjustment(request, customer_id, data, key)
-        result = ledger.post(
+        posted = ledger_entry_post(
             business_id=self.business_id, customer_id=customer_id, currency=data["currency"],
             amount=data["amount"], is_credit=data["entry_type"] == "credit", reason=data.get("reason"),
-            idempotency_key=key, actor=request.auth.actor,
+            idempotency_key=key, actor=request.auth.actor, event_type=data["event_type"],
+            reference_object_id=data.get("reference_object_id"), metadata=data.get("metadata"),
+            expires_at=data.get("expires_at"), dry_run=data["dry_run"],
         )
-        return _wallet_response(result)
+        response = _wallet_response(posted.posting, posted.wallet)
+        if posted.dry_run:
+            response["Dry-Run"] = "true"
+        return response
 
     def _user_adjustment(self, request, customer_id: str, data: dict, key: str | None) -> Response:
         """A dashboard user's session moves money exactly as the dashboard's adjustment flow does:
@@ -68,7 +136,11 @@ class LedgerEntryViewSet(CustomerScopedViewSet):
         threshold nothing is posted: the request is held until a different approver approves it
         (``202``). API keys are not subject to maker–checker."""
         # The one policy (role, reason, threshold, form key) is adjustment_submit's, as for the
-        # dashboard and the admin; its refusals are domain errors (403, 422) like any other.
+        # dashboard and the admin; its refusals are domain errors (403, 422) like any other. It
+        # holds none of the extension fields yet: refuse them rather than drop them.
+        if (any(data.get(name) is not None for name in _SESSION_UNSUPPORTED) or data["dry_run"]
+                or data["event_type"] != LedgerEntry.EventType.MERCHANT_ADJUSTMENT):
+            raise NotAllowed("Kinds, references, metadata, expiry and dry runs through a session use the dashboard.")
         outcome = adjustment_submit(
             business_id=self.business_id, customer_id=customer_id, currency=data["currency"],
             amount=data["amount"], is_credit=data["entry_type"] == "credit", reason=data.get("reason") or "",
@@ -77,12 +149,14 @@ class LedgerEntryViewSet(CustomerScopedViewSet):
         if outcome.held:
             return Response({"status": "pending_approval", "adjustment_request_id": outcome.request.pk},
                             status=status.HTTP_202_ACCEPTED)
-        return _wallet_response(outcome.posting)
+        assert outcome.posting is not None
+        return _wallet_response(outcome.posting,
+                                wallet_after_posting(business_id=self.business_id, posting=outcome.posting))
 
 
-def _wallet_response(result) -> Response:
+def _wallet_response(result, wallet) -> Response:
     """The wallet right after the entry, exactly as ``GET …/wallets`` shows it."""
-    response = Response(s.WalletResponse(result).data)
+    response = Response(s.WalletResponse(wallet).data)
     if result.replayed:
         response["Idempotent-Replayed"] = "true"
     return response

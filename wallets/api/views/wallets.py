@@ -15,6 +15,7 @@ from wallets.api.pagination import DodoPagination
 from wallets.api.views.base import ERROR_RESPONSES, CustomerScopedViewSet
 from wallets.models import Wallet
 from wallets.money import DODO_CURRENCIES
+from wallets.selectors.entries import WalletView, wallet_views
 
 AS_OF = OpenApiParameter(
     "as_of", OpenApiTypes.DATETIME,
@@ -50,11 +51,15 @@ class WalletViewSet(CustomerScopedViewSet):
         if as_of is None:
             wallets: list = selectors.wallet_list(business_id=self.business_id, customer_id=customer.id)
             total = selectors.total_balance_usd(wallets)
+            views = wallet_views(business_id=self.business_id, customer_id=customer.id, wallets=wallets)
         else:
             wallets = selectors.wallet_list_as_of(business_id=self.business_id, customer_id=customer.id, as_of=as_of)
             total = selectors.total_balance_usd(wallets, on=as_of.astimezone(datetime.UTC).date())
+            # Booked balances then: holds and grants are not kept in time (held 0, nothing expiring).
+            views = [WalletView(w.customer_id, w.currency, w.balance, 0, w.created_at, w.updated_at, [])
+                     for w in wallets]
         body = {
-            "items": s.WalletResponse(wallets, many=True).data,
+            "items": s.WalletResponse(views, many=True).data,
             "total_balance_usd": total.amount,
             "total_balance_usd_capped": total.capped,
             "unconverted_currencies": total.unconverted,

@@ -1,0 +1,81 @@
+"""A ledger entry posted from the API, answered with the wallet as the API shows it.
+
+``dry_run``: the posting runs for real inside a transaction that is then rolled back, so the answer
+is exactly what the posting would answer, ``expiring`` included (which grants a debit draws from is
+the engine's rule; the engine's own dry run reports the balance but not the grants after the step),
+and nothing is written. The wallet row is locked for that short transaction, as for a posting.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from wallets import ledger
+from wallets.selectors.entries import WalletView, wallet_view_after
+from wallets.services.actors import Actor
+
+
+@dataclass(frozen=True, slots=True)
+class EntryPosted:
+    posting: ledger.PostingResult
+    wallet: WalletView
+    dry_run: bool = False
+
+
+class _RolledBack(Exception):
+    def __init__(self, answer: EntryPosted):
+        super().__init__("dry run")
+        self.answer = answer
+
+
+def wallet_after_posting(*, business_id: str, posting: ledger.PostingResult) -> WalletView:
+    return wallet_view_after(
+        business_id=business_id, customer_id=posting.customer_id, currency=posting.currency,
+        balance=posting.balance, held=posting.held, created_at=posting.created_at, updated_at=posting.updated_at,
+    )
+
+
+def ledger_entry_post(
+    *,
+    business_id: str,
+    customer_id: str,
+    currency: str,
+    amount: int,
+    is_credit: bool,
+    actor: Actor,
+    reason: str | None = None,
+    idempotency_key: str | None = None,
+    event_type: str = "merchant_adjustment",
+    reference_object_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    expires_at: datetime.datetime | None = None,
+    dry_run: bool = False,
+) -> EntryPosted:
+    """Post one credit or debit (``wallets.ledger.post``); with ``dry_run``, answer and write nothing."""
+    arguments: dict[str, Any] = {
+        "business_id": business_id, "customer_id": customer_id, "currency": currency, "amount": amount,
+        "is_credit": is_credit, "actor": actor, "reason": reason, "idempotency_key": idempotency_key,
+        "event_type": event_type, "reference_object_id": reference_object_id, "metadata": metadata,
+        "expires_at": expires_at,
+    }
+    if not dry_run:
+        posting = ledger.post(**arguments)
+        return EntryPosted(posting, wallet_after_posting(business_id=business_id, posting=posting))
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic(durable=True):
+                posting = ledger.post_in_transaction(**arguments)
+                raise _RolledBack(
+                    EntryPosted(posting, wallet_after_posting(business_id=business_id, posting=posting), dry_run=True)
+                )
+        except _RolledBack as done:
+            return done.answer
+        except IntegrityError:
+            # Lost a race for a new wallet or a key: once more replays or refuses the winner.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
