@@ -202,6 +202,14 @@ DASHBOARD_TABLE = {
     "customer_adjust": (lambda w: {"customer_id": w.b_customer.id},
                         [("POST", {"currency": "USD", "amount": "1.00", "direction": "debit", "reason": "x",
                                    "idempotency_key": "dash-1", "confirm": "1"}), ("GET", {})]),
+    "entry": (lambda w: {"customer_id": w.b_customer.id, "entry_id": w.b_entry.id}, [("GET", {})]),
+    "entry_reverse": (lambda w: {"customer_id": w.b_customer.id, "entry_id": w.b_entry.id},
+                      [("GET", {}), ("POST", {"amount": "1.00", "reason": "x", "idempotency_key": "rev-1",
+                                              "confirm": "1"})]),
+    "hold_void": (lambda w: {"customer_id": w.b_customer.id, "hold_id": w.b_hold.id},
+                  [("POST", {}), ("POST", {"action": "post"})]),
+    "breakage": (lambda w: {}, [("GET", {}), ("GET", {"period": "day"})]),
+    "breakage_export": (lambda w: {}, [("GET", {})]),
     "ledger": (lambda w: {}, [("GET", {"customer": "b_customer"}), ("GET", {"q": "Secret"})]),
     "ledger_export": (lambda w: {}, [("GET", {"customer": "b_customer"}), ("GET", {})]),
     "low_balance": (lambda w: {}, [("GET", {"below": "1000000"})]),
@@ -216,7 +224,7 @@ DASHBOARD_TABLE = {
 }
 # Pages that show A's own data: 200 (or a redirect) is right, as long as nothing of B's shows.
 OWN_DATA_PAGES = {"overview", "customers", "ledger", "ledger_export", "low_balance", "low_balance_export",
-                  "approvals", "settings", "time_zone"}
+                  "approvals", "settings", "time_zone", "breakage", "breakage_export"}
 
 
 def test_the_dashboard_table_covers_every_page():
