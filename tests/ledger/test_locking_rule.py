@@ -68,3 +68,12 @@ def test_raw_sql_lives_in_one_module(path):
 def _is_docstring_like(text: str) -> bool:
     """Prose that mentions SQL (a docstring, a help text) rather than a statement."""
     return "``" in text or text.rstrip().endswith(".") or "\n\n" in text
+
+
+def test_the_prior_entry_columns_follow_the_models_field_order():
+    """``LedgerEntry.from_db`` reads a partial row in the model's field order."""
+    from wallets.ledger import sql
+    from wallets.models import LedgerEntry
+
+    order = [f.attname for f in LedgerEntry._meta.concrete_fields]
+    assert list(sql.PRIOR_COLUMNS) == sorted(sql.PRIOR_COLUMNS, key=order.index)

@@ -204,3 +204,30 @@ def test_reversing_a_spent_grant_then_its_debit_leaves_the_customer_whole(custom
     assert CreditGrant.objects.get(pk=grant.id).reversed_amount == 10
     ledger.sweep_due(now=now + 2 * DAY)
     assert wallet(customer).balance == 8
+
+
+def test_a_key_reused_with_another_kind_of_entry_is_refused(customer):
+    credit(customer, 100, idempotency_key="k1", event_type="refund", reference_object_id="re_1")
+    again = credit(customer, 100, idempotency_key="k1", event_type="refund", reference_object_id="re_1")
+    assert again.replayed
+    with pytest.raises(IdempotencyKeyReused):
+        credit(customer, 100, idempotency_key="k1", reference_object_id="re_1")  # a plain adjustment
+    with pytest.raises(IdempotencyKeyReused):
+        credit(customer, 100, idempotency_key="k1", event_type="refund", reference_object_id="re_2")
+    soon = timezone.now() + DAY
+    credit(customer, 5, idempotency_key="g", expires_at=soon)
+    assert credit(customer, 5, idempotency_key="g", expires_at=soon).replayed
+    with pytest.raises(IdempotencyKeyReused):
+        credit(customer, 5, idempotency_key="g", expires_at=soon + DAY)
+
+
+def test_a_batch_replays_and_refuses_by_the_same_kind_rule(customer):
+    from wallets.ledger import Posting, Request
+
+    first = [Posting(customer.id, Request("USD", 7, True, "r", "b1"), event_type="refund")]
+    ledger.post_many(business_id=customer.business_id, postings=first, actor=ACTOR)
+    again = ledger.post_many(business_id=customer.business_id, postings=first, actor=ACTOR)
+    assert [o.decision.code for o in again.outcomes] == [ledger.Code.REPLAYED]
+    other = [Posting(customer.id, Request("USD", 7, True, "r", "b1"))]
+    refused = ledger.post_many(business_id=customer.business_id, postings=other, actor=ACTOR)
+    assert [o.decision.code for o in refused.outcomes] == [ledger.Code.KEY_REUSED]

@@ -52,7 +52,8 @@ class LockedWallet:
     @property
     def prior_body(self) -> Body | None:
         p = self.prior
-        return None if p is None else Body(p.currency, p.amount, p.is_credit, p.reason)
+        return None if p is None else Body(p.currency, p.amount, p.is_credit, p.reason,
+                                           kind(p.event_type, p.reference_object_id, p.expires_at))
 
 
 def lock_wallet(
@@ -72,10 +73,11 @@ def lock_wallet(
     wallet_id, balance, entry_count, created_at, held, granted, next_grant, next_hold, updated_at, *prior = row
     entry = None
     if prior and prior[0] is not None:
-        values = list(prior)
-        values[3] = bool(values[3])
-        values[6] = _datetime(conn, values[6])
-        entry = LedgerEntry.from_db(conn.alias, list(_prior_attnames()), values)
+        row_of = dict(zip(sql.PRIOR_COLUMNS, prior, strict=True))
+        row_of["is_credit"] = bool(row_of["is_credit"])
+        for name in ("created_at", "expires_at"):
+            row_of[name] = None if row_of[name] is None else _datetime(conn, row_of[name])
+        entry = LedgerEntry.from_db(conn.alias, list(_prior_attnames()), [row_of[name] for name in sql.PRIOR_COLUMNS])
     return LockedWallet(
         wallet_id,
         WalletState(balance, entry_count),
@@ -128,8 +130,11 @@ def used_keys(
     for chunk in _chunks(sorted(set(keys)), _CHUNK):
         with conn.cursor() as cursor:
             cursor.execute(statements.used_keys, sql.pair_params(conn.vendor, chunk, business_id))
-            for customer_id, key, currency, amount, is_credit, reason in cursor.fetchall():
-                used[(customer_id, key)] = Body(currency, amount, bool(is_credit), reason)
+            for row in cursor.fetchall():
+                customer_id, key, currency, amount, is_credit, reason, event_type, reference, expires = row
+                expires_at = None if expires is None else _datetime(conn, expires)
+                used[(customer_id, key)] = Body(currency, amount, bool(is_credit), reason,
+                                                kind(event_type, reference, expires_at))
     return used
 
 
@@ -146,6 +151,13 @@ def customers_found(*, business_id: str, customer_ids: set[str]) -> set[str]:
 
 def _prior_attnames() -> Iterator[str]:
     return (sql.column(LedgerEntry, name) for name in sql.PRIOR_COLUMNS)  # no foreign keys: column = attname
+
+
+def kind(event_type: str, reference_object_id: str | None, expires_at: datetime.datetime | None) -> tuple:
+    """``Body.kind`` of an entry: empty for a plain adjustment (as every entry was before the extensions)."""
+    if (event_type, reference_object_id, expires_at) == (LedgerEntry.EventType.MERCHANT_ADJUSTMENT, None, None):
+        return ()
+    return (event_type, reference_object_id, None if expires_at is None else expires_at.astimezone(datetime.UTC))
 
 
 def _hints(conn: BaseDatabaseWrapper, held: int, granted: int, next_grant: Any, next_hold: Any) -> Hints:

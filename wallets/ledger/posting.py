@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db import IntegrityError, OperationalError, transaction
@@ -138,7 +138,8 @@ def post_in_transaction(
     if amount <= 0:
         raise ValueError("amount must be positive")  # callers validate; this is a programming error
     conn = sql.connection()
-    request = rules.Request(currency, amount, is_credit, reason, idempotency_key)
+    request = rules.Request(currency, amount, is_credit, reason, idempotency_key,
+                            locking.kind(event_type, reference_object_id, expires_at))
     locked = locking.lock_wallet(
         conn, business_id=business_id, customer_id=customer_id, currency=currency, idempotency_key=idempotency_key
     )
@@ -288,6 +289,8 @@ def _post_many_in_transaction(
     settle_known_first: bool,
 ) -> BatchResult:
     conn = sql.connection()
+    postings = [replace(p, request=replace(p.request, kind=locking.kind(p.event_type, p.reference_object_id,
+                                                                        p.expires_at))) for p in postings]
     # Keys are final (entries never change), so the ones already in the ledger can be read before
     # any lock, and their postings settled without locking their wallets.
     priors = _used_keys(conn, business_id, postings) if settle_known_first else {}

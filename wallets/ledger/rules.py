@@ -53,12 +53,15 @@ class WalletState:
 
 @dataclass(frozen=True, slots=True)
 class Body:
-    """What makes two requests with one idempotency key "the same request"."""
+    """What makes two requests with one idempotency key "the same request": Dodo's fields, and the
+    extension fields that change what the entry is (``kind``: its event type, reference and expiry,
+    empty for a plain adjustment)."""
 
     currency: str
     amount: int
     is_credit: bool
     reason: str | None
+    kind: tuple = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +71,11 @@ class Request:
     is_credit: bool
     reason: str | None = None
     idempotency_key: str | None = None
+    kind: tuple = ()
 
     @property
     def body(self) -> Body:
-        return Body(self.currency, self.amount, self.is_credit, self.reason)
+        return Body(self.currency, self.amount, self.is_credit, self.reason, self.kind)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,11 @@ from django.db.models import Field, Model
 from wallets.models import LedgerEntry, Wallet
 
 #: Columns of the idempotency key's earlier entry that the lock statement reads.
-PRIOR_COLUMNS = ("id", "currency", "amount", "is_credit", "reason", "after_balance", "created_at")
+#: (In the model's field order: ``Model.from_db`` reads a partial row in that order.)
+PRIOR_COLUMNS = (
+    "id", "currency", "amount", "is_credit", "event_type", "reason", "reference_object_id", "after_balance",
+    "created_at", "expires_at",
+)
 WALLET_COLUMNS = (
     "id",
     "balance",
@@ -101,7 +105,8 @@ def statements(vendor: str) -> Statements:
         )
         used_keys = (
             f"SELECT {ec('customer')}, {ec('idempotency_key')}, {ec('currency')}, {ec('amount')}, "  # noqa: S608
-            f"{ec('is_credit')}, {ec('reason')} FROM {et} p "
+            f"{ec('is_credit')}, {ec('reason')}, {ec('event_type')}, {ec('reference_object_id')}, "
+            f"{ec('expires_at')} FROM {et} p "
             f"JOIN {pairs} ON {ec('customer')} = k.customer_id AND {ec('idempotency_key')} = k.value "
             f"WHERE {ec('business')} = %s AND {ec('idempotency_key')} IS NOT NULL AND {ec('reversal_of')} IS NULL"
         )
@@ -116,7 +121,8 @@ def statements(vendor: str) -> Statements:
         )
         used_keys = (
             f"SELECT {ec('customer')}, {ec('idempotency_key')}, {ec('currency')}, {ec('amount')}, "  # noqa: S608
-            f"{ec('is_credit')}, {ec('reason')} FROM {pairs} "
+            f"{ec('is_credit')}, {ec('reason')}, {ec('event_type')}, {ec('reference_object_id')}, "
+            f"{ec('expires_at')} FROM {pairs} "
             f"JOIN {et} p ON {ec('customer')} = {first} AND {ec('idempotency_key')} = {second} "
             f"WHERE {ec('business')} = %s AND {ec('idempotency_key')} IS NOT NULL AND {ec('reversal_of')} IS NULL"
         )

@@ -245,6 +245,14 @@ PAYMENT_REVERSAL = (500, "Partial refund of invoice inv_demo_1001 (one item retu
 REFUND = ("Emma Reyes", 1200, "pay_demo_3001", "Refund for payment pay_demo_3001")
 
 
+def _expiry(business_id: str, customer_id: str, key: str, first: datetime.datetime) -> datetime.datetime:
+    """A demo grant's expiry: ``first`` on the first run; a rerun (minutes or days later) sends the
+    expiry the grant has, so that its key replays (another expiry would be another request)."""
+    known = LedgerEntry.objects.filter(business_id=business_id, customer_id=customer_id, idempotency_key=key,
+                                       reversal_of__isnull=True).values_list("expires_at", flat=True).first()
+    return known or first
+
+
 def _extras(business_id: str, now: datetime.datetime) -> int:
     """Grants, a swept expiry, a hold, a payment, its partial reversal and a refund (see the module
     docstring). Returns how many entries were new. Each one replays on a rerun: grants and the refund
@@ -256,13 +264,14 @@ def _extras(business_id: str, now: datetime.datetime) -> int:
     short = ledger.post(
         business_id=business_id, customer_id=ids[name], currency="USD", amount=amount, is_credit=True,
         actor=ACTOR, reason=reason, idempotency_key=expired_key,
-        expires_at=timezone.now() + _EXPIRED_GRANT_LIFE,
+        expires_at=_expiry(business_id, ids[name], expired_key, timezone.now() + _EXPIRED_GRANT_LIFE),
     )
     new = 0 if short.replayed else 1
     grants = [
         ledger.Posting(
             customer_id=ids[name], request=ledger.Request("USD", amount, True, reason, f"demo_grant_{ids[name]}_{n}"),
-            expires_at=now + datetime.timedelta(days=days),
+            expires_at=_expiry(business_id, ids[name], f"demo_grant_{ids[name]}_{n}",
+                               now + datetime.timedelta(days=days)),
         )
         for n, (name, amount, days, reason) in enumerate(GRANTS)
     ]
