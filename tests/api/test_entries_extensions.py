@@ -232,22 +232,27 @@ def test_wallets_cost_one_query_for_every_wallets_expiring(api, customer, post, 
     assert [len(w["expiring"]) for w in items] == [1, 1, 1]
 
 
-def test_a_session_user_cannot_send_the_extension_fields_yet(business, customer):
+def test_a_session_user_cannot_send_the_api_only_extension_fields(business, customer):
     client = session_client(business, Membership.Role.OPERATOR)
     token = csrf_token(client)
     body = {"amount": 1, "currency": "USD", "entry_type": "credit", "reason": "r"}
     for extension in ({"dry_run": True}, {"event_type": "refund"}, {"metadata": {"a": "b"}},
-                      {"reference_object_id": "re_1"}, {"expires_at": in_days(1)}):
+                      {"reference_object_id": "re_1"}):
         response = client.post(entries_path(customer.id), {**body, **extension}, format="json",
                                HTTP_X_CSRFTOKEN=token)
         assert response.status_code == 403, extension
-        assert "dashboard" in response.json()["message"]
+        assert "API key" in response.json()["message"]
     assert not LedgerEntry.objects.filter(customer=customer).exists()
     # Without them, the session adjustment flow answers as before.
     plain = client.post(entries_path(customer.id), body, format="json", HTTP_X_CSRFTOKEN=token)
     assert plain.status_code == 200, plain.content
     assert plain.json()["held_balance"] == 0
     assert plain.json()["balance"] == 1
+    # An expiring credit goes through the same flow (a grant).
+    grant = client.post(entries_path(customer.id), {**body, "expires_at": in_days(1), "idempotency_key": "g1"},
+                        format="json", HTTP_X_CSRFTOKEN=token)
+    assert grant.status_code == 200, grant.content
+    assert [e["amount"] for e in grant.json()["expiring"]] == [1]
 
 
 def test_the_schema_documents_the_extension_fields_and_routes(client):

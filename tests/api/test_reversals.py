@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from tests.api.test_browsable_api import csrf_token, session_client
 from wallets import ledger
-from wallets.models import CurrencyPolicy, LedgerEntry, Membership, Wallet
+from wallets.models import AdjustmentRequest, CurrencyPolicy, LedgerEntry, Membership, Wallet
 from wallets.selectors.reconcile import ledger_drift
 
 pytestmark = pytest.mark.django_db
@@ -141,17 +141,34 @@ def test_an_invalid_body_is_422(api, customer, post, body):
     assert set(body) <= set(response.json()["errors"])
 
 
-def test_a_session_reversal_is_refused_until_approvals_can_hold_one(business, customer, post):
-    # adjustment_submit has no reversal_of yet: a session must not bypass maker–checker.
+def test_a_session_reversal_above_the_threshold_is_held_for_another_approver(business, customer, post):
     CurrencyPolicy.objects.create(business=business, currency="USD", approval_above=1)
     entry = post(customer, 100).entry
     client = session_client(business, Membership.Role.APPROVER)
     response = client.post(reversals_path(customer.id, entry.id), {"reason": "r"}, format="json",
                            HTTP_X_CSRFTOKEN=csrf_token(client))
-    assert response.status_code == 403
-    assert response.json()["code"] == "FORBIDDEN"
-    assert "dashboard" in response.json()["message"]
+    assert response.status_code == 202, response.content
+    assert response.json()["status"] == "pending_approval"
+    held = AdjustmentRequest.objects.get(pk=response.json()["adjustment_request_id"])
+    assert (held.reversal_of_id, held.amount, held.is_credit) == (entry.id, 100, False)
     assert not LedgerEntry.objects.filter(reversal_of=entry).exists()
+
+
+def test_a_session_reversal_within_the_threshold_posts_and_needs_a_reason(business, customer, post):
+    entry = post(customer, 100).entry
+    client = session_client(business, Membership.Role.OPERATOR)
+    token = csrf_token(client)
+    missing = client.post(reversals_path(customer.id, entry.id), {"amount": 30}, format="json",
+                          HTTP_X_CSRFTOKEN=token)
+    assert missing.status_code == 422
+    done = client.post(reversals_path(customer.id, entry.id), {"amount": 30, "reason": "r"}, format="json",
+                       HTTP_X_CSRFTOKEN=token)
+    assert done.status_code == 200, done.content
+    assert (done.json()["reversal_of"], done.json()["amount"], done.json()["wallet"]["balance"]) == (entry.id, 30, 70)
+    viewer = session_client(business, Membership.Role.VIEWER, username="viewer-2")
+    refused = viewer.post(reversals_path(customer.id, entry.id), {"reason": "r"}, format="json",
+                          HTTP_X_CSRFTOKEN=csrf_token(viewer))
+    assert refused.status_code == 403
 
 
 def test_reversing_a_debit_paid_from_credit_that_expired_since(api, customer, post):

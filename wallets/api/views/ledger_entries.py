@@ -24,8 +24,8 @@ from wallets.services.entries import ledger_entry_post, wallet_after_posting
 
 IDEMPOTENCY_HEADER = OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
                                       description="Used as idempotency_key when the body has none")
-#: The posting fields a dashboard session cannot send yet: the approvals flow holds none of them.
-_SESSION_UNSUPPORTED = ("reference_object_id", "metadata", "expires_at")
+#: The posting fields a dashboard session cannot send: the approvals flow holds none of them.
+_SESSION_UNSUPPORTED = ("reference_object_id", "metadata")
 
 
 class LedgerEntryViewSet(CustomerScopedViewSet):
@@ -84,13 +84,31 @@ class LedgerEntryViewSet(CustomerScopedViewSet):
         data = body.validated_data
         key = _idempotency_key(request, data.get("idempotency_key"))
         if request.auth.actor.type == LedgerEntry.ActorType.USER:
-            # The approvals flow (maker–checker) cannot hold a reversal yet; a session must not
-            # bypass it, so a person reverses through the dashboard.
-            raise NotAllowed("Reversals through a session use the dashboard.")
+            return self._user_reversal(request, customer_id, entry_id, data, key)
         result = ledger.reverse(
             business_id=self.business_id, customer_id=customer_id, entry_id=entry_id, actor=request.auth.actor,
             amount=data.get("amount"), reason=data.get("reason"), idempotency_key=key,
         )
+        return self._reversal_response(customer_id, result)
+
+    def _user_reversal(self, request, customer_id: str, entry_id: str, data: dict, key: str | None) -> Response:
+        """A dashboard user's reversal obeys the adjustment flow's policy (role, reason, threshold:
+        ``202`` when held for an approver), as the dashboard's reversal page does."""
+        original = ledger_entry_get(business_id=self.business_id, customer_id=customer_id, entry_id=entry_id)
+        left = original.amount - original.reversed_total - (original.grant_expired or 0)
+        outcome = adjustment_submit(
+            business_id=self.business_id, customer_id=customer_id, currency=original.currency,
+            amount=data.get("amount") or max(left, 1), is_credit=not original.is_credit,
+            reason=data.get("reason") or "", idempotency_key=key, user=request.user, reversal_of=original.pk,
+        )
+        if outcome.held:
+            assert outcome.request is not None
+            return Response({"status": "pending_approval", "adjustment_request_id": outcome.request.pk},
+                            status=status.HTTP_202_ACCEPTED)
+        assert outcome.reversal is not None
+        return self._reversal_response(customer_id, outcome.reversal)
+
+    def _reversal_response(self, customer_id: str, result: ledger.Result) -> Response:
         after = result.wallet
         wallet = wallet_view_after(
             business_id=self.business_id, customer_id=customer_id, currency=after.currency, balance=after.balance,
@@ -140,11 +158,11 @@ class LedgerEntryViewSet(CustomerScopedViewSet):
         # holds none of the extension fields yet: refuse them rather than drop them.
         if (any(data.get(name) is not None for name in _SESSION_UNSUPPORTED) or data["dry_run"]
                 or data["event_type"] != LedgerEntry.EventType.MERCHANT_ADJUSTMENT):
-            raise NotAllowed("Kinds, references, metadata, expiry and dry runs through a session use the dashboard.")
+            raise NotAllowed("Kinds, references, metadata and dry runs through a session use an API key.")
         outcome = adjustment_submit(
             business_id=self.business_id, customer_id=customer_id, currency=data["currency"],
             amount=data["amount"], is_credit=data["entry_type"] == "credit", reason=data.get("reason") or "",
-            idempotency_key=key, user=request.user,
+            idempotency_key=key, user=request.user, expires_at=data.get("expires_at"),
         )
         if outcome.held:
             return Response({"status": "pending_approval", "adjustment_request_id": outcome.request.pk},
