@@ -54,6 +54,8 @@ class WalletAfter:
     held: int
     created_at: datetime.datetime
     updated_at: datetime.datetime
+    #: Unspent expiring credit in the balance (0: no active grant; None: not known, e.g. a replay).
+    granted: int | None = None
 
     @property
     def available(self) -> int:
@@ -82,7 +84,7 @@ def _lock(business_id: str, customer_id: str, currency: str) -> locking.LockedWa
 def _after(
     locked: locking.LockedWallet, customer_id: str, currency: str, state: machine.WalletState, now: datetime.datetime
 ) -> WalletAfter:
-    return WalletAfter(customer_id, currency, state.balance, state.held, locked.created_at, now)
+    return WalletAfter(customer_id, currency, state.balance, state.held, locked.created_at, now, state.granted)
 
 
 def _apply(

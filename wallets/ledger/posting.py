@@ -68,6 +68,8 @@ class PostingResult:
     entry: LedgerEntry
     replayed: bool
     held: int = 0
+    #: What of the balance is unspent expiring credit (0: the wallet has no active grant).
+    granted: int = 0
     #: Decided under the lock and not written (``dry_run``).
     dry_run: bool = False
 
@@ -171,6 +173,7 @@ def post_in_transaction(
             entry=prior_entry,
             replayed=True,
             held=locked.hints.held,
+            granted=locked.hints.granted,
         )
     now = locked.clock(timezone.now())
     state = effects.load(locked, now)
@@ -199,6 +202,7 @@ def post_in_transaction(
             entry=entry,
             replayed=False,
             held=step.state.held,
+            granted=step.state.granted,
             dry_run=True,
         )
     ((written,),) = effects.write(
@@ -222,6 +226,7 @@ def post_in_transaction(
         entry=posted,
         replayed=False,
         held=step.state.held,
+        granted=step.state.granted,
     )
 
 

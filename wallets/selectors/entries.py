@@ -109,7 +109,10 @@ def wallet_view_after(
     held: int,
     created_at: datetime.datetime,
     updated_at: datetime.datetime,
+    granted: int | None = None,
 ) -> WalletView:
-    """One wallet as an operation left it (the balance and held amount the engine answered)."""
-    expiring = _expiring_by_currency(business_id=business_id, customer_id=customer_id, currencies=[currency])
+    """One wallet as an operation left it (the balance and held amount the engine answered). With
+    ``granted`` 0 (the engine says the wallet has no active grant) nothing is read."""
+    expiring = {} if granted == 0 else _expiring_by_currency(business_id=business_id, customer_id=customer_id,
+                                                              currencies=[currency])
     return WalletView(customer_id, currency, balance, held, created_at, updated_at, expiring.get(currency, []))

@@ -36,6 +36,7 @@ def wallet_after_posting(*, business_id: str, posting: ledger.PostingResult) -> 
     return wallet_view_after(
         business_id=business_id, customer_id=posting.customer_id, currency=posting.currency,
         balance=posting.balance, held=posting.held, created_at=posting.created_at, updated_at=posting.updated_at,
+        granted=posting.granted,
     )
 
 

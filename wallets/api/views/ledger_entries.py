@@ -112,7 +112,7 @@ class LedgerEntryViewSet(CustomerScopedViewSet):
         after = result.wallet
         wallet = wallet_view_after(
             business_id=self.business_id, customer_id=customer_id, currency=after.currency, balance=after.balance,
-            held=after.held, created_at=after.created_at, updated_at=after.updated_at,
+            held=after.held, created_at=after.created_at, updated_at=after.updated_at, granted=after.granted,
         )
         # A reversal is never reversed and never expires: its extension totals are 0 and null.
         assert result.entry is not None
