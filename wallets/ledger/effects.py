@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Sum
+from django.db.models import Q, Sum
 
 from wallets import ids
 from wallets.ledger import locking, machine, sql
@@ -50,13 +50,10 @@ def load(
     grant_ids = set(grant_ids) | {g for hold in holds for g, _ in hold.draws}
     grants: tuple[machine.Grant, ...] = ()
     if h.granted > 0 or grant_ids:
-        rows = CreditGrant.objects.filter(wallet_id=wallet.id, remaining__gt=0)
-        if grant_ids:
-            rows = rows | CreditGrant.objects.filter(wallet_id=wallet.id, entry_id__in=grant_ids)
-        grants = tuple(
-            machine.Grant(g.entry_id, g.expires_at, g.remaining, g.expired_amount, g.amount, g.reversed_amount)
-            for g in rows.order_by("expires_at", "entry_id")
-        )
+        wanted = Q(remaining__gt=0) | Q(entry_id__in=grant_ids) if grant_ids else Q(remaining__gt=0)
+        rows = (CreditGrant.objects.filter(wanted, wallet_id=wallet.id).order_by("expires_at", "entry_id")
+                .values_list("entry_id", "expires_at", "remaining", "expired_amount", "amount", "reversed_amount"))
+        grants = tuple(machine.Grant(*row) for row in rows)  # plain rows: no model instances to build
     return machine.WalletState(wallet.state.balance, wallet.state.entry_count, h.held, h.granted, grants, holds)
 
 
