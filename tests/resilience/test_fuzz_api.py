@@ -144,7 +144,10 @@ def aim_at_real_customer(case, env: FuzzEnv) -> None:
 EMPTY_FILTER_STANDS_FOR = {"created_at_gte": "not-a-date", "created_at_lte": "not-a-date", "currency": "usd",
                            "page_number": "x", "page_size": "x",
                            # balances in time: ?as_of= (wallet list) and ?from=&to= (statement)
-                           "as_of": "not-a-date", "from": "not-a-date", "to": "not-a-date"}
+                           "as_of": "not-a-date", "from": "not-a-date", "to": "not-a-date",
+                           # the extensions' list filters (ledger entries, holds)
+                           "event_type": "not-a-kind", "is_credit": "maybe",
+                           "status": "not-a-status"}
 
 
 def make_empty_filters_invalid(case) -> None:
