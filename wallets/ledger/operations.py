@@ -71,8 +71,15 @@ class Result:
     payment: WalletPayment | None = None
 
 
-def _retrying[T](run: Callable[[], T]) -> T:
-    return _with_retry(run, retry_on=(IntegrityError,))
+def _durable[**P, T](operation: Callable[P, T]) -> Callable[P, T]:
+    """``operation`` in its own durable transaction; one that lost a race to a unique constraint
+    (a key, a reference, a new wallet) runs once more, and then replays or refuses the winner."""
+
+    @functools.wraps(operation)
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        return _with_retry(lambda: operation(*args, **kwargs), retry_on=(IntegrityError,))
+
+    return run
 
 
 def _lock(business_id: str, customer_id: str, currency: str) -> locking.LockedWallet | None:
@@ -119,35 +126,6 @@ def _apply(
 
 
 # --- Reversals --------------------------------------------------------------------------------
-
-
-def reverse(
-    *,
-    business_id: str,
-    customer_id: str,
-    entry_id: str,
-    actor: Actor,
-    amount: int | None = None,
-    reason: str | None = None,
-    idempotency_key: str | None = None,
-    metadata: dict | None = None,
-    dry_run: bool = False,
-) -> Result:
-    """Reverse ``amount`` (default: what is left) of one entry, in the opposite direction in the same
-    wallet, linked to it."""
-    return _retrying(
-        lambda: reverse_in_transaction(
-            business_id=business_id,
-            customer_id=customer_id,
-            entry_id=entry_id,
-            actor=actor,
-            amount=amount,
-            reason=reason,
-            idempotency_key=idempotency_key,
-            metadata=metadata,
-            dry_run=dry_run,
-        )
-    )
 
 
 def reverse_in_transaction(
@@ -236,9 +214,15 @@ def reverse_in_transaction(
     return Result(wallet, entry=written.main)
 
 
+#: Reverse ``amount`` (default: what is left) of one entry, in the opposite direction in the same
+#: wallet, linked to it (``reverse_in_transaction`` in its own durable transaction).
+reverse = _durable(reverse_in_transaction)
+
+
 # --- Paying from the wallet -------------------------------------------------------------------
 
 
+@_durable
 def pay(
     *,
     business_id: str,
@@ -250,32 +234,8 @@ def pay(
     reason: str | None = None,
     metadata: dict | None = None,
 ) -> Result:
-    """Debit ``min(amount, available)`` as a ``payment`` entry, once per reference."""
-    return _retrying(
-        lambda: _pay(
-            business_id=business_id,
-            customer_id=customer_id,
-            currency=currency,
-            amount=amount,
-            reference=reference_object_id,
-            actor=actor,
-            reason=reason,
-            metadata=metadata,
-        )
-    )
-
-
-def _pay(
-    *,
-    business_id: str,
-    customer_id: str,
-    currency: str,
-    amount: int,
-    reference: str,
-    actor: Actor,
-    reason: str | None,
-    metadata: dict | None,
-) -> Result:
+    """Debit ``min(amount, available)`` as a ``payment`` entry, once per customer, currency and reference."""
+    reference = reference_object_id
     locked = _lock(business_id, customer_id, currency)
     if locked is None:
         _check_customers(business_id, {customer_id})
@@ -349,6 +309,7 @@ def _pay(
 # --- Holds ------------------------------------------------------------------------------------
 
 
+@_durable
 def create_hold(
     *,
     business_id: str,
@@ -362,33 +323,7 @@ def create_hold(
     idempotency_key: str | None = None,
 ) -> Result:
     """Reserve ``amount`` of the available balance until ``expires_at``."""
-    return _retrying(
-        lambda: _create_hold(
-            business_id=business_id,
-            customer_id=customer_id,
-            currency=currency,
-            amount=amount,
-            actor=actor,
-            expires_at=expires_at,
-            reference=reference_object_id,
-            reason=reason,
-            key=idempotency_key,
-        )
-    )
-
-
-def _create_hold(
-    *,
-    business_id: str,
-    customer_id: str,
-    currency: str,
-    amount: int,
-    actor: Actor,
-    expires_at: datetime.datetime,
-    reference: str | None,
-    reason: str | None,
-    key: str | None,
-) -> Result:
+    reference, key = reference_object_id, idempotency_key
     locked = _lock(business_id, customer_id, currency)
     if locked is None:
         _check_customers(business_id, {customer_id})
@@ -442,6 +377,7 @@ def _create_hold(
     return Result(_after(locked, customer_id, currency, step.state, now), hold=Hold.objects.get(pk=hold_id))
 
 
+@_durable
 def capture_hold(
     *,
     business_id: str,
@@ -452,31 +388,28 @@ def capture_hold(
     reason: str | None = None,
 ) -> Result:
     """Debit up to the held amount (default: all of it) as a ``payment`` entry and release the rest."""
-    return _retrying(
-        lambda: _resolve(
-            business_id=business_id,
-            customer_id=customer_id,
-            hold_id=hold_id,
-            actor=actor,
-            amount=amount,
-            reason=reason,
-            capture=True,
-        )
+    return _resolve(
+        business_id=business_id,
+        customer_id=customer_id,
+        hold_id=hold_id,
+        actor=actor,
+        amount=amount,
+        reason=reason,
+        capture=True,
     )
 
 
+@_durable
 def void_hold(*, business_id: str, customer_id: str, hold_id: str, actor: Actor) -> Result:
     """Release all of a hold."""
-    return _retrying(
-        lambda: _resolve(
-            business_id=business_id,
-            customer_id=customer_id,
-            hold_id=hold_id,
-            actor=actor,
-            amount=None,
-            reason=None,
-            capture=False,
-        )
+    return _resolve(
+        business_id=business_id,
+        customer_id=customer_id,
+        hold_id=hold_id,
+        actor=actor,
+        amount=None,
+        reason=None,
+        capture=False,
     )
 
 
@@ -544,7 +477,7 @@ def sweep_due(*, now: datetime.datetime | None = None, limit: int = 500) -> Swee
     )
     grants = holds = 0
     for _, business_id, customer_id, currency in wallet_ids:
-        g, h = _retrying(functools.partial(_sweep_wallet, business_id, customer_id, currency, now))
+        g, h = _sweep_wallet(business_id, customer_id, currency, now)
         grants += g
         holds += h
     return SweepResult(len(wallet_ids), grants, holds)
@@ -555,10 +488,11 @@ def sweep_wallet(
 ) -> SweepResult:
     """Expire what is due in one wallet."""
     at = now or timezone.now()
-    g, h = _retrying(lambda: _sweep_wallet(business_id, customer_id, currency, at))
+    g, h = _sweep_wallet(business_id, customer_id, currency, at)
     return SweepResult(1, g, h)
 
 
+@_durable
 def _sweep_wallet(business_id: str, customer_id: str, currency: str, now: datetime.datetime) -> tuple[int, int]:
     locked = _lock(business_id, customer_id, currency)
     if locked is None:

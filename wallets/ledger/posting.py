@@ -192,41 +192,19 @@ def post_in_transaction(
     main = step.main
     assert main is not None
     if dry_run:
-        entry = LedgerEntry(**effects.entry_row(business_id, customer_id, locked.id, currency, main, now=now, **values))
-        return PostingResult(
-            customer_id=customer_id,
-            currency=currency,
-            balance=step.state.balance,
-            created_at=locked.created_at,
-            updated_at=now,
-            entry=entry,
-            replayed=False,
-            held=step.state.held,
-            granted=step.state.granted,
-            dry_run=True,
+        posted: LedgerEntry | None = LedgerEntry(
+            **effects.entry_row(business_id, customer_id, locked.id, currency, main, now=now, **values)
         )
-    ((written,),) = effects.write(
-        conn,
-        business_id=business_id,
-        now=now,
-        wallets=[
-            effects.WalletWrite(
-                customer_id, currency, locked, [step], [lambda move: values], holds_known=_holds_known(locked, state)
-            )
-        ],
-    )
-    posted = written.main
+    else:
+        write = effects.WalletWrite(customer_id, currency, locked, [step], [lambda move: values],
+                                    holds_known=_holds_known(locked, state))
+        ((written,),) = effects.write(conn, business_id=business_id, now=now, wallets=[write])
+        posted = written.main
     assert posted is not None
     return PostingResult(
-        customer_id=customer_id,
-        currency=currency,
-        balance=step.state.balance,
-        created_at=locked.created_at,
-        updated_at=now,
-        entry=posted,
-        replayed=False,
-        held=step.state.held,
-        granted=step.state.granted,
+        customer_id=customer_id, currency=currency, balance=step.state.balance, created_at=locked.created_at,
+        updated_at=now, entry=posted, replayed=False, held=step.state.held, granted=step.state.granted,
+        dry_run=dry_run,
     )
 
 
