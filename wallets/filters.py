@@ -12,6 +12,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django_filters.constants import EMPTY_VALUES
 from django_filters.fields import IsoDateTimeField
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from wallets.models import AdjustmentRequest, Customer, Hold, LedgerEntry, Wallet
 from wallets.money import CURRENCY_CHOICES, minor_unit_exponent
@@ -42,6 +44,16 @@ class QueryIsoDateTimeField(IsoDateTimeField):
 
 class QueryIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = QueryIsoDateTimeField
+
+
+@extend_schema_field(OpenApiTypes.BOOL)
+class QueryBooleanFilter(django_filters.TypedChoiceFilter):
+    """``true`` or ``false`` exactly (anything else is a 422, never "not given"), documented as the
+    boolean it is (a query string carries it as those two words)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, choices=[("true", "true"), ("false", "false")], coerce=lambda value: value == "true",
+                         **kwargs)
 
 
 # A day filter means midnight to midnight in the user's time zone: 9999-12-31 would end in year
@@ -103,9 +115,7 @@ class CustomerLedgerFilterSet(LedgerCurrencyFilterSet):
                                             help_text="Extension: created on or after (ISO 8601)")
     created_at_lte = QueryIsoDateTimeFilter(field_name="created_at", lookup_expr="lte",
                                             help_text="Extension: created on or before (ISO 8601)")
-    is_credit = django_filters.TypedChoiceFilter(
-        choices=[("true", "true"), ("false", "false")], coerce=lambda value: value == "true",
-        help_text="Extension: true for credits, false for debits")
+    is_credit = QueryBooleanFilter(help_text="Extension: true for credits, false for debits")
 
     class Meta(LedgerCurrencyFilterSet.Meta):
         fields = ["currency", "event_type", "reference_object_id", "created_at_gte", "created_at_lte", "is_credit"]
