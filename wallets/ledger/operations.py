@@ -182,7 +182,7 @@ def reverse_in_transaction(
     state = effects.load(locked, now, grant_ids=grant_ids)
     new_id = ids.ledger_entry_id()
     step = machine.run(state, machine.Reverse(target, amount, new_id), now)
-    raise_if_refused(step, original.currency, amount)
+    raise_if_refused(step, original.currency, amount if amount is not None else step.applied or None, "reversal")
     values: dict[str, Any] = {
         "id": new_id,
         "actor": actor,
@@ -353,7 +353,7 @@ def create_hold(
     state = effects.load(locked, now)
     hold_id = ids.hold_id()
     step = machine.run(state, machine.CreateHold(hold_id, amount, expires_at), now)
-    raise_if_refused(step, currency, amount)
+    raise_if_refused(step, currency, amount, "hold")
     new = {
         hold_id: {
             "reference_object_id": reference,
@@ -433,7 +433,7 @@ def _resolve(
     new_id = ids.ledger_entry_id()
     op: machine.Op = machine.Capture(hold_id, amount, new_id) if capture else machine.Void(hold_id)
     step = machine.run(state, op, now)
-    raise_if_refused(step, hold.currency, amount)
+    raise_if_refused(step, hold.currency, amount, "capture")
     values: dict[str, Any] = {
         "id": new_id,
         "actor": actor,

@@ -432,10 +432,10 @@ def _check_customers(business_id: str, customer_ids: set[str]) -> None:
         raise CustomerNotFound()
 
 
-def raise_if_refused(step: machine.Step, currency: str, amount: int | None) -> None:
-    """A refused step as the domain error a caller answers with."""
+def raise_if_refused(step: machine.Step, currency: str, amount: int | None, what: str = "debit") -> None:
+    """A refused step as the domain error a caller answers with (``what``: the debit, hold, reversal)."""
     if not step.code.accepted:
-        _raise(step.code, currency, step.available, amount)
+        _raise(step.code, currency, step.available, amount, what)
 
 
 def _raise_if_refused(decision: rules.Decision, request: rules.Request) -> None:
@@ -443,11 +443,10 @@ def _raise_if_refused(decision: rules.Decision, request: rules.Request) -> None:
         _raise(decision.code, request.currency, decision.before, request.amount)
 
 
-def _raise(code: Code, currency: str, available: int, amount: int | None) -> None:
+def _raise(code: Code, currency: str, available: int, amount: int | None, what: str = "debit") -> None:
     if code is Code.INSUFFICIENT_FUNDS:
-        raise InsufficientFunds(
-            f"Insufficient wallet funds: the available {currency} balance is {available}, the debit is {amount}."
-        )
+        asked = f"the {what} is {amount}" if amount is not None else f"the {what} needs more"
+        raise InsufficientFunds(f"Insufficient wallet funds: the available {currency} balance is {available}, {asked}.")
     if code in REFUSALS:
         raise REFUSALS[code]()
     if code in (Code.AMOUNT_NOT_POSITIVE, Code.AMOUNT_TOO_LARGE):
