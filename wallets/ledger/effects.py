@@ -92,10 +92,14 @@ class Written:
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     main_row: dict[str, Any] | None = None
+    #: The main entry as a model instance, once built (a single posting builds it to insert it).
+    built: LedgerEntry | None = None
 
     @property
     def main(self) -> LedgerEntry | None:
-        return None if self.main_row is None else _entry(self.main_row)
+        if self.built is None and self.main_row is not None:
+            self.built = _entry(self.main_row)
+        return self.built
 
     @property
     def entries(self) -> list[LedgerEntry]:
@@ -175,7 +179,11 @@ def write(
             per_wallet.append(written)
         out.append(per_wallet)
     if len(rows) == 1:
-        sql.insert_entry(conn, _entry(rows[0]))
+        only = next(w for per_wallet in out for w in per_wallet if w.rows)
+        entry = _entry(only.rows[0])
+        if only.main_row is only.rows[0]:
+            only.built = entry
+        sql.insert_entry(conn, entry)
     else:
         for first in range(0, len(rows), chunk):
             sql.insert_rows(conn, rows[first : first + chunk])
