@@ -154,6 +154,19 @@ def test_same_key_other_body_is_422(api, funded, post, change):
     assert Hold.objects.count() == 1
 
 
+def test_a_given_expiry_is_part_of_the_body_and_an_omitted_one_is_not(api, funded):
+    soon = (timezone.now() + datetime.timedelta(days=2)).isoformat()
+    later = (timezone.now() + datetime.timedelta(days=3)).isoformat()
+    assert create_hold(api, funded.id, amount=100, idempotency_key="h-4", expires_at=soon).status_code == 200
+    assert create_hold(api, funded.id, amount=100, idempotency_key="h-4", expires_at=soon)["Idempotent-Replayed"]
+    assert_error(create_hold(api, funded.id, amount=100, idempotency_key="h-4", expires_at=later), 422,
+                 "IDEMPOTENCY_KEY_REUSED")
+    # Omitted, the default (7 days from each request) is not compared: a retry replays.
+    assert create_hold(api, funded.id, amount=50, idempotency_key="h-5").status_code == 200
+    assert create_hold(api, funded.id, amount=50, idempotency_key="h-5")["Idempotent-Replayed"] == "true"
+    assert Hold.objects.count() == 2
+
+
 # --- Capture and void ------------------------------------------------------------------------------
 
 

@@ -321,8 +321,10 @@ def create_hold(
     reference_object_id: str | None = None,
     reason: str | None = None,
     idempotency_key: str | None = None,
+    expiry_given: bool = True,
 ) -> Result:
-    """Reserve ``amount`` of the available balance until ``expires_at``."""
+    """Reserve ``amount`` of the available balance until ``expires_at``. ``expiry_given`` False: the
+    caller chose ``expires_at`` as its default, and a replay with a key does not compare it."""
     reference, key = reference_object_id, idempotency_key
     locked = _lock(business_id, customer_id, currency)
     if locked is None:
@@ -330,12 +332,9 @@ def create_hold(
     if key is not None:
         prior = Hold.objects.filter(business_id=business_id, customer_id=customer_id, idempotency_key=key).first()
         if prior is not None:
-            if (prior.currency, prior.amount, prior.reference_object_id, prior.reason) != (
-                currency,
-                amount,
-                reference,
-                reason,
-            ):
+            same = (prior.currency, prior.amount, prior.reference_object_id, prior.reason) == (
+                currency, amount, reference, reason)
+            if not same or (expiry_given and prior.expires_at != expires_at):
                 raise IdempotencyKeyReused()
             wallet = Wallet.objects.get(pk=prior.wallet_id)
             return Result(

@@ -85,6 +85,7 @@ class HoldViewSet(CustomerScopedViewSet):
             actor=request.auth.actor, expires_at=data["expires_at"],
             reference_object_id=data.get("reference_object_id"), reason=data.get("reason"),
             idempotency_key=_idempotency_key(request, data.get("idempotency_key")),
+            expiry_given=request.data.get("expires_at") is not None,
         )
         return _replayable(Response(h.HoldResponse(result.hold).data), result)
 
