@@ -298,7 +298,8 @@ def _extras(business_id: str, now: datetime.datetime) -> int:
     name, amount, days, reference, reason = HOLD
     held = ledger.create_hold(business_id=business_id, customer_id=ids[name], currency="USD", amount=amount,
                               actor=ACTOR, expires_at=now + datetime.timedelta(days=days),
-                              reference_object_id=reference, reason=reason, idempotency_key=f"demo_hold_{reference}")
+                              reference_object_id=reference, reason=reason, idempotency_key=f"demo_hold_{reference}",
+                              expiry_given=False)  # "in N days" from each run: a rerun replays
     assert held.hold is not None  # a hold is no entry: not counted
     if not short.replayed:
         grant_expires = short.entry.expires_at
