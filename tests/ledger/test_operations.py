@@ -185,11 +185,16 @@ def test_reversal_keys_replay_and_are_scoped_apart_from_entry_keys(customer):
         ledger.reverse(**ids(customer), entry_id=spent.id, actor=ACTOR, amount=6, idempotency_key="k")
 
 
-def test_a_dry_run_writes_nothing(customer):
+def test_a_rehearsal_answers_what_would_happen_and_writes_nothing(customer):
     credit(customer, 10)
-    result = debit(customer, 4, dry_run=True)
-    assert (result.dry_run, result.balance) == (True, 6)
-    assert wallet(customer).balance == 10
+    entries = LedgerEntry.objects.count()
+    result = ledger.rehearse(ledger.post_in_transaction, business_id=customer.business_id, customer_id=customer.id,
+                             currency="USD", amount=4, is_credit=False, actor=ACTOR)
+    assert (result.balance, result.entry.before_balance, result.entry.after_balance) == (6, 10, 6)
+    assert (wallet(customer).balance, LedgerEntry.objects.count()) == (10, entries)
+    with pytest.raises(InsufficientFunds):
+        ledger.rehearse(ledger.post_in_transaction, business_id=customer.business_id, customer_id=customer.id,
+                        currency="USD", amount=11, is_credit=False, actor=ACTOR)
 
 
 def test_reversing_a_spent_grant_then_its_debit_leaves_the_customer_whole(customer):

@@ -5,7 +5,7 @@ confirmation (the balance now and after) → the approvals policy (``adjustment_
 Rules:
 - the amount is parsed exactly in the entry's currency (the adjustment form's parsing); blank
   means what is left to reverse; a reason is required;
-- the review asks the engine (``ledger.reverse(dry_run=True)``) what would happen, so its refusals
+- the review asks the engine (``ledger.rehearse(ledger.reverse_in_transaction, …)``) what would happen, so its refusals
   (exceeds the original, not reversible, insufficient funds) are shown next to the amount,
   in money, before anything is confirmed, and again if they happen at posting;
 - the form key travels through the confirmation: a double submit posts (or holds) once;
@@ -101,8 +101,9 @@ def reversal_handle(*, data, business_id: str, detail: EntryDetail, user) -> Rev
     used = ledger_entry_key_used(business_id=business_id, customer_id=entry.customer_id, idempotency_key=key)
     if not used:
         try:  # what the engine would do now: its refusals said on the form, in money
-            preview = ledger.reverse(business_id=business_id, customer_id=entry.customer_id, entry_id=entry.pk,
-                                     amount=amount, reason=d["reason"], actor=Actor.user(user.pk), dry_run=True)
+            preview = ledger.rehearse(ledger.reverse_in_transaction, business_id=business_id,
+                                      customer_id=entry.customer_id, entry_id=entry.pk, amount=amount,
+                                      reason=d["reason"], actor=Actor.user(user.pk))
         except WalletError as exc:
             _refusal_on_form(form, exc, detail, amount, wallet)
             return step

@@ -19,7 +19,16 @@ from wallets.ledger.operations import (
     sweep_wallet,
     void_hold,
 )
-from wallets.ledger.posting import BatchResult, Outcome, Posting, PostingResult, post, post_in_transaction, post_many
+from wallets.ledger.posting import (
+    BatchResult,
+    Outcome,
+    Posting,
+    PostingResult,
+    post,
+    post_in_transaction,
+    post_many,
+    rehearse,
+)
 from wallets.ledger.rules import Code, Request
 
 __all__ = [
@@ -37,6 +46,7 @@ __all__ = [
     "post",
     "post_in_transaction",
     "post_many",
+    "rehearse",
     "reverse",
     "reverse_in_transaction",
     "sweep_due",

@@ -138,7 +138,6 @@ def reverse_in_transaction(
     reason: str | None = None,
     idempotency_key: str | None = None,
     metadata: dict | None = None,
-    dry_run: bool = False,
 ) -> Result:
     original = LedgerEntry.objects.filter(business_id=business_id, customer_id=customer_id, pk=entry_id).first()
     if original is None:
@@ -194,13 +193,6 @@ def reverse_in_transaction(
         "reversal_of_id": entry_id,
     }
     wallet = _after(locked, customer_id, original.currency, step.state, now)
-    if dry_run:
-        main = step.main
-        assert main is not None
-        entry = LedgerEntry(
-            **effects.entry_row(business_id, customer_id, locked.id, original.currency, main, now=now, **values)
-        )
-        return Result(wallet, entry=entry)
     written = _apply(
         business_id=business_id,
         customer_id=customer_id,

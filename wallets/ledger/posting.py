@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NoReturn
 
 from django.db import IntegrityError, OperationalError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -70,8 +70,6 @@ class PostingResult:
     held: int = 0
     #: What of the balance is unspent expiring credit (0: the wallet has no active grant).
     granted: int = 0
-    #: Decided under the lock and not written (``dry_run``).
-    dry_run: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,11 +130,10 @@ def post_in_transaction(
     reference_object_id: str | None = None,
     metadata: dict[str, Any] | None = None,
     expires_at: datetime.datetime | None = None,
-    dry_run: bool = False,
 ) -> PostingResult:
     """The posting itself, for a service that holds a transaction already and needs the posting
-    to commit or roll back with its own writes (approvals). Locks the wallet row. ``dry_run``:
-    decide under the lock and write nothing."""
+    to commit or roll back with its own writes (approvals). Locks the wallet row. (A dry run is
+    ``rehearse(post_in_transaction, …)``.)"""
     if amount <= 0:
         raise ValueError("amount must be positive")  # callers validate; this is a programming error
     conn = sql.connection()
@@ -153,12 +150,9 @@ def post_in_transaction(
                 (customer_id, idempotency_key)
             )
         _raise_if_refused(rules.decide(rules.WalletState(), request, prior), request)
-        if dry_run and prior is None:
-            locked = locking.LockedWallet("", rules.WalletState(), timezone.now())
-        else:
-            locked = _create_wallets(conn, business_id, [(customer_id, currency)], idempotency_key)[
-                (customer_id, currency)
-            ]
+        locked = _create_wallets(conn, business_id, [(customer_id, currency)], idempotency_key)[
+            (customer_id, currency)
+        ]
     if locked.prior_body is not None:
         decision = rules.decide(locked.state, request, locked.prior_body)
         _raise_if_refused(decision, request)
@@ -189,22 +183,14 @@ def post_in_transaction(
         "idempotency_key": idempotency_key,
         "metadata": metadata,
     }
-    main = step.main
-    assert main is not None
-    if dry_run:
-        posted: LedgerEntry | None = LedgerEntry(
-            **effects.entry_row(business_id, customer_id, locked.id, currency, main, now=now, **values)
-        )
-    else:
-        write = effects.WalletWrite(customer_id, currency, locked, [step], [lambda move: values],
-                                    holds_known=_holds_known(locked, state))
-        ((written,),) = effects.write(conn, business_id=business_id, now=now, wallets=[write])
-        posted = written.main
+    write = effects.WalletWrite(customer_id, currency, locked, [step], [lambda move: values],
+                                holds_known=_holds_known(locked, state))
+    ((written,),) = effects.write(conn, business_id=business_id, now=now, wallets=[write])
+    posted = written.main
     assert posted is not None
     return PostingResult(
         customer_id=customer_id, currency=currency, balance=step.state.balance, created_at=locked.created_at,
         updated_at=now, entry=posted, replayed=False, held=step.state.held, granted=step.state.granted,
-        dry_run=dry_run,
     )
 
 
@@ -226,6 +212,28 @@ def _in_own_transaction[**P](posting: Callable[P, PostingResult]) -> Callable[P,
 
 
 post = _in_own_transaction(post_in_transaction)
+
+
+class _RolledBack(Exception):
+    def __init__(self, answer: object):
+        super().__init__("rehearsal")
+        self.answer = answer
+
+
+def rehearse[**P, T](operation: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """A dry run: ``operation`` (a ``*_in_transaction`` function, or a caller's function around one)
+    runs for real in its own transaction, which is then rolled back. It answers exactly what the
+    operation would answer now, refusals included, and writes nothing. One that lost a race for a
+    unique key runs once more, as a real operation does."""
+    try:
+        _with_retry(lambda: _raise_answer(operation(*args, **kwargs)), retry_on=(IntegrityError,))
+    except _RolledBack as done:
+        return done.answer  # type: ignore[return-value]
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _raise_answer(answer: object) -> NoReturn:
+    raise _RolledBack(answer)
 
 
 # --- Many wallets -----------------------------------------------------------------------------

@@ -1,9 +1,8 @@
 """A ledger entry posted from the API, answered with the wallet as the API shows it.
 
-``dry_run``: the posting runs for real inside a transaction that is then rolled back, so the answer
-is exactly what the posting would answer, ``expiring`` included (which grants a debit draws from is
-the engine's rule; the engine's own dry run reports the balance but not the grants after the step),
-and nothing is written. The wallet row is locked for that short transaction, as for a posting.
+``dry_run``: the engine's rehearsal (``ledger.rehearse``): the posting runs for real inside a
+transaction that is then rolled back, and the wallet is read inside it, so the answer is exactly what
+the posting would answer, ``expiring`` included, and nothing is written.
 """
 
 from __future__ import annotations
@@ -11,8 +10,6 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 from typing import Any
-
-from django.db import IntegrityError, transaction
 
 from wallets import ledger
 from wallets.selectors.entries import WalletView, wallet_view_after
@@ -24,12 +21,6 @@ class EntryPosted:
     posting: ledger.PostingResult
     wallet: WalletView
     dry_run: bool = False
-
-
-class _RolledBack(Exception):
-    def __init__(self, answer: EntryPosted):
-        super().__init__("dry run")
-        self.answer = answer
 
 
 def wallet_after_posting(*, business_id: str, posting: ledger.PostingResult) -> WalletView:
@@ -66,17 +57,9 @@ def ledger_entry_post(
     if not dry_run:
         posting = ledger.post(**arguments)
         return EntryPosted(posting, wallet_after_posting(business_id=business_id, posting=posting))
-    for attempt in (1, 2):
-        try:
-            with transaction.atomic(durable=True):
-                posting = ledger.post_in_transaction(**arguments)
-                raise _RolledBack(
-                    EntryPosted(posting, wallet_after_posting(business_id=business_id, posting=posting), dry_run=True)
-                )
-        except _RolledBack as done:
-            return done.answer
-        except IntegrityError:
-            # Lost a race for a new wallet or a key: once more replays or refuses the winner.
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+
+    def posted_and_read() -> EntryPosted:
+        posting = ledger.post_in_transaction(**arguments)
+        return EntryPosted(posting, wallet_after_posting(business_id=business_id, posting=posting), dry_run=True)
+
+    return ledger.rehearse(posted_and_read)
