@@ -186,7 +186,7 @@ def test_capture_all_posts_one_payment_debit(api, funded):
     assert (body["entry"]["before_balance"], body["entry"]["after_balance"]) == (1000, 700)
     assert body["wallet"] | {"created_at": None, "updated_at": None} == {
         "customer_id": funded.id, "currency": "USD", "balance": 700, "available_balance": 700,
-        "held_balance": 0, "created_at": None, "updated_at": None}
+        "held_balance": 0, "expiring": [], "created_at": None, "updated_at": None}
     w = wallet(funded)
     assert (w.balance, w.held_balance) == (700, 0)
 

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 PAYMENT_FIELDS = {"reference_object_id", "currency", "requested", "applied", "remaining", "entry", "wallet"}
 WALLET_FIELDS = {"customer_id", "currency", "balance", "available_balance", "held_balance", "created_at",
-                 "updated_at"}
+                 "updated_at", "expiring"}  # the wallet as every route renders it
 
 
 def pay(client, customer_id: str, **body):

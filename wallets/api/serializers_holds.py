@@ -35,22 +35,6 @@ def _optional_text(max_length: int) -> s.StrictCharField:
 # --- The wallet after an operation -----------------------------------------------------------
 
 
-class WalletAfterResponse(serializers.Serializer):
-    """The wallet as the operation left it (``wallets.ledger.Result.wallet``): Dodo's wallet fields
-    plus ``available_balance`` (balance less active holds) and ``held_balance``.
-
-    To converge with the shared wallet serializer (``serializers.WalletResponse``) once it renders
-    these fields from a ``Wallet`` row too."""
-
-    balance = serializers.IntegerField()
-    created_at = serializers.DateTimeField()
-    currency = s.CurrencyField()
-    customer_id = serializers.CharField()
-    updated_at = serializers.DateTimeField()
-    available_balance = serializers.IntegerField(source="available", help_text="balance less active holds")
-    held_balance = serializers.IntegerField(source="held", help_text="the sum of the active holds")
-
-
 # --- Paying from the wallet -------------------------------------------------------------------
 
 
@@ -87,11 +71,12 @@ class PaymentResponse(serializers.Serializer):
     applied = serializers.IntegerField(help_text="What the wallet paid: min(requested, available_balance)")
     remaining = serializers.IntegerField(help_text="What is still to charge elsewhere: requested - applied")
     entry = EntryOrNullField()
-    wallet = WalletAfterResponse()
+    wallet = s.WalletResponse(help_text="The wallet after the payment")
 
 
-def payment_body(result) -> dict:
-    """A ``ledger.pay`` result as the response body (the same for the first answer and a replay)."""
+def payment_body(result, wallet) -> dict:
+    """A ``ledger.pay`` result as the response body (the same for the first answer and a replay);
+    ``wallet``: its wallet as the API renders wallets (``selectors.entries.wallet_view_of``)."""
     payment = result.payment
     return PaymentResponse({
         "reference_object_id": payment.reference_object_id,
@@ -100,7 +85,7 @@ def payment_body(result) -> dict:
         "applied": payment.applied,
         "remaining": payment.requested - payment.applied,
         "entry": result.entry,
-        "wallet": result.wallet,
+        "wallet": wallet,
     }).data
 
 
@@ -159,9 +144,9 @@ class HoldWithWalletResponse(HoldResponse):
     class Meta(HoldResponse.Meta):
         fields = [*HoldResponse.Meta.fields, "wallet"]
 
-    @extend_schema_field(WalletAfterResponse)
+    @extend_schema_field(s.WalletResponse)
     def get_wallet(self, hold) -> dict:
-        return WalletAfterResponse(self.context["wallet"]).data
+        return s.WalletResponse(self.context["wallet"]).data
 
 
 class HoldCaptureResponse(HoldWithWalletResponse):

@@ -116,3 +116,11 @@ def wallet_view_after(
     expiring = {} if granted == 0 else _expiring_by_currency(business_id=business_id, customer_id=customer_id,
                                                               currencies=[currency])
     return WalletView(customer_id, currency, balance, held, created_at, updated_at, expiring.get(currency, []))
+
+
+def wallet_view_of(*, business_id: str, wallet) -> WalletView:
+    """An engine result's wallet (``wallets.ledger.Result.wallet``) as the API renders wallets."""
+    return wallet_view_after(
+        business_id=business_id, customer_id=wallet.customer_id, currency=wallet.currency, balance=wallet.balance,
+        held=wallet.held, created_at=wallet.created_at, updated_at=wallet.updated_at, granted=wallet.granted,
+    )

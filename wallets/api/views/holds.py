@@ -17,6 +17,7 @@ from wallets.api.views.ledger_entries import _idempotency_key
 from wallets.filters import CustomerHoldFilterSet
 from wallets.models import Hold, LedgerEntry
 from wallets.money import DODO_CURRENCIES
+from wallets.selectors.entries import wallet_view_of
 from wallets.selectors.holds import hold_get, hold_list
 
 HOLD_ERRORS = {
@@ -97,7 +98,7 @@ class HoldViewSet(CustomerScopedViewSet):
         body.is_valid(raise_exception=True)
         result = ledger.capture_hold(business_id=self.business_id, customer_id=customer_id, hold_id=hold_id,
                                      actor=request.auth.actor, amount=body.validated_data.get("amount"))
-        context = {"wallet": result.wallet, "entry": result.entry}
+        context = {"wallet": wallet_view_of(business_id=self.business_id, wallet=result.wallet), "entry": result.entry}
         return Response(h.HoldCaptureResponse(result.hold, context=context).data)
 
     @extend_schema(operation_id="void_customer_wallet_hold", request=None,
@@ -106,7 +107,8 @@ class HoldViewSet(CustomerScopedViewSet):
     def void(self, request, customer_id: str, hold_id: str):
         result = ledger.void_hold(business_id=self.business_id, customer_id=customer_id, hold_id=hold_id,
                                   actor=request.auth.actor)
-        return Response(h.HoldWithWalletResponse(result.hold, context={"wallet": result.wallet}).data)
+        wallet = wallet_view_of(business_id=self.business_id, wallet=result.wallet)
+        return Response(h.HoldWithWalletResponse(result.hold, context={"wallet": wallet}).data)
 
 
 def _replayable(response: Response, result) -> Response:

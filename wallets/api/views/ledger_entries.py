@@ -18,7 +18,7 @@ from wallets.exceptions import NotAllowed
 from wallets.filters import CustomerLedgerFilterSet
 from wallets.models import LedgerEntry
 from wallets.money import DODO_CURRENCIES
-from wallets.selectors.entries import ledger_entry_get, wallet_view_after, with_entry_extensions
+from wallets.selectors.entries import ledger_entry_get, wallet_view_of, with_entry_extensions
 from wallets.services.approvals import adjustment_submit
 from wallets.services.entries import ledger_entry_post, wallet_after_posting
 
@@ -109,11 +109,7 @@ class LedgerEntryViewSet(CustomerScopedViewSet):
         return self._reversal_response(customer_id, outcome.reversal)
 
     def _reversal_response(self, customer_id: str, result: ledger.Result) -> Response:
-        after = result.wallet
-        wallet = wallet_view_after(
-            business_id=self.business_id, customer_id=customer_id, currency=after.currency, balance=after.balance,
-            held=after.held, created_at=after.created_at, updated_at=after.updated_at, granted=after.granted,
-        )
+        wallet = wallet_view_of(business_id=self.business_id, wallet=result.wallet)
         # A reversal is never reversed and never expires: its extension totals are 0 and null.
         assert result.entry is not None
         response = Response(self._entries_data(result.entry, wallet=wallet))

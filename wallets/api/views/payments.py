@@ -10,6 +10,7 @@ from wallets.api import serializers_holds as h
 from wallets.api.views.base import WRITE_ERROR_RESPONSES, CustomerScopedViewSet
 from wallets.api.views.holds import ApiKeyWrites
 from wallets.models import WalletPayment
+from wallets.selectors.entries import wallet_view_of
 
 
 class PaymentViewSet(CustomerScopedViewSet):
@@ -31,7 +32,7 @@ class PaymentViewSet(CustomerScopedViewSet):
             business_id=self.business_id, customer_id=customer_id, currency=data["currency"], amount=data["amount"],
             reference_object_id=data["reference_object_id"], actor=request.auth.actor, reason=data.get("reason"),
         )
-        response = Response(h.payment_body(result))
+        response = Response(h.payment_body(result, wallet_view_of(business_id=self.business_id, wallet=result.wallet)))
         if result.replayed:
             response["Idempotent-Replayed"] = "true"
         return response
