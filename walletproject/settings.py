@@ -145,6 +145,19 @@ TASKS = {"default": {"BACKEND": env.str("WALLETS_TASKS_BACKEND", default="django
 # that no posting has expired yet are expired by the worker within about this long.
 WALLETS_SWEEP_INTERVAL = env.float("WALLETS_SWEEP_INTERVAL", default=30.0)
 
+# --- Webhooks (API-NOTES, "Webhooks") -------------------------------------------------------
+# Seconds between a failed attempt and the next: Dodo's schedule (5 s, 5 min, 30 min, 2 h, 5 h,
+# 10 h, 10 h), so a message gets 8 attempts. Comma-separated seconds; tests set a short one.
+WEBHOOK_RETRY_SCHEDULE = [
+    float(s) for s in env.str("WEBHOOK_RETRY_SCHEDULE", default="5,300,1800,7200,18000,36000,36000").split(",")
+    if s.strip()
+]
+# Seconds a receiver has to answer one attempt.
+WEBHOOK_TIMEOUT_S = env.float("WEBHOOK_TIMEOUT_S", default=15.0)
+# Deliveries to loopback, private or link-local addresses are refused (SSRF), checked on the
+# resolved address of every attempt; true only for local development and tests.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

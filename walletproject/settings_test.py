@@ -18,3 +18,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *global_set
 # Parallel workers (pytest-xdist) of a fresh checkout import the settings at once: one may read the
 # development key file while another is still writing it. Never an empty key.
 SECRET_KEY = SECRET_KEY or "test-only-not-secret-" + "x" * 40
+
+# The suite's webhook receivers listen on loopback: allowed here only (the SSRF tests turn it off).
+WEBHOOK_ALLOW_PRIVATE_TARGETS = True

@@ -19,6 +19,9 @@ PREFIXES = {
     "adjustment_request": "adj",
     "hold": "hld",
     "payment": "wpy",
+    "webhook": "whk",
+    "webhook_event": "evt",
+    "webhook_delivery": "wdl",
 }
 
 
@@ -70,3 +73,16 @@ def hold_id() -> str:
 
 def payment_id() -> str:
     return new_id(PREFIXES["payment"])
+
+
+def webhook_id() -> str:
+    return new_id(PREFIXES["webhook"])
+
+
+def webhook_event_id() -> str:
+    """The ``webhook-id`` a receiver sees: one per event, the same on every retry and endpoint."""
+    return new_id(PREFIXES["webhook_event"])
+
+
+def webhook_delivery_id() -> str:
+    return new_id(PREFIXES["webhook_delivery"])

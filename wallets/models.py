@@ -12,6 +12,8 @@ Every wallet-related table carries ``business_id`` and every unique key includes
 tables can be distributed by business later (Citus) without a rewrite. Ids are random strings.
 """
 
+import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -29,6 +31,9 @@ class Business(models.Model):
     id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=ids.business_id, editable=False)
     name = models.CharField(max_length=200, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    #: ``wallet.runway_low`` fires when, at the trailing 14-day burn rate, a wallet empties within this many days.
+    runway_days = models.PositiveSmallIntegerField(
+        default=7, db_default=7, help_text="Days: a wallet that empties sooner at its 14-day burn rate is running low.")
 
     class Meta:
         verbose_name_plural = "businesses"
@@ -590,3 +595,195 @@ class SecurityEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} by {self.actor_name or self.actor_type} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+# --- Webhooks ---------------------------------------------------------------------------------
+
+
+class WebhookEndpoint(models.Model):
+    """A merchant's receiving URL (Dodo's ``WebhookDetails``). Its secret signs every delivery
+    (Standard Webhooks); after a rotation the previous secret also signs until it lapses (24 h)."""
+
+    class DisabledReason(models.TextChoices):
+        NONE = "", "Enabled"
+        MANUAL = "manual", "Disabled by the merchant"
+        GONE = "gone", "Disabled: the receiver answered 410 Gone"
+        FAILING = "failing", "Disabled: every delivery failed for the whole retry schedule"
+
+    id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=ids.webhook_id, editable=False)
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=2048)
+    description = models.CharField(max_length=500, blank=True, default="")
+    disabled = models.BooleanField(default=False)
+    disabled_reason = models.CharField(max_length=16, choices=DisabledReason.choices, blank=True, default="")
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    #: Event types delivered here; empty: every type.
+    filter_types = models.JSONField(default=list, blank=True)
+    #: Extra HTTP headers sent with every delivery.
+    headers = models.JSONField(default=dict, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    #: Deliveries per second at most (``None``: no limit).
+    rate_limit = models.PositiveIntegerField(null=True, blank=True)
+    secret = models.CharField(max_length=100)
+    previous_secret = models.CharField(max_length=100, null=True, blank=True)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    #: When the current run of failures began (cleared by any delivered message).
+    failing_since = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(disabled=True) | Q(disabled_reason=""), name="webhook_endpoint_reason_only_when_disabled"
+            ),
+            models.CheckConstraint(condition=Q(rate_limit__gte=1), name="webhook_endpoint_rate_limit_positive"),
+        ]
+        indexes = [
+            models.Index(fields=["business", "-created_at", "-id"], name="webhook_endpoint_business"),
+        ]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def signing_secrets(self, now: datetime.datetime) -> list[str]:
+        """The secrets that sign a delivery now: the current one, and the previous one until it lapses."""
+        secrets = [self.secret]
+        if self.previous_secret and self.previous_secret_expires_at and self.previous_secret_expires_at > now:
+            secrets.append(self.previous_secret)
+        return secrets
+
+    def wants(self, event_type: str) -> bool:
+        return not self.filter_types or event_type in self.filter_types
+
+
+class WebhookEvent(models.Model):
+    """The outbox: one row per event, written in the transaction of its cause (an entry, a hold, an
+    expiry, a balance crossing), so it exists if and only if the cause committed. Its id is the
+    ``webhook-id`` of every delivery of it. The worker renders ``payload`` once (the exact bytes sent
+    on every attempt) and fans it out to the endpoints (``dispatched_at``)."""
+
+    id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=ids.webhook_event_id, editable=False)
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="+")
+    type = models.CharField(max_length=64)
+    customer_id = models.CharField(max_length=ID_MAX_LENGTH, null=True, blank=True)
+    currency = models.CharField(max_length=3, null=True, blank=True)
+    entry_id = models.CharField(max_length=ID_MAX_LENGTH, null=True, blank=True)
+    hold_id = models.CharField(max_length=ID_MAX_LENGTH, null=True, blank=True)
+    #: What the event knows that its subject will not keep (a threshold, a hold's status then …).
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    payload = models.TextField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["created_at", "id"], condition=Q(dispatched_at__isnull=True),
+                         name="webhook_event_outbox"),
+            models.Index(fields=["business", "-created_at", "-id"], name="webhook_event_business"),
+            models.Index(fields=["business", "entry_id"], condition=Q(entry_id__isnull=False),
+                         name="webhook_event_entry"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.type}"
+
+
+class WebhookDelivery(models.Model):
+    """One event to one endpoint: attempted on Dodo's schedule until a 2xx, a ``410`` or the end of
+    the schedule. A worker claims it (``lease_until``) for one attempt; a worker killed mid-attempt
+    leaves a lease that lapses, and the delivery is attempted again (same ``webhook-id``)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=ids.webhook_delivery_id,
+                          editable=False)
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="+")
+    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries")
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    #: When it is due (pending only).
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    #: A worker holds it until then (an attempt in flight).
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    #: A person asked to send it again (its next attempt is a replay, outside the schedule).
+    replay = models.BooleanField(default=False)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["event", "endpoint"], name="webhook_delivery_once_per_endpoint"),
+            models.CheckConstraint(
+                condition=Q(status="pending", next_attempt_at__isnull=False)
+                | (~Q(status="pending") & Q(next_attempt_at__isnull=True)),
+                name="webhook_delivery_due_only_when_pending",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="webhook_delivery_due"),
+            models.Index(fields=["endpoint", "-created_at", "-id"], name="webhook_delivery_endpoint"),
+            models.Index(fields=["business", "status", "-created_at"], name="webhook_delivery_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} → {self.endpoint_id} ({self.status})"
+
+
+class WebhookAttempt(models.Model):
+    """One HTTP request of a delivery: what the receiver answered, how fast, its first bytes."""
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule"
+        REPLAY = "replay"
+
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="+")
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.SCHEDULE)
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    #: Why it failed without an answer (timeout, refused address, connection error), else empty.
+    error = models.CharField(max_length=500, blank=True, default="")
+    response_excerpt = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["delivery", "number"], name="webhook_attempt_delivery")]
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id} #{self.number} {self.status_code or self.error}"
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class WalletRunway(models.Model):
+    """A wallet's runway episode: ``low`` while, at its trailing 14-day burn rate, it empties within
+    its business's runway days. ``wallet.runway_low`` is written when ``low`` turns true (once per episode)."""
+
+    wallet = models.OneToOneField(Wallet, primary_key=True, on_delete=models.CASCADE, related_name="runway")
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="+")
+    low = models.BooleanField(default=False)
+    days_left = models.FloatField(null=True, blank=True)
+    burn_per_day = models.BigIntegerField(default=0)
+    since = models.DateTimeField(null=True, blank=True)
+    checked_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["business"], condition=Q(low=True), name="wallet_runway_low")]
+
+    def __str__(self) -> str:
+        return f"{self.wallet_id} runway {'low' if self.low else 'ok'}"

@@ -16,6 +16,14 @@ a killed worker stays RUNNING for ever in django-tasks-db, and must not stop the
 Because the successor is enqueued before the sweep's work, a sweep that fails or whose worker is
 killed mid-run never breaks the chain; the next sweep does the work the lost one did not (the sweep
 is idempotent).
+
+Webhooks: ``deliver_webhooks`` fans out the outbox's new events and sends the deliveries that are
+due (``wallets.webhooks.pump``). A posting that wrote events calls ``webhooks_wake`` after its commit:
+it enqueues a ``deliver_webhooks`` unless one is already waiting and due, which will see the
+committed events since it has not started yet (so a burst of postings enqueues a handful of tasks,
+not one each). A wake that is lost (the web process killed right after its commit) loses nothing:
+each sweep wakes the pump too, and the pump finds every undispatched event in the outbox. Retries
+are tasks with ``run_after`` at the delivery's next attempt.
 """
 
 from __future__ import annotations
@@ -26,11 +34,11 @@ import logging
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.tasks import TaskResultStatus, task, task_backends
 from django.utils import timezone
 from django_tasks_db import DatabaseBackend
-from django_tasks_db.models import DBTaskResult
+from django_tasks_db.models import DBTaskResult, get_date_max
 
 from wallets import ledger
 
@@ -42,11 +50,36 @@ def sweep_expiries() -> dict[str, int]:
     """Expire due grants and holds in every wallet; returns the counts (kept as the task's result)."""
     sweep_ensure_scheduled(delay=datetime.timedelta(seconds=settings.WALLETS_SWEEP_INTERVAL))
     result = ledger.sweep_due(now=None)
+    webhooks_wake()  # the catch-up: events whose wake was lost
     counts = {"grants_expired": result.grants_expired, "holds_expired": result.holds_expired,
               "wallets": result.wallets}
     logger.info("Expiry sweep: %(grants_expired)d grants and %(holds_expired)d holds expired in %(wallets)d wallets",
                 counts)
     return counts
+
+
+@task
+def deliver_webhooks() -> dict[str, int]:
+    """Fan out the outbox's new events, then send the due deliveries: one bounded pass (the pump
+    wakes itself again when work remains)."""
+    from wallets.webhooks import pump
+
+    return pump.run()
+
+
+def webhooks_wake(*, at: datetime.datetime | None = None) -> bool:
+    """Make sure a ``deliver_webhooks`` runs (at ``at``, or as soon as a worker is free); returns
+    whether it enqueued one. With the database queue, one already waiting and due by then is enough;
+    another backend gets a task every time (the pump is safe to run beside itself)."""
+    if isinstance(task_backends[deliver_webhooks.backend], DatabaseBackend):
+        waiting = DBTaskResult.objects.filter(
+            status=TaskResultStatus.READY, task_path=deliver_webhooks.module_path, backend_name=deliver_webhooks.backend,
+        )
+        by = at or timezone.now()
+        if waiting.filter(Q(run_after=get_date_max()) | Q(run_after__lte=by)).exists():
+            return False
+    deliver_webhooks.using(run_after=at).enqueue()
+    return True
 
 
 def sweep_pending() -> QuerySet[DBTaskResult]:

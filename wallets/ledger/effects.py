@@ -22,8 +22,9 @@ from django.db.models import Q, Sum
 
 from wallets import ids
 from wallets.ledger import locking, machine, sql
-from wallets.models import CreditGrant, GrantDraw, Hold, LedgerEntry, Wallet
+from wallets.models import CreditGrant, GrantDraw, Hold, LedgerEntry, Wallet, WebhookEvent
 from wallets.services.actors import Actor
+from wallets.webhooks import outbox
 
 SYSTEM = Actor(LedgerEntry.ActorType.SYSTEM, "expiry")
 
@@ -195,7 +196,30 @@ def write(
         GrantDraw.objects.bulk_create(draws)
     for w, low in zip(wallets, finals, strict=True):
         _write_counters(w, low)
+    outbox.write(_events(business_id, wallets, out, now))
     return out
+
+
+def _events(
+    business_id: str, wallets: Sequence[WalletWrite], out: list[list[Written]], now: datetime.datetime
+) -> list[WebhookEvent]:
+    """The webhook events of the steps, for the wallets whose business has an endpoint."""
+    events: list[WebhookEvent] = []
+    for w, per_wallet in zip(wallets, out, strict=True):
+        if w.wallet.alerts is None:
+            continue
+        holds = {hold.id: hold for step in w.steps for hold in step.holds}
+        events += outbox.events_for(
+            business_id=business_id,
+            customer_id=w.customer_id,
+            currency=w.currency,
+            low_balance_below=w.wallet.alerts.low_balance_below,
+            rows=[row for written in per_wallet for row in written.rows],
+            holds=holds.values(),
+            new_hold_ids=w.new_holds,
+            now=now,
+        )
+    return events
 
 
 def _entry(row: dict[str, Any]) -> LedgerEntry:

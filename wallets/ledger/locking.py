@@ -32,6 +32,15 @@ NO_HINTS = Hints(0, 0, None, None)
 
 
 @dataclass(frozen=True, slots=True)
+class Alerts:
+    """What a locked wallet's webhook events need; a wallet has them only when its business has an
+    enabled webhook endpoint (without one, a posting writes no event)."""
+
+    #: The business's low-balance threshold for the wallet's currency (minor units; or the default).
+    low_balance_below: int
+
+
+@dataclass(frozen=True, slots=True)
 class LockedWallet:
     id: str
     state: WalletState
@@ -42,6 +51,8 @@ class LockedWallet:
     prior: LedgerEntry | None = None
     #: The wallet's ``updated_at``: its last entry's time (or its creation).
     last_entry_at: datetime.datetime | None = None
+    #: Set when the business has webhooks: the step's events are written with its entries.
+    alerts: Alerts | None = None
 
     def clock(self, now: datetime.datetime) -> datetime.datetime:
         """The time of a new entry: ``now``, but never before the wallet's last entry (another app
@@ -70,7 +81,8 @@ def lock_wallet(
         row = cursor.fetchone()
     if row is None:
         return None
-    wallet_id, balance, entry_count, created_at, held, granted, next_grant, next_hold, updated_at, *prior = row
+    wallet_id, balance, entry_count, created_at, held, granted, next_grant, next_hold, updated_at, *rest = row
+    webhooks, low_below, *prior = rest
     entry = None
     if prior and prior[0] is not None:
         row_of = dict(zip(sql.PRIOR_COLUMNS, prior, strict=True))
@@ -85,6 +97,7 @@ def lock_wallet(
         _hints(conn, held, granted, next_grant, next_hold),
         entry,
         _datetime(conn, updated_at),
+        _alerts(webhooks, low_below, currency),
     )
 
 
@@ -109,6 +122,8 @@ def lock_wallets(
             next_grant,
             next_hold,
             updated_at,
+            webhooks,
+            low_below,
         ) in cursor.fetchall():
             found[(customer_id, currency)] = LockedWallet(
                 wallet_id,
@@ -116,6 +131,7 @@ def lock_wallets(
                 _datetime(conn, created_at),
                 _hints(conn, held, granted, next_grant, next_hold),
                 last_entry_at=_datetime(conn, updated_at),
+                alerts=_alerts(webhooks, low_below, currency),
             )
     return found
 
@@ -158,6 +174,14 @@ def kind(event_type: str, reference_object_id: str | None, expires_at: datetime.
     if (event_type, reference_object_id, expires_at) == (LedgerEntry.EventType.MERCHANT_ADJUSTMENT, None, None):
         return ()
     return (event_type, reference_object_id, None if expires_at is None else expires_at.astimezone(datetime.UTC))
+
+
+def _alerts(webhooks: Any, low_balance_below: int | None, currency: str) -> Alerts | None:
+    if not webhooks:
+        return None
+    from wallets.selectors import low_balance_default  # the selectors import the ledger
+
+    return Alerts(low_balance_default(currency) if low_balance_below is None else low_balance_below)
 
 
 def _hints(conn: BaseDatabaseWrapper, held: int, granted: int, next_grant: Any, next_hold: Any) -> Hints:

@@ -29,7 +29,7 @@ from django.db import connections, router
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model
 
-from wallets.models import LedgerEntry, Wallet
+from wallets.models import CurrencyPolicy, LedgerEntry, Wallet, WebhookEndpoint
 
 #: Columns of the idempotency key's earlier entry that the lock statement reads.
 #: (In the model's field order: ``Model.from_db`` reads a partial row in that order.)
@@ -48,6 +48,10 @@ WALLET_COLUMNS = (
     "next_hold_expiry_at",
     "updated_at",
 )
+#: After the wallet's columns, every lock statement reads what its events need, in the same round
+#: trip: whether the business has an enabled webhook endpoint (no endpoint: no events are written),
+#: and its low-balance threshold for the wallet's currency (``NULL``: the default).
+ALERT_COLUMNS = ("webhooks", "low_balance_below")
 
 
 def connection() -> BaseDatabaseWrapper:
@@ -80,7 +84,16 @@ def statements(vendor: str) -> Statements:
         return f"{alias}." + q(column(LedgerEntry, name))
 
     lock_clause = " FOR NO KEY UPDATE OF w" if postgres else ""
-    wallet_select = ", ".join(wc(name) for name in WALLET_COLUMNS)
+    h, cp = WebhookEndpoint._meta, CurrencyPolicy._meta
+    hc = functools.partial(column, WebhookEndpoint)
+    pc = functools.partial(column, CurrencyPolicy)
+    alerts = (
+        f"EXISTS (SELECT 1 FROM {q(h.db_table)} h WHERE h.{q(hc('business'))} = {wc('business')} "  # noqa: S608
+        f"AND h.{q(hc('disabled'))} = {'false' if postgres else '0'}), "
+        f"(SELECT c.{q(pc('low_balance_below'))} FROM {q(cp.db_table)} c "
+        f"WHERE c.{q(pc('business'))} = {wc('business')} AND c.{q(pc('currency'))} = {wc('currency')})"
+    )
+    wallet_select = ", ".join(wc(name) for name in WALLET_COLUMNS) + ", " + alerts
     where_wallet = f"{wc('business')} = %s AND {wc('customer')} = %s AND {wc('currency')} = %s"
     lock = f"SELECT {wallet_select} FROM {wt} w WHERE {where_wallet}{lock_clause}"  # noqa: S608
     # The key is unique per (business, customer): the join finds at most one earlier entry, in
