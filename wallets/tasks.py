@@ -73,7 +73,8 @@ def webhooks_wake(*, at: datetime.datetime | None = None) -> bool:
     another backend gets a task every time (the pump is safe to run beside itself)."""
     if isinstance(task_backends[deliver_webhooks.backend], DatabaseBackend):
         waiting = DBTaskResult.objects.filter(
-            status=TaskResultStatus.READY, task_path=deliver_webhooks.module_path, backend_name=deliver_webhooks.backend,
+            status=TaskResultStatus.READY, task_path=deliver_webhooks.module_path,
+            backend_name=deliver_webhooks.backend,
         )
         by = at or timezone.now()
         if waiting.filter(Q(run_after=get_date_max()) | Q(run_after__lte=by)).exists():

@@ -121,8 +121,8 @@ def clean_metadata(metadata: Mapping[str, Any] | None) -> dict[str, str]:
 def clean_rate_limit(rate_limit: int | None) -> int | None:
     if rate_limit is not None and (isinstance(rate_limit, bool) or not isinstance(rate_limit, int)
                                    or not 1 <= rate_limit <= 100_000):
-        raise InvalidInput("Invalid rate limit.", {"rate_limit": ["Give a whole number of deliveries per second, "
-                                                                  "1 to 100000, or null for no limit."]})
+        message = "Give a whole number of deliveries per second, 1 to 100000, or null for no limit."
+        raise InvalidInput("Invalid rate limit.", {"rate_limit": [message]})
     return rate_limit
 
 
@@ -151,7 +151,8 @@ def endpoint_create(
         updated_at=now,
     )
     if disabled:
-        endpoint.disabled, endpoint.disabled_reason, endpoint.disabled_at = True, WebhookEndpoint.DisabledReason.MANUAL, now
+        endpoint.disabled, endpoint.disabled_at = True, now
+        endpoint.disabled_reason = WebhookEndpoint.DisabledReason.MANUAL
     with transaction.atomic(durable=True):
         endpoint.save(force_insert=True)
     return endpoint
