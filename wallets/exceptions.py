@@ -104,3 +104,10 @@ class EntryNotFound(WalletError):
 class HoldNotFound(WalletError):
     code = "NOT_FOUND"
     default_message = "Hold not found."
+
+
+class WebhookNotFound(WalletError):
+    """An unknown webhook endpoint or delivery, or another business's."""
+
+    code = "NOT_FOUND"
+    default_message = "Webhook not found."

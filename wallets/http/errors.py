@@ -37,8 +37,7 @@ _DOMAIN_STATUS = {
     domain.InvalidInput: status.HTTP_422_UNPROCESSABLE_ENTITY,
     domain.NotAllowed: status.HTTP_403_FORBIDDEN,
     domain.InvalidState: status.HTTP_409_CONFLICT,
-    domain.HoldNotActive: status.HTTP_409_CONFLICT,
-    domain.HoldNotFound: status.HTTP_404_NOT_FOUND,
+    domain.WebhookNotFound: status.HTTP_404_NOT_FOUND,
 }
 
 

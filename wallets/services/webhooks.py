@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from wallets.exceptions import InvalidInput, WalletError
+from wallets.exceptions import InvalidInput, WebhookNotFound
 from wallets.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from wallets.webhooks import signing
 from wallets.webhooks.outbox import TYPES, Type
@@ -35,11 +35,6 @@ SENSITIVE_WORDS = ("authorization", "token", "secret", "key", "password", "cooki
 MAX_HEADERS = 20
 MAX_METADATA = 50
 UNSET: Any = object()
-
-
-class WebhookNotFound(WalletError):
-    code = "NOT_FOUND"
-    default_message = "Webhook not found."
 
 
 def is_sensitive(name: str) -> bool:
