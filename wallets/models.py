@@ -781,6 +781,8 @@ class WalletRunway(models.Model):
     burn_per_day = models.BigIntegerField(default=0)
     since = models.DateTimeField(null=True, blank=True)
     checked_at = models.DateTimeField()
+    #: The wallet's ``entry_count`` when it was checked: it changed since when that differs.
+    checked_entry_count = models.BigIntegerField(default=0)
 
     class Meta:
         indexes = [models.Index(fields=["business"], condition=Q(low=True), name="wallet_runway_low")]

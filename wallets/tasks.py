@@ -41,6 +41,7 @@ from django_tasks_db import DatabaseBackend
 from django_tasks_db.models import DBTaskResult, get_date_max
 
 from wallets import ledger
+from wallets.webhooks import runway
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +51,11 @@ def sweep_expiries() -> dict[str, int]:
     """Expire due grants and holds in every wallet; returns the counts (kept as the task's result)."""
     sweep_ensure_scheduled(delay=datetime.timedelta(seconds=settings.WALLETS_SWEEP_INTERVAL))
     result = ledger.sweep_due(now=None)
+    runway_checks = runway.check_due()
     webhooks_wake()  # the catch-up: events whose wake was lost
     counts = {"grants_expired": result.grants_expired, "holds_expired": result.holds_expired,
-              "wallets": result.wallets}
+              "wallets": result.wallets, "runway_checked": runway_checks.checked,
+              "runway_low": runway_checks.episodes_started}
     logger.info("Expiry sweep: %(grants_expired)d grants and %(holds_expired)d holds expired in %(wallets)d wallets",
                 counts)
     return counts

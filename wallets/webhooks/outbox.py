@@ -12,7 +12,7 @@ Events (``Type``):
 - ``wallet.balance_low`` when an entry takes the balance from at or above the threshold to below it,
   ``wallet.balance_recovered`` for the way back: once per crossing, computed from the entry's own
   ``before_balance`` / ``after_balance``, which the wallet lock orders, so concurrent postings cannot
-  make two for one crossing;
+  make two for one crossing (a new wallet's first credit is no recovery: it was never above);
 - ``wallet.credit.expired`` for each expiry entry (the grant's unspent remainder leaving);
 - ``wallet.hold.created`` / ``captured`` / ``voided`` / ``expired`` when a step creates or resolves a hold.
 
@@ -92,7 +92,7 @@ def events_for(
         crossing = {"balance": after, "threshold": threshold}
         if before >= threshold > after:
             out.append(event(Type.BALANCE_LOW, entry_id=entry_id, data=crossing))
-        elif before < threshold <= after:
+        elif before < threshold <= after and row["sequence"] > 1:
             out.append(event(Type.BALANCE_RECOVERED, entry_id=entry_id, data=crossing))
     created = set(new_hold_ids)
     for hold in holds:
