@@ -58,8 +58,8 @@ def test_refused_replayed_and_rehearsed_postings_write_no_event(customer, post, 
         post(customer, 10_000, credit=False)
     replay = post(customer, 100, idempotency_key="k1")
     assert replay.replayed
-    ledger.rehearse(ledger.post_in_transaction, business_id=customer.business_id, customer_id=customer.id, currency="USD",
-                    amount=50, is_credit=True, actor=ACTOR)
+    ledger.rehearse(ledger.post_in_transaction, business_id=customer.business_id, customer_id=customer.id,
+                    currency="USD", amount=50, is_credit=True, actor=ACTOR)
     assert WebhookEvent.objects.filter(type=CREATED).count() == 1
     assert LedgerEntry.objects.count() == 1
 
@@ -94,9 +94,11 @@ def test_the_default_threshold_applies_without_a_policy(customer, post, endpoint
 def test_a_batch_writes_every_entry_s_events(business, make_customer, endpoint):
     customers = [make_customer() for _ in range(3)]
     result = ledger.post_many(business_id=business.id, actor=ACTOR, postings=[
-        Posting(customer_id=c.id, request=ledger.Request("EUR", 100 * (i + 1), True)) for i, c in enumerate(customers)
+        Posting(customer_id=c.id, request=ledger.Request("EUR", 100 * (i + 1), True))
+        for i, c in enumerate(customers)
     ])
-    assert result.written and all(o.values is not None for o in result.outcomes)
+    assert result.written
+    assert all(o.values is not None for o in result.outcomes)
     assert WebhookEvent.objects.filter(type=CREATED).count() == 3
     assert set(WebhookEvent.objects.values_list("customer_id", flat=True)) == {c.id for c in customers}
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from tests.ledger.test_operations_concurrency import run_together
 from wallets import ledger
-from wallets.models import WalletRunway, Wallet, WebhookEvent
+from wallets.models import Wallet, WalletRunway, WebhookEvent
 from wallets.services.actors import Actor
 from wallets.services.webhooks import endpoint_create
 from wallets.webhooks import runway
@@ -48,7 +48,8 @@ def test_an_episode_starts_once_and_ends_when_the_window_moves_on(business, cust
     result = runway.check_due(now=now + datetime.timedelta(minutes=2))
     assert (result.checked, result.episodes_started) == (1, 1)
     (event,) = runway_events()
-    assert event.customer_id == customer.id and event.currency == "USD"
+    assert event.customer_id == customer.id
+    assert event.currency == "USD"
     assert event.data == {"balance": 600, "days_left": 0.89, "burn_per_day": 671, "runway_days": 7}
     # Still low at the next checks: no second event.
     assert runway.check_due(now=now + datetime.timedelta(minutes=3)).episodes_started == 0
@@ -57,7 +58,8 @@ def test_an_episode_starts_once_and_ends_when_the_window_moves_on(business, cust
     assert len(runway_events()) == 1
     # Fifteen days on, the window holds no spending: the episode ends, without an event.
     ended = runway.check_due(now=now + 15 * DAY)
-    assert ended.episodes_ended == 1 and not WalletRunway.objects.get(wallet__currency="USD").low
+    assert ended.episodes_ended == 1
+    assert not WalletRunway.objects.get(wallet__currency="USD").low
     assert len(runway_events()) == 1
     # Nothing changed since: the wallet is not checked again.
     assert runway.check_due(now=now + 16 * DAY).checked == 0
