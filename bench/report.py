@@ -248,6 +248,21 @@ def markdown(results: dict) -> str:
             c = fig["client_ms"]
             lines.append(_row([name, fig["requests"], _fmt(c["p50"], 2), _fmt(c["p95"], 2), _fmt(c["p99"], 2)]))
 
+    hooks = results.get("webhooks")
+    if hooks and "runs" in hooks:
+        lines.append("")
+        lines.append("## Webhooks: API posting with one subscribed endpoint, and delivery")
+        lines.append("")
+        lines.append(f"{hooks['summary']}.")
+        lines.append("")
+        lines.append(_row(["round", "variant", "posts/s", "statements/op", "entries", "events"]))
+        lines.append(_row(["---"] * 6))
+        lines.extend(_row([r["round"], r["name"], _fmt(r["throughput"], 0), r["statements_per_op"], r["entries"],
+                           r["events"]]) for r in hooks["runs"])
+        lines.append("")
+        lines.extend(f"- {k}: {hooks.get(k)}" for k in ("median_throughput", "on_vs_off", "off_vs_raw", "on_vs_raw",
+                                                        "statements_per_op", "backlog_after_posting", "delivery"))
+
     for key, title in (("bulk", "bulk_credit"), ("reconcile", "reconcile_wallets")):
         section = results.get(key)
         if section:

@@ -8,7 +8,9 @@ Phases (each recorded, a failing phase is reported and does not hide the others)
 4. reads: ledger pages, wallets list, dashboard pages (server-side times from gunicorn's log);
 5. reconcile_wallets (at the loaded size), then bulk_credit against a COPY-based baseline;
 6. debits on wallets with many grants against plain wallets (``grants``, figures only);
-7. a full invariant check of both databases.
+7. webhooks: API posting with one subscribed endpoint against none and against raw SQL, and the
+   worker's delivery rate (``bench/webhooks.py``);
+8. a full invariant check of both databases.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import data, grants, paths, posting, report
+from bench import data, grants, paths, posting, report, webhooks
 from bench.pg import PrivateCluster, StatementCounter, machine_info, process_tree_cpu_seconds
 from bench.servers import Gunicorn, PgBouncer, Redis
 from tests.support import oracle
@@ -40,7 +42,7 @@ class Plan:
     variants: tuple[str, ...] = ("B1", "B2", "B3", "B0")
     read_requests: int = 200
     pgbouncer_seconds: float = 2.0
-    phases: tuple[str, ...] = ("reads", "reconcile", "posting", "pgbouncer", "bulk", "grants")
+    phases: tuple[str, ...] = ("reads", "reconcile", "posting", "pgbouncer", "bulk", "grants", "webhooks")
 
 
 def full_plan() -> Plan:
@@ -233,6 +235,13 @@ class Run:
         self.results["grants"] = grants.grants(self, wallets=2 if sized else 10, rounds=1 if sized else 3,
                                                debits_per_round=5 if sized else 100)
         self.log(f"grants: {self.results['grants'].get('summary')}")
+
+    def webhooks_phase(self) -> None:
+        smoke = self.plan.mode == "smoke"
+        self.results["webhooks"] = webhooks.webhooks(
+            self, db=DB, raw_db=RAW_DB, rounds=1 if smoke else 3, seconds=0.5 if smoke else 3.0,
+            burst=100 if smoke else 2000)
+        self.log(f"webhooks: {self.results['webhooks'].get('summary')}")
 
     def reconcile_phase(self) -> None:
         self.results["reconcile"] = paths.reconcile(self)

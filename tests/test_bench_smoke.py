@@ -81,3 +81,20 @@ def test_pgbouncer_reads_bulk_and_reconcile_ran(smoke):
         assert check["ok"], check
     assert smoke["postgresql"]["synchronous_commit"]
     assert smoke["machine"]["cores"]
+
+
+@pytest.mark.slow
+def test_webhooks_ran_one_event_per_entry_and_delivered_them(smoke):
+    hooks = smoke["webhooks"]
+    assert {r["name"] for r in hooks["runs"]} == {"off", "on", "raw"}
+    for run in hooks["runs"]:
+        assert run["throughput"] > 0, run
+        if run["name"] == "on":
+            assert run["events"] == run["entries"] > 0, run
+        elif run["name"] == "off":
+            assert run["events"] == 0, run
+    assert hooks["on_vs_off"] > 0
+    delivery = hooks["delivery"]
+    assert delivery["events"] == delivery["delivered"] > 0, delivery
+    assert delivery["events_per_s"] > 0
+    assert hooks["backlog_after_posting"]["events"] == hooks["backlog_after_posting"]["delivered"]

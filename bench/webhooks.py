@@ -1,0 +1,165 @@
+"""Webhooks: what one subscribed endpoint costs API posting, and how fast the worker delivers.
+
+1. Posting with webhooks off (no enabled endpoint: no event is written) and on (one endpoint,
+   subscribed to everything, at a local receiver, with ``run_worker`` delivering meanwhile), through
+   the API (B3), interleaved in rounds with the raw-SQL baseline (B1) of the same workload, so the
+   three are measured under the same machine load. Each committed entry must have exactly one
+   ``wallet.ledger_entry.created`` event in the "on" rounds and none in the "off" rounds.
+2. Delivery: a burst of events committed at once (one batch posting), then the time until the
+   worker has delivered all of them to the receiver: events per second, one worker process.
+
+Figures only: nothing here passes or fails on time.
+"""
+
+from __future__ import annotations
+
+import datetime
+import statistics
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from bench import data, posting
+from tests.support.servers import TaskWorker, free_port
+
+PRIVATE_OK = {"WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"}
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received = 0
+    lock = threading.Lock()
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        with _Receiver.lock:
+            _Receiver.received += 1
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+class Receiver:
+    """A local receiver in a thread of the bench process: answers 204 at once, counts."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), _Receiver)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Receiver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _endpoint(url: str) -> str:
+    from django.conf import settings
+
+    from wallets.models import WebhookEndpoint
+    from wallets.services.webhooks import endpoint_create
+
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True  # the receiver is on loopback
+    WebhookEndpoint.objects.filter(business_id=data.BUSINESS_ID).delete()
+    return endpoint_create(business_id=data.BUSINESS_ID, url=url, description="bench receiver").id
+
+
+def _set_enabled(conn, endpoint_id: str, enabled: bool) -> None:
+    conn.execute("UPDATE wallets_webhookendpoint SET disabled = %s, disabled_reason = %s WHERE id = %s",
+                 [not enabled, "" if enabled else "manual", endpoint_id])
+
+
+def _wait_delivered(conn, *, since: datetime.datetime, timeout: float) -> tuple[int, int, float]:
+    """Wait until every event since ``since`` is dispatched and delivered; (events, delivered, seconds)."""
+    started = time.perf_counter()
+    while True:
+        events, undispatched, undelivered = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE dispatched_at IS NULL), "
+            "(SELECT count(*) FROM wallets_webhookdelivery d JOIN wallets_webhookevent e ON e.id = d.event_id "
+            " WHERE e.created_at >= %s AND d.status <> 'delivered') "
+            "FROM wallets_webhookevent WHERE created_at >= %s", [since, since]).fetchone()
+        elapsed = time.perf_counter() - started
+        if (undispatched == 0 and undelivered == 0) or elapsed > timeout:
+            return events, events - undispatched - undelivered, elapsed
+        time.sleep(0.05)
+
+
+def webhooks(run, *, db: str, raw_db: str, rounds: int, seconds: float, clients: int = 8, burst: int = 2000) -> dict:
+    workload = posting.Workload("many")
+    out: dict = {"clients": clients, "seconds": seconds, "rounds": rounds, "workload": workload.name}
+    runs: list[dict] = []
+    with Receiver() as receiver, run.cluster.connect(raw_db, autocommit=True) as raw_conn, \
+            run.cluster.connect(db, autocommit=True) as conn, \
+            run.gunicorn(run.url, extra_env=PRIVATE_OK) as server, \
+            TaskWorker(database_url=run.url, args=("--interval", "0.2", "-v", "0"), env=PRIVATE_OK) as worker:
+        from bench.pg import StatementCounter
+
+        endpoint_id = _endpoint(f"http://127.0.0.1:{receiver.port}/hooks")
+        counter = StatementCounter(run.cluster, db)
+        counter_raw = StatementCounter(run.cluster, raw_db)
+        for round_no in range(1, rounds + 1):
+            for name, variant, enabled in (("off", "B3", False), ("on", "B3", True), ("raw", "B1", False)):
+                _set_enabled(conn, endpoint_id, enabled)
+                since = datetime.datetime.now(datetime.UTC)
+                result = run._measure(variant, workload, clients=clients, seconds=seconds, round_no=round_no,
+                                      server=server, counter=counter, counter_raw=counter_raw, conn=conn,
+                                      raw_conn=raw_conn)
+                events = conn.execute(
+                    "SELECT count(*) FROM wallets_webhookevent WHERE created_at >= %s "
+                    "AND type = 'wallet.ledger_entry.created'", [since]).fetchone()[0]
+                one_each = events == (result["entries_in_db"] if enabled else 0)
+                if variant == "B3" and not one_each:
+                    run.void.append(f"webhooks {name} round {round_no}: {events} events for "
+                                    f"{result['entries_in_db']} entries")
+                runs.append({"name": name, "round": round_no, "throughput": result["throughput"],
+                             "statements_per_op": result.get("statements_per_op"), "events": events,
+                             "entries": result.get("entries_in_db"), "one_event_per_entry": one_each})
+        _set_enabled(conn, endpoint_id, True)
+        drained = _wait_delivered(conn, since=datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1),
+                                  timeout=300)
+        out["backlog_after_posting"] = {"events": drained[0], "delivered": drained[1], "drain_s": round(drained[2], 2)}
+        out["delivery"] = _burst(run, conn, burst)
+        counter.close()
+        counter_raw.close()
+        out["worker_log_tail"] = worker.log_tail(5)
+    out["receiver_requests"] = _Receiver.received
+    out["runs"] = runs
+    med = {name: statistics.median([r["throughput"] for r in runs if r["name"] == name])
+           for name in ("off", "on", "raw")}
+    statements = {name: statistics.median([r["statements_per_op"] or 0 for r in runs if r["name"] == name])
+                  for name in ("off", "on")}
+    out["median_throughput"] = {k: round(v, 1) for k, v in med.items()}
+    out["statements_per_op"] = statements
+    out["on_vs_off"] = round(med["on"] / med["off"], 3) if med["off"] else None
+    out["off_vs_raw"] = round(med["off"] / med["raw"], 3) if med["raw"] else None
+    out["on_vs_raw"] = round(med["on"] / med["raw"], 3) if med["raw"] else None
+    out["summary"] = (f"API posting x{clients}: off {med['off']:.0f}/s, on {med['on']:.0f}/s "
+                      f"(on/off {out['on_vs_off']}), raw SQL {med['raw']:.0f}/s; "
+                      f"delivery {out['delivery']['events_per_s']} events/s")
+    return out
+
+
+def _burst(run, conn, count: int) -> dict:
+    """``count`` credits in one batch (``count`` events at one commit), then the time to deliver them."""
+    from django.db import connections
+
+    from wallets import ledger
+    from wallets.ledger.posting import Posting
+    from wallets.services.actors import Actor
+
+    postings = [Posting(customer_id=data.customer_id(i % run.plan.sizes.posting_wallets),
+                        request=ledger.Request("USD", 1 + i % 100, True)) for i in range(count)]
+    since = datetime.datetime.now(datetime.UTC)
+    committed = time.perf_counter()
+    ledger.post_many(business_id=data.BUSINESS_ID, postings=postings, actor=Actor.command("bench"))
+    committed = time.perf_counter() - committed
+    connections.close_all()
+    events, delivered, seconds = _wait_delivered(conn, since=since, timeout=300)
+    return {"events": events, "delivered": delivered, "post_s": round(committed, 2), "deliver_s": round(seconds, 2),
+            "events_per_s": round(delivered / seconds, 1) if seconds else None}
