@@ -3,7 +3,7 @@
 import pytest
 from django.core.management import load_command_class
 
-COMMANDS = ["bulk_credit", "reconcile_wallets", "low_balance_report", "seed_demo", "run_worker"]
+COMMANDS = ["bulk_credit", "reconcile_wallets", "low_balance_report", "seed_demo", "run_worker", "webhook_inbox"]
 
 
 @pytest.mark.parametrize("name", COMMANDS)

@@ -201,3 +201,26 @@ def test_the_demo_shows_grants_an_expiry_a_hold_a_payment_a_refund_and_a_reversa
     assert grants.count() == 5
     assert Hold.objects.count() == 1
     assert LedgerEntry.objects.filter(event_type="payment_reversal").count() == 1
+
+
+def test_webhook_url_gives_the_demo_business_one_endpoint(db, debug):
+    from wallets.models import WebhookEndpoint
+
+    url = "http://127.0.0.1:8765/webhooks"
+    first = run_command("seed_demo", "--webhook-url", url)
+    assert first.code == 0, first.text
+    assert f"Webhooks: {url} (added;" in first.out
+    again = run_command("seed_demo", "--webhook-url", url)
+    assert again.code == 0, again.text
+    assert "(already there;" in again.out
+    (endpoint,) = WebhookEndpoint.objects.all()
+    assert endpoint.business.name == "Demo Shop"
+    assert endpoint.url == url
+    assert not endpoint.disabled
+
+
+def test_a_bad_webhook_url_is_named(db, debug, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    ran = run_command("seed_demo", "--webhook-url", "http://127.0.0.1:8765/webhooks")
+    assert ran.code == 1
+    assert "--webhook-url 'http://127.0.0.1:8765/webhooks': Enter an https URL" in ran.error

@@ -4,8 +4,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
+from wallets.exceptions import InvalidInput
 from wallets.management.base import WalletsCommand
 from wallets.management.demo import FALLBACK_SOURCE, demo_seed
+from wallets.models import WebhookEndpoint
+from wallets.services.webhooks import endpoint_create
 
 # The operator's login for /admin/ on a local demo (the admin is for superusers only). Published,
 # like the dashboard users' passwords: DEBUG only.
@@ -29,6 +32,17 @@ def demo_admin() -> tuple[bool, str]:
     return True, ""
 
 
+def demo_webhook(business_id: str, url: str) -> tuple[WebhookEndpoint, bool]:
+    """The demo business's endpoint at ``url``: made once, found on a rerun."""
+    found = WebhookEndpoint.objects.filter(business_id=business_id, url=url).first()
+    if found is not None:
+        return found, False
+    try:
+        return endpoint_create(business_id=business_id, url=url, description="Demo inbox (webhook_inbox)"), True
+    except InvalidInput as exc:
+        raise CommandError(f"--webhook-url {url!r}: {'; '.join(m for ms in exc.errors.values() for m in ms)}") from None
+
+
 class Command(WalletsCommand):
     help = """\
 Fill a local install with demo data: the business "Demo Shop", dashboard users (operator,
@@ -44,16 +58,22 @@ DJANGO_DEBUG is on; --force overrides that (never on a server others can reach).
 
 A real installation makes its admin with "python manage.py createsuperuser" instead.
 
+With --webhook-url, the demo business also gets a webhook endpoint at that URL (once; the
+README's run command points it at "python manage.py webhook_inbox"), so every movement made
+afterwards, in the dashboard or through the API, is delivered there.
+
 Examples:
   python manage.py seed_demo
+  python manage.py seed_demo --webhook-url http://127.0.0.1:8765/webhooks
   DJANGO_DEBUG=false python manage.py seed_demo --force
 """
 
     def add_arguments(self, parser):
         parser.add_argument("--force", action="store_true",
                             help="Run even when DEBUG is off (the demo credentials are public).")
+        parser.add_argument("--webhook-url", help="Give the demo business a webhook endpoint at this URL.")
 
-    def handle(self, *args, force: bool, **options):
+    def handle(self, *args, force: bool, webhook_url: str | None = None, **options):
         if not settings.DEBUG and not force:
             raise CommandError(
                 "seed_demo creates users and an API key whose secrets are published; it runs only with "
@@ -97,3 +117,8 @@ Examples:
             out.write(style.WARNING("  This demo key was revoked and stays revoked; "
                                     f'create another with: python manage.py create_api_key "{business.name}"'))
         out.write(f'  curl -H "Authorization: Bearer {result.api_key}" {base}/customers')
+        if webhook_url:
+            endpoint, created = demo_webhook(business.id, webhook_url)
+            out.write("")
+            out.write(style.MIGRATE_HEADING(f"Webhooks: {endpoint.url} ({'added' if created else 'already there'}; "
+                                            f"{base}/dashboard/webhooks/)"))
