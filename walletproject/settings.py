@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
 from walletproject.envvars import adopt_renamed
@@ -145,18 +146,30 @@ TASKS = {"default": {"BACKEND": env.str("WALLETS_TASKS_BACKEND", default="django
 # that no posting has expired yet are expired by the worker within about this long.
 WALLETS_SWEEP_INTERVAL = env.float("WALLETS_SWEEP_INTERVAL", default=30.0)
 
+# Results of finished background tasks are deleted by the sweep after this many hours.
+WALLETS_TASK_RESULT_RETENTION_HOURS = env.float("WALLETS_TASK_RESULT_RETENTION_HOURS", default=24.0)
+
 # --- Webhooks (API-NOTES, "Webhooks") -------------------------------------------------------
 # Seconds between a failed attempt and the next: Dodo's schedule (5 s, 5 min, 30 min, 2 h, 5 h,
 # 10 h, 10 h), so a message gets 8 attempts. Comma-separated seconds; tests set a short one.
-WEBHOOK_RETRY_SCHEDULE = [
-    float(s) for s in env.str("WEBHOOK_RETRY_SCHEDULE", default="5,300,1800,7200,18000,36000,36000").split(",")
-    if s.strip()
-]
+def _retry_schedule(text: str) -> list[float]:
+    try:
+        schedule = [float(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        schedule = [-1.0]
+    if any(not 0 <= s < float("inf") for s in schedule):
+        raise ImproperlyConfigured(f"WEBHOOK_RETRY_SCHEDULE={text!r}: give seconds, comma-separated, e.g. 5,300,1800")
+    return schedule
+
+
+WEBHOOK_RETRY_SCHEDULE = _retry_schedule(env.str("WEBHOOK_RETRY_SCHEDULE", default="5,300,1800,7200,18000,36000,36000"))
 # Seconds a receiver has to answer one attempt.
 WEBHOOK_TIMEOUT_S = env.float("WEBHOOK_TIMEOUT_S", default=15.0)
 # Deliveries to loopback, private or link-local addresses are refused (SSRF), checked on the
 # resolved address of every attempt; true only for local development and tests.
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
+# Days an event and its delivery log are kept (once nothing of it is pending); the sweep prunes older.
+WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -34,13 +34,14 @@ import logging
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.tasks import TaskResultStatus, task, task_backends
 from django.utils import timezone
 from django_tasks_db import DatabaseBackend
 from django_tasks_db.models import DBTaskResult, get_date_max
 
 from wallets import ledger
+from wallets.models import WebhookDelivery, WebhookEvent
 from wallets.webhooks import runway
 
 logger = logging.getLogger(__name__)
@@ -53,9 +54,10 @@ def sweep_expiries() -> dict[str, int]:
     result = ledger.sweep_due(now=None)
     runway_checks = runway.check_due()
     webhooks_wake()  # the catch-up: events whose wake was lost
+    pruned = prune()
     counts = {"grants_expired": result.grants_expired, "holds_expired": result.holds_expired,
               "wallets": result.wallets, "runway_checked": runway_checks.checked,
-              "runway_low": runway_checks.episodes_started}
+              "runway_low": runway_checks.episodes_started, **pruned}
     logger.info("Expiry sweep: %(grants_expired)d grants and %(holds_expired)d holds expired in %(wallets)d wallets",
                 counts)
     return counts
@@ -84,6 +86,27 @@ def webhooks_wake(*, at: datetime.datetime | None = None) -> bool:
             return False
     deliver_webhooks.using(run_after=at).enqueue()
     return True
+
+
+def prune(*, now: datetime.datetime | None = None, limit: int = 5000) -> dict[str, int]:
+    """Forget old history (at most ``limit`` rows of each per sweep): the results of finished tasks
+    after ``WALLETS_TASK_RESULT_RETENTION_HOURS``, and webhook events, with their deliveries and
+    attempts, after ``WEBHOOK_RETENTION_DAYS`` once none of their deliveries is pending."""
+    now = now or timezone.now()
+    results_before = now - datetime.timedelta(hours=settings.WALLETS_TASK_RESULT_RETENTION_HOURS)
+    old_results = list(DBTaskResult.objects.finished().filter(finished_at__lt=results_before)
+                       .values_list("id", flat=True)[:limit])
+    tasks_deleted = DBTaskResult.objects.filter(id__in=old_results).delete()[0] if old_results else 0
+    events_before = now - datetime.timedelta(days=settings.WEBHOOK_RETENTION_DAYS)
+    pending = WebhookDelivery.objects.filter(event=OuterRef("pk"), status=WebhookDelivery.Status.PENDING)
+    old_events = list(WebhookEvent.objects.filter(created_at__lt=events_before, dispatched_at__isnull=False)
+                      .exclude(Exists(pending)).values_list("id", flat=True)[:limit])
+    events_deleted = 0
+    if old_events:
+        with transaction.atomic():
+            events_deleted = WebhookEvent.objects.filter(id__in=old_events).delete()[1].get(
+                WebhookEvent._meta.label, 0)
+    return {"task_results_pruned": tasks_deleted, "webhook_events_pruned": events_deleted}
 
 
 def sweep_pending() -> QuerySet[DBTaskResult]:
