@@ -18,12 +18,14 @@ killed mid-run never breaks the chain; the next sweep does the work the lost one
 is idempotent).
 
 Webhooks: ``deliver_webhooks`` fans out the outbox's new events and sends the deliveries that are
-due (``wallets.webhooks.pump``). A posting that wrote events calls ``webhooks_wake`` after its commit:
-it enqueues a ``deliver_webhooks`` unless one is already waiting and due, which will see the
-committed events since it has not started yet (so a burst of postings enqueues a handful of tasks,
-not one each). A wake that is lost (the web process killed right after its commit) loses nothing:
-each sweep wakes the pump too, and the pump finds every undispatched event in the outbox. Retries
-are tasks with ``run_after`` at the delivery's next attempt.
+due (``wallets.webhooks.pump``). A posting that wrote events wakes it after its commit
+(``outbox.wake_worker``: at most every ``WAKE_EVERY`` seconds per process, with no query), and each
+run that a wake started runs once more that long after (a follow-up, enqueued unless one is already
+waiting), which sees whatever was committed since the wake: so a burst of postings costs a task per
+process every half second, and no event waits for more than about that. A wake that is lost (the web
+process killed right after its commit, a worker killed mid-run) loses nothing: each sweep wakes the
+pump too, and the pump finds every undispatched event in the outbox. Retries are tasks with
+``run_after`` at the delivery's next attempt.
 """
 
 from __future__ import annotations
@@ -64,27 +66,39 @@ def sweep_expiries() -> dict[str, int]:
 
 
 @task
-def deliver_webhooks() -> dict[str, int]:
-    """Fan out the outbox's new events, then send the due deliveries: one bounded pass (the pump
-    wakes itself again when work remains)."""
+def deliver_webhooks(follow_up: bool = False) -> dict[str, int]:
+    """Fan out the outbox's new events, then send the due deliveries: one bounded pass. A pass that
+    a wake started, or that found work, runs once more ``WAKE_EVERY`` seconds later (a follow-up): a
+    process wakes the worker at most that often, so events committed just after a wake are seen then."""
     from wallets.webhooks import pump
+    from wallets.webhooks.outbox import WAKE_EVERY
 
-    return pump.run()
+    result = pump.run()
+    if not follow_up or any(result.values()):
+        webhooks_wake(at=timezone.now() + datetime.timedelta(seconds=WAKE_EVERY), follow_up=True)
+    return result
 
 
-def webhooks_wake(*, at: datetime.datetime | None = None) -> bool:
+def webhooks_wake(*, at: datetime.datetime | None = None, check: bool = True, follow_up: bool = False) -> bool:
     """Make sure a ``deliver_webhooks`` runs (at ``at``, or as soon as a worker is free); returns
-    whether it enqueued one. With the database queue, one already waiting and due by then is enough;
-    another backend gets a task every time (the pump is safe to run beside itself)."""
-    if isinstance(task_backends[deliver_webhooks.backend], DatabaseBackend):
+    whether it enqueued one. With ``check`` and the database queue, one already waiting and due by
+    then is enough; otherwise (a wake from a posting, throttled per process; another backend) it
+    enqueues (the pump is safe to run beside itself)."""
+    if check and isinstance(task_backends[deliver_webhooks.backend], DatabaseBackend):
         waiting = DBTaskResult.objects.filter(
             status=TaskResultStatus.READY, task_path=deliver_webhooks.module_path,
             backend_name=deliver_webhooks.backend,
         )
-        by = at or timezone.now()
-        if waiting.filter(Q(run_after=get_date_max()) | Q(run_after__lte=by)).exists():
+        if at is None:
+            due = Q(run_after=get_date_max()) | Q(run_after__lte=timezone.now())
+        elif follow_up:
+            # A follow-up must run after ``at`` (it is there for what commits until then), and soon after.
+            due = Q(run_after__gte=at, run_after__lte=at + datetime.timedelta(seconds=1))
+        else:
+            due = Q(run_after=get_date_max()) | Q(run_after__lte=at)
+        if waiting.filter(due).exists():
             return False
-    deliver_webhooks.using(run_after=at).enqueue()
+    deliver_webhooks.using(run_after=at).enqueue(follow_up=follow_up)
     return True
 
 

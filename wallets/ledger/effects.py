@@ -179,15 +179,18 @@ def write(
                 )
             per_wallet.append(written)
         out.append(per_wallet)
+    events = _events(business_id, wallets, out, now)
     if len(rows) == 1:
         only = next(w for per_wallet in out for w in per_wallet if w.rows)
         entry = _entry(only.rows[0])
         if only.main_row is only.rows[0]:
             only.built = entry
-        sql.insert_entry(conn, entry)
+        sql.insert_entry(conn, entry, events)
     else:
         for first in range(0, len(rows), chunk):
             sql.insert_rows(conn, rows[first : first + chunk])
+        if events:
+            sql.insert_events(conn, events)
     for w in wallets:
         _write_grants(business_id, w, now)
     for w in wallets:
@@ -196,14 +199,16 @@ def write(
         GrantDraw.objects.bulk_create(draws)
     for w, low in zip(wallets, finals, strict=True):
         _write_counters(w, low)
-    outbox.write(_events(business_id, wallets, out, now))
+    if events:
+        outbox.written()
     return out
 
 
 def _events(
     business_id: str, wallets: Sequence[WalletWrite], out: list[list[Written]], now: datetime.datetime
 ) -> list[WebhookEvent]:
-    """The webhook events of the steps, for the wallets whose business has an endpoint."""
+    """The webhook events of the steps, for the wallets whose business has an endpoint (written with
+    the entries: ``sql.insert_entry`` / ``sql.insert_events``)."""
     events: list[WebhookEvent] = []
     for w, per_wallet in zip(wallets, out, strict=True):
         if w.wallet.alerts is None:

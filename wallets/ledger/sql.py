@@ -29,7 +29,7 @@ from django.db import connections, router
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model
 
-from wallets.models import CurrencyPolicy, LedgerEntry, Wallet, WebhookEndpoint
+from wallets.models import CurrencyPolicy, LedgerEntry, Wallet, WebhookEndpoint, WebhookEvent
 
 #: Columns of the idempotency key's earlier entry that the lock statement reads.
 #: (In the model's field order: ``Model.from_db`` reads a partial row in that order.)
@@ -170,15 +170,51 @@ def entry_defaults() -> dict[str, Any]:
     return {f.attname: f.get_default() for f in LedgerEntry._meta.concrete_fields if f.attname != "id"}
 
 
-def insert_entry(conn: BaseDatabaseWrapper, entry: LedgerEntry) -> None:
-    """Insert one entry; the trigger applies it to its wallet."""
+def insert_entry(conn: BaseDatabaseWrapper, entry: LedgerEntry, events: Sequence[WebhookEvent] = ()) -> None:
+    """Insert one entry; the trigger applies it to its wallet. Its webhook ``events`` go in the
+    same statement on PostgreSQL (a data-modifying ``WITH``: no extra round trip inside the lock);
+    SQLite, in-process, takes a second one."""
     fields = statements(conn.vendor).insert_fields
+    params = [f.get_db_prep_save(getattr(entry, f.attname), conn) for f in fields]
     with conn.cursor() as cursor:
-        cursor.execute(
-            statements(conn.vendor).insert, [f.get_db_prep_save(getattr(entry, f.attname), conn) for f in fields]
-        )
+        if events and conn.vendor == "postgresql":
+            cursor.execute(_insert_entry_and_events(conn.vendor, len(events)), params + _event_params(conn, events))
+        else:
+            cursor.execute(statements(conn.vendor).insert, params)
+            if events:
+                cursor.execute(_insert_events(conn.vendor, len(events)), _event_params(conn, events))
     entry._state.adding = False
     entry._state.db = conn.alias
+
+
+def insert_events(conn: BaseDatabaseWrapper, events: Sequence[WebhookEvent], chunk: int = 500) -> None:
+    """Insert webhook events (the outbox), ``chunk`` rows a statement."""
+    with conn.cursor() as cursor:
+        for first in range(0, len(events), chunk):
+            part = events[first : first + chunk]
+            cursor.execute(_insert_events(conn.vendor, len(part)), _event_params(conn, part))
+
+
+def _event_fields() -> tuple[Any, ...]:
+    return tuple(WebhookEvent._meta.concrete_fields)
+
+
+def _event_params(conn: BaseDatabaseWrapper, events: Sequence[WebhookEvent]) -> list[Any]:
+    return [f.get_db_prep_save(getattr(event, f.attname), conn) for event in events for f in _event_fields()]
+
+
+@functools.cache
+def _insert_events(vendor: str, count: int) -> str:
+    q = connection().ops.quote_name
+    fields = _event_fields()
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    return "INSERT INTO {} ({}) VALUES {}".format(  # noqa: S608
+        q(WebhookEvent._meta.db_table), ", ".join(q(db_column(f)) for f in fields), ", ".join([row] * count))
+
+
+@functools.cache
+def _insert_entry_and_events(vendor: str, count: int) -> str:
+    return f"WITH entry AS ({statements(vendor).insert}) {_insert_events(vendor, count)}"
 
 
 def insert_rows(conn: BaseDatabaseWrapper, rows: Sequence[dict[str, Any]]) -> None:

@@ -4,8 +4,10 @@ The engine calls ``events_for`` while it writes a locked wallet's entries: an ev
 only if its cause committed, and its id (the ``webhook-id`` receivers see) is made once, here. Nothing
 here reads the database or does anything slow: the lock statement already said whether the business
 has an enabled endpoint and what its low-balance threshold is (``locking.Alerts``); a business
-without an endpoint gets no events at all. After the commit, ``wake_worker`` asks the worker to send
-them (and when that is lost, the worker's periodic catch-up finds them in the outbox).
+without an endpoint gets no events at all. The engine inserts them with its entries (on PostgreSQL in
+the entry's own statement: no extra round trip under the lock). After the commit, ``wake_worker`` asks
+the worker to send them (and when that is lost, the worker's periodic catch-up finds them in the
+outbox).
 
 Events (``Type``):
 - one ``wallet.ledger_entry.created`` per entry;
@@ -25,6 +27,7 @@ from __future__ import annotations
 import datetime
 import enum
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -104,11 +107,25 @@ def events_for(
 
 
 def write(events: list[WebhookEvent]) -> None:
-    """Insert the events (one statement) and wake the worker once the transaction commits."""
+    """Insert events written outside the engine's own statements (the runway checks), and wake the
+    worker after the commit."""
     if not events:
         return
     WebhookEvent.objects.bulk_create(events)
+    written()
+
+
+def written() -> None:
+    """Events were written in the current transaction: wake the worker once it commits."""
     transaction.on_commit(wake_worker, robust=True)
+
+
+#: A process wakes the worker at most this often (seconds): a burst of postings costs a task every
+#: half second, not a query or a task each. Nothing waits longer for it: every pump run that follows a
+#: wake runs once more this long after it (``wallets.tasks.deliver_webhooks``), and so sees the events
+#: committed in between.
+WAKE_EVERY = 0.5
+_last_wake = [float("-inf")]
 
 
 def wake_worker() -> None:
@@ -116,4 +133,8 @@ def wake_worker() -> None:
     commit; a failure here loses nothing (the events wait in the outbox for the worker's catch-up)."""
     from wallets.tasks import webhooks_wake  # the tasks import the engine
 
-    webhooks_wake()
+    now = time.monotonic()
+    if now - _last_wake[0] < WAKE_EVERY:
+        return
+    _last_wake[0] = now
+    webhooks_wake(check=False)
