@@ -15,6 +15,7 @@ records every request (method, path, headers, body, when) and answers as scripte
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import threading
 import time
@@ -56,6 +57,11 @@ class Receiver:
 
             def log_message(self, *args: Any) -> None:
                 pass
+
+            def handle(self) -> None:
+                # The client may go away mid-request (a worker killed): nothing to answer then.
+                with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+                    super().handle()
 
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
