@@ -22,10 +22,13 @@ re-run (as the sweep is).
 from __future__ import annotations
 
 import logging
+import signal
+import time
 from argparse import ArgumentParser
 from typing import Any
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, close_old_connections, connections
 from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
 
 from wallets.management.base import WalletsCommand
@@ -43,6 +46,12 @@ It also keeps the expiry sweep (wallets.tasks.sweep_expiries) running: every WAL
 seconds (default 30) the sweep expires the grants and holds that are due and that no posting has
 expired yet. At start the worker enqueues a sweep unless one is waiting; each sweep enqueues the
 next, so at most one is ever waiting, whatever the number of workers.
+
+It delivers the webhooks (wallets.tasks.deliver_webhooks, woken by each posting that wrote events
+and by each sweep): the signed requests to the merchants' endpoints, retried on WEBHOOK_RETRY_SCHEDULE.
+A worker killed mid-delivery loses nothing: the delivery's lease lapses (WEBHOOK_TIMEOUT_S + 5 s) and
+it is sent again under the same webhook-id. While the database is unreachable the worker waits for it
+(retrying every second) instead of exiting.
 
 SIGTERM or Ctrl-C: exits at once when idle, else after the running task (twice: now, the task
 recorded as failed). SIGKILL is safe at any moment: a task not yet taken stays queued for the next
@@ -80,4 +89,26 @@ Examples:
                 self.stdout.write("Enqueued an expiry sweep (none was waiting).")
             self.stdout.write(f"Worker running: tasks of the database queue; the expiry sweep every "
                               f"{settings.WALLETS_SWEEP_INTERVAL:g}s. Stop with SIGTERM or Ctrl-C.")
-        super().handle(*args, **options)
+        while True:
+            try:
+                super().handle(*args, **options)
+                return
+            except (OperationalError, InterfaceError) as exc:
+                self._wait_for_database(exc)
+
+    def _wait_for_database(self, exc: Exception) -> None:
+        """The database went away (a restart, a failover): wait until it answers, then work again.
+        Meanwhile no task runs, so SIGTERM or Ctrl-C exit at once."""
+        logging.getLogger("wallets.tasks").warning("Database unavailable (%s); waiting for it", exc)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        while True:
+            close_old_connections()
+            for connection in connections.all():
+                connection.close()
+            try:
+                with connections["default"].cursor() as cursor:
+                    cursor.execute("SELECT 1")
+                return
+            except (OperationalError, InterfaceError):
+                time.sleep(1)
