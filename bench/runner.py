@@ -71,7 +71,7 @@ class Run:
     def gunicorn(self, database_url: str, **kwargs) -> Gunicorn:
         """The product as deployed: with the shared (Redis) cache when there is one."""
         extra = {"CACHE_URL": self.cache_url} if self.cache_url else {}
-        return Gunicorn(database_url, extra_env=extra, **kwargs)
+        return Gunicorn(database_url, extra_env={**extra, **kwargs.pop("extra_env", {})}, **kwargs)
 
     def log(self, message: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)

@@ -26,6 +26,7 @@ PRIVATE_OK = {"WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"}
 
 
 class _Receiver(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as real receivers
     received = 0
     lock = threading.Lock()
 
@@ -46,6 +47,7 @@ class Receiver:
 
     def __init__(self):
         self.port = free_port()
+        ThreadingHTTPServer.request_queue_size = 256  # the worker opens up to 32 connections at once
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), _Receiver)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -97,7 +99,7 @@ def webhooks(run, *, db: str, raw_db: str, rounds: int, seconds: float, clients:
     with Receiver() as receiver, run.cluster.connect(raw_db, autocommit=True) as raw_conn, \
             run.cluster.connect(db, autocommit=True) as conn, \
             run.gunicorn(run.url, extra_env=PRIVATE_OK) as server, \
-            TaskWorker(database_url=run.url, args=("--interval", "0.2", "-v", "0"), env=PRIVATE_OK) as worker:
+            TaskWorker(database_url=run.url, args=("--interval", "0.2"), env=PRIVATE_OK) as worker:
         from bench.pg import StatementCounter
 
         endpoint_id = _endpoint(f"http://127.0.0.1:{receiver.port}/hooks")
@@ -153,7 +155,7 @@ def _burst(run, conn, count: int) -> dict:
     from wallets.ledger.posting import Posting
     from wallets.services.actors import Actor
 
-    postings = [Posting(customer_id=data.customer_id(i % run.plan.sizes.posting_wallets),
+    postings = [Posting(customer_id=data.customer_id(2 + i % run.plan.sizes.posting_wallets),
                         request=ledger.Request("USD", 1 + i % 100, True)) for i in range(count)]
     since = datetime.datetime.now(datetime.UTC)
     committed = time.perf_counter()

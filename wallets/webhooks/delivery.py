@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from wallets.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -205,6 +205,7 @@ def record(outcomes: Sequence[Outcome], *, now: datetime.datetime | None = None)
             WebhookAttempt.objects.filter(delivery_id__in=ids, trigger=WebhookAttempt.Trigger.SCHEDULE)
             .values("delivery_id").annotate(n=Count("id"))})
         attempts, changed_endpoints = [], set()
+        before = {d.id: d.attempts for d in current.values()}
         for outcome in sorted(outcomes, key=lambda o: o.started_at):
             delivery = current.get(outcome.delivery.id)
             if delivery is None:  # its endpoint was deleted meanwhile
@@ -255,15 +256,26 @@ def record(outcomes: Sequence[Outcome], *, now: datetime.datetime | None = None)
                 _disable(endpoint, WebhookEndpoint.DisabledReason.FAILING, now)
                 changed_endpoints.add(endpoint.id)
         WebhookAttempt.objects.bulk_create(attempts)
-        WebhookDelivery.objects.bulk_update(
-            list(current.values()),
-            ["status", "attempts", "next_attempt_at", "lease_until", "last_status_code", "replay", "delivered_at",
-             "updated_at"],
-        )
+        _save_deliveries(list(current.values()), before)
         for endpoint_id in changed_endpoints:
             endpoint = endpoints[endpoint_id]
             endpoint.updated_at = now
             endpoint.save(update_fields=["failing_since", "disabled", "disabled_reason", "disabled_at", "updated_at"])
+
+
+_SAVED = ("status", "next_attempt_at", "lease_until", "last_status_code", "replay", "delivered_at", "updated_at")
+
+
+def _save_deliveries(deliveries: list[WebhookDelivery], attempts_before: dict[str, int]) -> None:
+    """Write the deliveries' new state: one UPDATE per distinct outcome (most of a batch shares one,
+    "delivered now"), not ``bulk_update``'s CASE per row, which cost more than the sending."""
+    groups: dict[tuple, list[str]] = defaultdict(list)
+    for d in deliveries:
+        key = (*(getattr(d, name) for name in _SAVED), d.attempts - attempts_before[d.id])
+        groups[key].append(d.id)
+    for key, ids in groups.items():
+        values = dict(zip(_SAVED, key[:-1], strict=True))
+        WebhookDelivery.objects.filter(pk__in=ids).update(attempts=F("attempts") + key[-1], **values)
 
 
 def _disable(endpoint: WebhookEndpoint, reason: str, now: datetime.datetime) -> None:

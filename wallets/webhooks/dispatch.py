@@ -48,8 +48,24 @@ def dispatch_batch(*, limit: int = BATCH, now: datetime.datetime | None = None) 
                 for endpoint in endpoints[event.business_id] if endpoint.wants(event.type)
             )
         WebhookDelivery.objects.bulk_create(deliveries, ignore_conflicts=True)
-        WebhookEvent.objects.bulk_update(events, ["payload", "dispatched_at"])
+        _mark_dispatched(events, now)
         return len(events)
+
+
+def _mark_dispatched(events: list[WebhookEvent], now: datetime.datetime) -> None:
+    """Store each event's payload and its dispatch time in one statement (``bulk_update``'s CASE
+    over hundreds of rows was half the fan-out's time)."""
+    q = connection.ops.quote_name
+    table = q(WebhookEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"UPDATE {table} AS e SET payload = v.payload, dispatched_at = %s "  # noqa: S608
+                "FROM unnest(%s::text[], %s::text[]) AS v(id, payload) WHERE e.id = v.id",
+                [now, [e.id for e in events], [e.payload for e in events]])
+        else:
+            cursor.executemany(f"UPDATE {table} SET payload = %s, dispatched_at = %s WHERE id = %s",  # noqa: S608
+                               [(e.payload, now, e.id) for e in events])
 
 
 def ensure_payloads(events: list[WebhookEvent]) -> None:
