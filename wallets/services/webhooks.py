@@ -10,17 +10,19 @@ due now and wakes the worker after the commit.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import ipaddress
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from wallets.exceptions import InvalidInput, WebhookNotFound
+from wallets.exceptions import IdempotencyKeyReused, InvalidInput, WebhookNotFound
 from wallets.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from wallets.webhooks import signing
 from wallets.webhooks.outbox import TYPES, Type
@@ -131,7 +133,10 @@ def endpoint_create(
     headers: Mapping[str, Any] | None = None,
     metadata: Mapping[str, Any] | None = None,
     rate_limit: int | None = None,
+    idempotency_key: str | None = None,
 ) -> WebhookEndpoint:
+    """A new endpoint with a new secret. With an ``idempotency_key``: the same key and the same
+    request answer the endpoint it created; the key with another request is ``IdempotencyKeyReused``."""
     now = timezone.now()
     endpoint = WebhookEndpoint(
         business_id=business_id,
@@ -144,13 +149,39 @@ def endpoint_create(
         secret=signing.new_secret(),
         created_at=now,
         updated_at=now,
+        idempotency_key=idempotency_key,
     )
     if disabled:
         endpoint.disabled, endpoint.disabled_at = True, now
         endpoint.disabled_reason = WebhookEndpoint.DisabledReason.MANUAL
-    with transaction.atomic(durable=True):
-        endpoint.save(force_insert=True)
+    if idempotency_key is not None:
+        endpoint.request_digest = _request_digest(endpoint)
+        prior = _created_with(business_id, idempotency_key, endpoint.request_digest)
+        if prior is not None:
+            return prior
+    try:
+        with transaction.atomic(durable=True):
+            endpoint.save(force_insert=True)
+    except IntegrityError:
+        # A concurrent request with the same key won the unique index: answer what it created.
+        prior = _created_with(business_id, idempotency_key, endpoint.request_digest) if idempotency_key else None
+        if prior is None:
+            raise
+        return prior
     return endpoint
+
+
+def _request_digest(endpoint: WebhookEndpoint) -> str:
+    request = [endpoint.url, endpoint.description, endpoint.disabled, endpoint.filter_types, endpoint.headers,
+               endpoint.metadata, endpoint.rate_limit]
+    return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+
+
+def _created_with(business_id: str, idempotency_key: str, digest: str) -> WebhookEndpoint | None:
+    prior = WebhookEndpoint.objects.filter(business_id=business_id, idempotency_key=idempotency_key).first()
+    if prior is not None and prior.request_digest != digest:
+        raise IdempotencyKeyReused()
+    return prior
 
 
 def endpoint_update(
