@@ -1,0 +1,56 @@
+"""Dodo Payments' official Python SDK manages webhook endpoints on a live server, unchanged:
+``client.webhooks.create / retrieve / update / list / delete / retrieve_secret`` and
+``client.webhooks.headers.retrieve / update``, the list walked page by page by the SDK's own
+auto-paging (``SyncCursorPagePagination``)."""
+
+import dodopayments
+import pytest
+from dodopayments.types import WebhookDetails
+
+from tests.test_sdk import dodo, key  # noqa: F401  (the live SDK client and its key)
+from wallets.models import WebhookEndpoint
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_the_sdk_creates_reads_updates_and_deletes_an_endpoint(dodo, business):  # noqa: F811
+    made = dodo.webhooks.create(url="https://hooks.example.com/w", description="Ledger",
+                                filter_types=["wallet.balance_low"], headers={"X-Tenant": "acme", "X-Token": "t"},
+                                metadata={"team": "finance"}, rate_limit=20, idempotency_key="sdk-create-1")
+    assert isinstance(made, WebhookDetails)
+    assert made.id.startswith("whk_")
+    assert (made.filter_types, made.metadata, made.rate_limit, made.disabled) == (
+        ["wallet.balance_low"], {"team": "finance"}, 20, False)
+    assert WebhookEndpoint.objects.get(pk=made.id).business_id == business.id
+    assert dodo.webhooks.create(url="https://hooks.example.com/w", description="Ledger",
+                                filter_types=["wallet.balance_low"], headers={"X-Tenant": "acme", "X-Token": "t"},
+                                metadata={"team": "finance"}, rate_limit=20, idempotency_key="sdk-create-1").id == made.id
+
+    assert dodo.webhooks.retrieve(made.id) == made
+    updated = dodo.webhooks.update(made.id, disabled=True, description="Paused")
+    assert (updated.disabled, updated.description, updated.url) == (True, "Paused", made.url)
+
+    secret = dodo.webhooks.retrieve_secret(made.id).secret
+    assert secret.startswith("whsec_")
+
+    headers = dodo.webhooks.headers.retrieve(made.id)
+    assert (headers.headers, headers.sensitive) == ({"X-Tenant": "acme"}, ["X-Token"])
+    assert dodo.webhooks.headers.update(made.id, headers={"X-Env": "prod"}) is None
+    assert dodo.webhooks.headers.retrieve(made.id).headers == {"X-Tenant": "acme", "X-Env": "prod"}
+
+    assert dodo.webhooks.delete(made.id) is None
+    with pytest.raises(dodopayments.NotFoundError):
+        dodo.webhooks.retrieve(made.id)
+    with pytest.raises(dodopayments.UnprocessableEntityError):
+        dodo.webhooks.create(url="ftp://hooks.example.com/w")
+
+
+def test_the_sdk_walks_every_page_of_the_list(dodo):  # noqa: F811
+    made = [dodo.webhooks.create(url=f"https://hooks.example.com/{i}").id for i in range(5)]
+    walked = [w.id for w in dodo.webhooks.list(limit=2)]
+    assert walked == made[::-1]
+    first = dodo.webhooks.list(limit=2)
+    assert (len(first.data), first.done, first.has_next_page()) == (2, False, True)
+    pages = list(first.iter_pages())
+    assert [len(p.data) for p in pages] == [2, 2, 1]
+    assert pages[-1].done is True and pages[-1].iterator is None
