@@ -14,17 +14,16 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_the_sdk_creates_reads_updates_and_deletes_an_endpoint(dodo, business):  # noqa: F811
-    made = dodo.webhooks.create(url="https://hooks.example.com/w", description="Ledger",
-                                filter_types=["wallet.balance_low"], headers={"X-Tenant": "acme", "X-Token": "t"},
-                                metadata={"team": "finance"}, rate_limit=20, idempotency_key="sdk-create-1")
+    request = {"url": "https://hooks.example.com/w", "description": "Ledger", "filter_types": ["wallet.balance_low"],
+               "headers": {"X-Tenant": "acme", "X-Token": "t"}, "metadata": {"team": "finance"}, "rate_limit": 20,
+               "idempotency_key": "sdk-create-1"}
+    made = dodo.webhooks.create(**request)
     assert isinstance(made, WebhookDetails)
     assert made.id.startswith("whk_")
     assert (made.filter_types, made.metadata, made.rate_limit, made.disabled) == (
         ["wallet.balance_low"], {"team": "finance"}, 20, False)
     assert WebhookEndpoint.objects.get(pk=made.id).business_id == business.id
-    assert dodo.webhooks.create(url="https://hooks.example.com/w", description="Ledger",
-                                filter_types=["wallet.balance_low"], headers={"X-Tenant": "acme", "X-Token": "t"},
-                                metadata={"team": "finance"}, rate_limit=20, idempotency_key="sdk-create-1").id == made.id
+    assert dodo.webhooks.create(**request).id == made.id  # the same key and body: the same endpoint
 
     assert dodo.webhooks.retrieve(made.id) == made
     updated = dodo.webhooks.update(made.id, disabled=True, description="Paused")
@@ -53,4 +52,4 @@ def test_the_sdk_walks_every_page_of_the_list(dodo):  # noqa: F811
     assert (len(first.data), first.done, first.has_next_page()) == (2, False, True)
     pages = list(first.iter_pages())
     assert [len(p.data) for p in pages] == [2, 2, 1]
-    assert pages[-1].done is True and pages[-1].iterator is None
+    assert (pages[-1].done, pages[-1].iterator) == (True, None)

@@ -12,7 +12,7 @@ import binascii
 import datetime
 import re
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from wallets.api import serializers as s
@@ -79,21 +79,24 @@ class WebhookUpdateRequest(serializers.Serializer):
     rate_limit = _nullable(s.StrictIntegerField, help_text="null removes the limit")
 
 
-class WebhookDetailsResponse(serializers.ModelSerializer):
+class WebhookDetailsResponse(serializers.Serializer):
     """Dodo's ``WebhookDetails``; ``disabled_reason`` is an extension (``""`` while enabled)."""
 
-    metadata = StringMapField()
-    filter_types = serializers.ListField(child=serializers.CharField())
-    disabled_reason = serializers.ChoiceField(choices=WebhookEndpoint.DisabledReason.choices,
+    id = serializers.CharField(help_text="whk_…")
+    url = serializers.CharField()
+    description = serializers.CharField(help_text="\"\" when none")
+    disabled = serializers.BooleanField(help_text="true: no event is sent")
+    disabled_reason = serializers.ChoiceField(choices=WebhookEndpoint.DisabledReason.values,
                                               help_text="Why it is disabled: manual, gone (the receiver answered "
                                                         "410) or failing; empty while enabled")
+    filter_types = serializers.ListField(child=serializers.CharField(), help_text="Empty: every event type")
+    metadata = StringMapField()
+    rate_limit = serializers.IntegerField(allow_null=True, help_text="Deliveries per second at most; null: no limit")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
 
-    class Meta:
-        model = WebhookEndpoint
-        fields = ["id", "url", "description", "disabled", "disabled_reason", "filter_types", "metadata",
-                  "rate_limit", "created_at", "updated_at"]
 
-
+@extend_schema_serializer(many=False)  # the list action returns this object, not an array of it
 class WebhookListResponse(serializers.Serializer):
     data = WebhookDetailsResponse(many=True)
     iterator = serializers.CharField(allow_null=True, help_text="Give it as ?iterator= for the next page; null "
