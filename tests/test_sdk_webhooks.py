@@ -1,13 +1,18 @@
 """Dodo Payments' official Python SDK manages webhook endpoints on a live server, unchanged:
 ``client.webhooks.create / retrieve / update / list / delete / retrieve_secret`` and
 ``client.webhooks.headers.retrieve / update``, the list walked page by page by the SDK's own
-auto-paging (``SyncCursorPagePagination``)."""
+auto-paging (``SyncCursorPagePagination``); and the TypeScript SDK does the same (tests/sdk_ts/webhooks.mjs)."""
+
+import json
+import os
+import subprocess
 
 import dodopayments
 import pytest
 from dodopayments.types import WebhookDetails
 
 from tests.test_sdk import dodo, key  # noqa: F401  (the live SDK client and its key)
+from tests.test_sdk_ts import SDK_DIR, node
 from wallets.models import WebhookEndpoint
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -53,3 +58,21 @@ def test_the_sdk_walks_every_page_of_the_list(dodo):  # noqa: F811
     pages = list(first.iter_pages())
     assert [len(p.data) for p in pages] == [2, 2, 1]
     assert (pages[-1].done, pages[-1].iterator) == (True, None)
+
+
+TS_CHECKS = {"webhooks.create", "webhooks.retrieve and update", "webhooks.retrieveSecret", "webhooks.headers",
+             "webhooks.list walks every page", "webhooks.delete", "invalid url: UnprocessableEntityError"}
+
+
+def test_the_typescript_sdk_manages_endpoints_end_to_end(live_server, key):  # noqa: F811
+    proc = subprocess.run(
+        [node(), "webhooks.mjs"], cwd=SDK_DIR, capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "WALLETS_BASE_URL": live_server.url, "WALLETS_API_KEY": key[1]},
+    )
+    lines = proc.stdout.strip().splitlines()
+    assert lines, f"webhooks.mjs printed nothing (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
+    results = {r["check"]: r for r in json.loads(lines[-1])["results"]}
+    assert set(results) == TS_CHECKS
+    assert {name: r["error"] for name, r in results.items() if not r["ok"]} == {}
+    assert proc.returncode == 0
+    assert WebhookEndpoint.objects.count() == 4  # the four made for paging; the first was deleted
