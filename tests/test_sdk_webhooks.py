@@ -12,6 +12,7 @@ import pytest
 from dodopayments.types import WebhookDetails
 
 from tests.test_sdk import dodo, key  # noqa: F401  (the live SDK client and its key)
+from tests.test_sdk_extensions_holds import run_python, run_typescript, snippets
 from tests.test_sdk_ts import SDK_DIR, node
 from wallets.models import WebhookEndpoint
 
@@ -76,3 +77,28 @@ def test_the_typescript_sdk_manages_endpoints_end_to_end(live_server, key):  # n
     assert {name: r["error"] for name, r in results.items() if not r["ok"]} == {}
     assert proc.returncode == 0
     assert WebhookEndpoint.objects.count() == 4  # the four made for paging; the first was deleted
+
+
+def check_snippet_results(endpoint_id: str, secret: str, rotated: str, shown: dict, every_id: list[str]) -> None:
+    stored = WebhookEndpoint.objects.get(pk=endpoint_id)
+    assert (stored.rate_limit, stored.filter_types) == (50, ["wallet.balance_low", "wallet.balance_recovered"])
+    assert stored.headers == {"Authorization": "Bearer receiver-token", "X-Env": "prod"}
+    assert shown == {"headers": {"X-Env": "prod"}, "sensitive": ["Authorization"]}
+    assert every_id == [endpoint_id]
+    assert secret.startswith("whsec_")
+    assert rotated.startswith("whsec_")
+    assert stored.signing_secrets(stored.updated_at) == [rotated, secret]
+
+
+def test_the_python_snippet_of_docs_api_md_runs(dodo):  # noqa: F811
+    ran = run_python(snippets("Webhooks", "python"), client=dodo)
+    check_snippet_results(ran["endpoint"].id, ran["secret"], ran["rotated"], ran["shown"].model_dump(),
+                          ran["every_id"])
+    again = run_python(snippets("Webhooks", "python")[:1], client=dodo)  # the same idempotency key and body
+    assert again["endpoint"].id == ran["endpoint"].id
+
+
+def test_the_typescript_snippet_of_docs_api_md_runs(live_server, key):  # noqa: F811
+    ran = run_typescript(snippets("Webhooks", "ts"), live_server, key[1], "unused",
+                         ["endpoint", "secret", "rotated", "shown", "everyId"])
+    check_snippet_results(ran["endpoint"]["id"], ran["secret"], ran["rotated"], ran["shown"], ran["everyId"])
