@@ -283,3 +283,44 @@ def test_without_a_key_it_is_401(client):
 def test_every_event_type_can_be_filtered(api):
     made = details(create(api, filter_types=list(TYPES)))
     assert made.filter_types == list(TYPES)
+
+
+HOSTILE_BODIES = {
+    "nested 100k deep": '{"url": "https://h.example.com/x", "metadata": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    "1e400 rate limit": '{"url": "https://h.example.com/x", "rate_limit": 1e400}',
+    "int beyond int64 rate limit": '{"url": "https://h.example.com/x", "rate_limit": 74727252263436497715200}',
+    "float rate limit": '{"url": "https://h.example.com/x", "rate_limit": 1.5}',
+    "lone surrogate url": '{"url": "https://h.example.com/\\ud800"}',
+    "lone surrogate header": '{"url": "https://h.example.com/x", "headers": {"X-A": "\\udfff"}}',
+    "NUL in header name": '{"url": "https://h.example.com/x", "headers": {"X-\\u0000": "v"}}',
+    "not JSON": "{url: https",
+    "a list": '["https://h.example.com/x"]',
+    "a string": '"https://h.example.com/x"',
+    "null": "null",
+    "empty": "",
+    "headers as a list": '{"url": "https://h.example.com/x", "headers": [["X-A", "b"]]}',
+    "metadata nested": '{"url": "https://h.example.com/x", "metadata": {"a": {"b": "c"}}}',
+    "filter_types of objects": '{"url": "https://h.example.com/x", "filter_types": [{}]}',
+    "10k filter types": '{"url": "https://h.example.com/x", "filter_types": [' + ",".join(['"x"'] * 10_000) + "]}",
+    "URL with a bad port": '{"url": "https://h.example.com:99999/x"}',
+    "URL of 3000 characters": '{"url": "https://h.example.com/' + "a" * 3000 + '"}',
+    "URL with spaces only": '{"url": "   "}',
+}
+
+
+#: Bodies whose only hostile part is ``headers``, which ``PATCH /webhooks/{id}`` does not take (an
+#: unknown field is ignored there, as everywhere in the API).
+HEADERS_ONLY = {"lone surrogate header", "NUL in header name", "headers as a list"}
+
+
+@pytest.mark.parametrize(("name", "raw"), HOSTILE_BODIES.items(), ids=HOSTILE_BODIES.keys())
+def test_hostile_bodies_are_422_on_every_webhook_write_and_change_nothing(api, name, raw):
+    made = create(api, headers={"X-A": "1"}).json()
+    before = endpoints_unchanged()
+    routes = [("POST", "/webhooks"), ("PATCH", f"/webhooks/{made['id']}/headers")]
+    if name not in HEADERS_ONLY and name != "empty":  # an empty PATCH gives no field: nothing to change
+        routes.append(("PATCH", f"/webhooks/{made['id']}"))
+    for method, path in routes:
+        response = api.generic(method, path, raw, content_type="application/json")
+        assert_error(response, 422, "INVALID_REQUEST_BODY")
+    assert endpoints_unchanged() == before
