@@ -247,6 +247,16 @@ def test_idempotency_key_replays_the_same_endpoint_and_refuses_another_body(api,
     assert WebhookEndpoint.objects.count() == 4
 
 
+def test_the_idempotency_key_header_stands_for_the_body_field(api):
+    first = api.post("/webhooks", {"url": URL}, format="json", HTTP_IDEMPOTENCY_KEY="hdr-1").json()
+    assert create(api, idempotency_key="hdr-1").json()["id"] == first["id"]
+    assert_error(api.post("/webhooks", {"url": URL, "idempotency_key": "other"}, format="json",
+                          HTTP_IDEMPOTENCY_KEY="hdr-1"), 422, "INVALID_REQUEST_BODY")
+    assert_error(api.post("/webhooks", {"url": URL}, format="json", HTTP_IDEMPOTENCY_KEY=""), 422,
+                 "INVALID_REQUEST_BODY")
+    assert WebhookEndpoint.objects.count() == 1
+
+
 def test_read_only_keys_read_but_do_not_write_nor_see_the_secret(api, read_only_api):
     made = create(api, headers={"X-A": "1"}).json()
     path = f"/webhooks/{made['id']}"

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from wallets.api import serializers_webhooks as w
 from wallets.api.serializers import ErrorResponse
 from wallets.api.views.base import ERROR_RESPONSES, ID_REGEX, WRITE_ERROR_RESPONSES, BusinessViewSet
+from wallets.api.views.ledger_entries import _idempotency_key
 from wallets.exceptions import WebhookNotFound
 from wallets.models import WebhookEndpoint
 from wallets.services import webhooks as service
@@ -85,11 +86,15 @@ class WebhookViewSet(BusinessViewSet):
         })
 
     @extend_schema(operation_id="create_webhook", request=w.WebhookCreateRequest,
+                   parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
+                                                description="Used as idempotency_key when the body has none")],
                    responses={200: w.WebhookDetailsResponse, **WRITE_ERROR_RESPONSES})
     def create(self, request):
         body = w.WebhookCreateRequest(data=request.data)
         body.is_valid(raise_exception=True)
-        endpoint = service.endpoint_create(business_id=self.business_id, **body.validated_data)
+        data = {**body.validated_data,
+                "idempotency_key": _idempotency_key(request, body.validated_data.get("idempotency_key"))}
+        endpoint = service.endpoint_create(business_id=self.business_id, **data)
         return Response(w.WebhookDetailsResponse(endpoint).data)
 
     @extend_schema(operation_id="get_webhook", responses={200: w.WebhookDetailsResponse, **READ_ERRORS})
