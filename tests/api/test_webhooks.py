@@ -182,6 +182,11 @@ def test_a_repeated_limit_is_422(api):
     ({"headers": {"bad name": "x"}}, "headers"),
     ({"headers": {"X-A": 1}}, "headers"),
     ({"headers": {"X-A": "\x00"}}, "headers"),
+    # HTTP carries ASCII: a name or value that could not be sent would fail every delivery.
+    ({"headers": {"X-\u00e9": "v"}}, "headers"),
+    ({"headers": {"X-A": "\u65e5\u672c"}}, "headers"),
+    ({"headers": {"X-A": "a\x7fb"}}, "headers"),
+    ({"headers": {"X-A": "a\x0bb"}}, "headers"),
     ({"rate_limit": 0}, "rate_limit"),
     ({"rate_limit": -5}, "rate_limit"),
     ({"rate_limit": 100_001}, "rate_limit"),

@@ -95,17 +95,23 @@ def clean_headers(headers: Mapping[str, Any] | None) -> dict[str, str]:
     headers = dict(headers or {})
     problems = []
     for name, value in headers.items():
-        if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_" for c in name):
-            problems.append(f"{name!r} is not a header name (letters, digits, - and _).")
+        if (not isinstance(name, str) or not name or not name.isascii()
+                or not all(c.isalnum() or c in "-_" for c in name)):
+            problems.append(f"{name!r} is not a header name (ASCII letters, digits, - and _).")
         elif name.lower() in RESERVED_HEADERS:
             problems.append(f"{name} is set by the delivery itself.")
-        elif not isinstance(value, str) or "\n" in value or "\r" in value or len(value) > 4096:
-            problems.append(f"The value of {name} must be one line of text (at most 4096 characters).")
+        elif not isinstance(value, str) or not _header_value(value):
+            problems.append(f"The value of {name} must be one line of ASCII text (at most 4096 characters).")
     if len(headers) > MAX_HEADERS:
         problems.append(f"At most {MAX_HEADERS} headers.")
     if problems:
         raise InvalidInput("Invalid headers.", {"headers": problems})
     return headers
+
+
+def _header_value(value: str) -> bool:
+    """What HTTP carries as a header value: printable ASCII, spaces and tabs, on one line."""
+    return len(value) <= 4096 and value.isascii() and all(c == "\t" or 32 <= ord(c) < 127 for c in value)
 
 
 def clean_metadata(metadata: Mapping[str, Any] | None) -> dict[str, str]:
