@@ -173,6 +173,8 @@ def test_a_repeated_limit_is_422(api):
     ({"url": "https://user:pw@hooks.example.com/x"}, "url"),
     ({"url": 5}, "url"),
     ({"url": "https://hooks.example.com/\x00"}, "url"),
+    ({"url": "https://hooks.example.com/a\nb"}, "url"),
+    ({"url": "https://hooks.example.com/a\x7f"}, "url"),
     ({"filter_types": ["payment.succeeded"]}, "filter_types"),
     ({"filter_types": "wallet.balance_low"}, "filter_types"),
     ({"filter_types": [1]}, "filter_types"),

@@ -67,7 +67,8 @@ def clean_url(url: str) -> str:
         raise InvalidInput("Invalid webhook URL.", {"url": ["Enter a valid URL."]}) from None
     allow_private = settings.WEBHOOK_ALLOW_PRIVATE_TARGETS
     schemes = ("https", "http") if allow_private else ("https",)
-    if parts.scheme not in schemes or not host or len(url) > 2048:
+    if (parts.scheme not in schemes or not host or len(url) > 2048
+            or any(ord(c) < 32 or ord(c) == 127 for c in url)):  # a control character cannot be sent
         need = "an http or https" if allow_private else "an https"
         raise InvalidInput("Invalid webhook URL.", {"url": [f"Enter {need} URL (at most 2048 characters)."]})
     if parts.username or parts.password:
