@@ -12,6 +12,7 @@ from standardwebhooks import Webhook
 
 from tests.api.helpers import assert_error
 from wallets.models import WebhookEndpoint
+from wallets.services.webhooks import endpoint_create
 from wallets.webhooks.outbox import TYPES
 
 pytestmark = pytest.mark.django_db
@@ -341,3 +342,32 @@ def test_hostile_bodies_are_422_on_every_webhook_write_and_change_nothing(api, n
         response = api.generic(method, path, raw, content_type="application/json")
         assert_error(response, 422, "INVALID_REQUEST_BODY")
     assert endpoints_unchanged() == before
+
+
+@pytest.mark.parametrize(("label", "budget"), [
+    ("list", 2),  # key, one page (limit + 1 rows: no count)
+    ("list after a cursor", 2),
+    ("retrieve", 2),
+    ("create", 4),  # key, savepoint, insert, release
+    ("create replayed", 2),  # key, the key's endpoint
+    ("update", 5),  # key, savepoint, lock, update, release
+    ("headers", 2),
+])
+def test_each_route_costs_a_fixed_number_of_queries(api, business, django_assert_max_num_queries, label, budget):
+    ids = [endpoint_create(business_id=business.id, url=URL, idempotency_key=f"k{i}").id for i in range(12)]
+    cursor = api.get("/webhooks", {"limit": 5}).json()["iterator"]
+    calls = {
+        "list": lambda: api.get("/webhooks", {"limit": 100}),
+        "list after a cursor": lambda: api.get("/webhooks", {"limit": 100, "iterator": cursor}),
+        "retrieve": lambda: api.get(f"/webhooks/{ids[0]}"),
+        "create": lambda: create(api),
+        "create replayed": lambda: create(api, idempotency_key="k3"),  # the same body as the service's
+        "update": lambda: api.patch(f"/webhooks/{ids[0]}", {"description": "d"}, format="json"),
+        "headers": lambda: api.get(f"/webhooks/{ids[0]}/headers"),
+    }
+    with django_assert_max_num_queries(budget):
+        response = calls[label]()
+    assert response.status_code == 200, response.content
+    expected_items = {"list": 12, "list after a cursor": 7}
+    if label in expected_items:
+        assert len(response.json()["data"]) == expected_items[label]
