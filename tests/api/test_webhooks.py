@@ -11,7 +11,8 @@ from dodopayments.types.webhooks import HeaderRetrieveResponse
 from standardwebhooks import Webhook
 
 from tests.api.helpers import assert_error
-from wallets.models import WebhookEndpoint
+from tests.api.test_browsable_api import session_client
+from wallets.models import Membership, WebhookEndpoint
 from wallets.services.webhooks import endpoint_create
 from wallets.webhooks.outbox import TYPES
 
@@ -371,3 +372,17 @@ def test_each_route_costs_a_fixed_number_of_queries(api, business, django_assert
     expected_items = {"list": 12, "list after a cursor": 7}
     if label in expected_items:
         assert len(response.json()["data"]) == expected_items[label]
+
+
+def test_the_browsable_api_shows_endpoints_to_members_and_keeps_the_secret_from_viewers(business):
+    made = endpoint_create(business_id=business.id, url=URL, headers={"X-A": "1"}, metadata={"k": "v"})
+    for role in Membership.Role.values:
+        client = session_client(business, role)
+        for path in ("/webhooks", f"/webhooks/{made.id}", f"/webhooks/{made.id}/headers"):
+            page = client.get(path, HTTP_ACCEPT="text/html")
+            assert page.status_code == 200, (role, path, page.content[:300])
+            assert page["Content-Type"].startswith("text/html")
+        secret = client.get(f"/webhooks/{made.id}/secret", HTTP_ACCEPT="text/html")
+        can_write = Membership.objects.get(user=client.user).can_post
+        assert (secret.status_code == 200) == can_write, role
+        assert (made.secret in secret.content.decode()) == can_write, role
