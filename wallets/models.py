@@ -631,12 +631,20 @@ class WebhookEndpoint(models.Model):
     failing_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    #: The create request's ``idempotency_key`` (unique per business) and a digest of its body:
+    #: the same key with the same body answers this endpoint again, with another body is refused.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    request_digest = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(
                 condition=Q(disabled=True) | Q(disabled_reason=""), name="webhook_endpoint_reason_only_when_disabled"
+            ),
+            models.UniqueConstraint(
+                fields=["business", "idempotency_key"], condition=Q(idempotency_key__isnull=False),
+                name="webhook_endpoint_idempotency_key_per_business",
             ),
             models.CheckConstraint(condition=Q(rate_limit__gte=1), name="webhook_endpoint_rate_limit_positive"),
         ]

@@ -147,7 +147,9 @@ EMPTY_FILTER_STANDS_FOR = {"created_at_gte": "not-a-date", "created_at_lte": "no
                            "as_of": "not-a-date", "from": "not-a-date", "to": "not-a-date",
                            # the extensions' list filters (ledger entries, holds)
                            "event_type": "not-a-kind", "is_credit": "maybe",
-                           "status": "not-a-status"}
+                           "status": "not-a-status",
+                           # the webhook list's cursor paging
+                           "limit": "x", "iterator": "!"}
 
 
 def make_empty_filters_invalid(case) -> None:

@@ -31,10 +31,12 @@ from wallets.models import (
     Membership,
     Wallet,
     WalletPayment,
+    WebhookEndpoint,
 )
 from wallets.services.actors import Actor
 from wallets.services.api_keys import api_key_create, business_get_or_create
 from wallets.services.approvals import adjustment_submit
+from wallets.services.webhooks import endpoint_create
 
 SECRET_NAME = "Globex Secret Customer"
 SECRET_EMAIL = "secret@globex.example"
@@ -58,6 +60,10 @@ class World:
                                          amount=1_000, actor=Actor.command("setup"), idempotency_key="shared-key",
                                          expires_at=timezone.now() + datetime.timedelta(days=1)).hold
         self.b_key = api_key_create(business=self.b)[0]
+        self.b_webhook = endpoint_create(business_id=self.b.id, url="https://globex-hooks.example/secret-path",
+                                         headers={"Authorization": "Bearer globex-token", "X-Globex": "globex-x"},
+                                         idempotency_key="shared-key")
+        self.a_webhook = endpoint_create(business_id=self.a.id, url="https://acme-hooks.example/own")
         self.a_raw_key = api_key_create(business=self.a)[1]
         self.a_read_only_raw_key = api_key_create(business=self.a, read_only=True)[1]
         user_model = get_user_model()
@@ -85,12 +91,14 @@ class World:
             list(CurrencyPolicy.objects.filter(business=self.b).values()),
             list(Hold.objects.filter(business=self.b).values()),
             list(WalletPayment.objects.filter(business=self.b).values()),
+            list(WebhookEndpoint.objects.filter(business=self.b).values()),
         )
 
     def secrets(self) -> list[str]:
         """What A never sends, so it can only be in a body if B's data leaked: B's customer's name
         (A searches by B's email and id, which pages may echo), entry id and key prefix."""
-        return [SECRET_NAME, self.b_entry.id, self.b_key.prefix, self.b_hold.id]
+        return [SECRET_NAME, self.b_entry.id, self.b_key.prefix, self.b_hold.id, self.b_webhook.secret,
+                "globex-hooks.example", "globex-token", "globex-x"]
 
 
 @pytest.fixture
@@ -130,9 +138,16 @@ API_TABLE = {
     # {e} is the target business's entry.
     "customers/{c}/wallets/ledger-entries/{e}": {"GET": None, "DELETE": None},
     "customers/{c}/wallets/ledger-entries/{e}/reversals": {"POST": {"amount": 1, "reason": "x"}},
+    # A's own endpoints (a list of A's, a new one of A's, with B's idempotency key); {w} is B's endpoint.
+    "webhooks": {"GET": None, "POST": {"url": "https://acme-hooks.example/h", "idempotency_key": "shared-key"}},
+    "webhooks/{w}": {"GET": None, "PATCH": {"url": "https://acme-hooks.example/hijack", "disabled": True},
+                     "PUT": {"url": "https://acme-hooks.example/hijack"}, "DELETE": None},
+    "webhooks/{w}/secret": {"GET": None},
+    "webhooks/{w}/secret/rotate": {"POST": None},
+    "webhooks/{w}/headers": {"GET": None, "PATCH": {"headers": {"X-Globex": "hijacked"}}},
 }
 #: What a route's named groups become in API_TABLE (``{c}`` is the customer, others keep their name).
-ROUTE_PARAMS = {"customer_id": "c", "entry_id": "e"}
+ROUTE_PARAMS = {"customer_id": "c", "entry_id": "e", "webhook_id": "w"}
 
 
 def route_of(pattern) -> str:
@@ -150,12 +165,13 @@ def test_no_api_route_reaches_another_business(world):
     for client_name, client in api_clients(world).items():
         for route, methods in API_TABLE.items():
             for method, body in methods.items():
-                theirs = "/" + route.format(c=world.b_customer.id, hold_id=world.b_hold.id, e=world.b_entry.id)
-                own = "/" + route.format(c=world.a_customer.id, hold_id=world.b_hold.id, e=world.b_entry.id)
+                ids = {"hold_id": world.b_hold.id, "e": world.b_entry.id, "w": world.b_webhook.id}
+                theirs = "/" + route.format(c=world.b_customer.id, **ids)
+                own = "/" + route.format(c=world.a_customer.id, **{**ids, "w": world.a_webhook.id})
                 response = getattr(client, method.lower())(theirs, body, format="json")
                 text = response.content.decode()
                 leaked = [s for s in world.secrets() if s in text]
-                if "{c}" in route:
+                if "{c}" in route or "{w}" in route:
                     allowed = {403, 404}
                     if response.status_code == 405:
                         own_status = getattr(client, method.lower())(own, body, format="json").status_code

@@ -4,6 +4,7 @@ from wallets.api.views import CustomerViewSet, LedgerEntryViewSet, WalletViewSet
 from wallets.api.views.base import ID_REGEX
 from wallets.api.views.holds import HoldViewSet
 from wallets.api.views.payments import PaymentViewSet
+from wallets.api.views.webhooks import WebhookViewSet
 
 CUSTOMER = f"customers/(?P<customer_id>{ID_REGEX})"
 
@@ -13,5 +14,6 @@ router.register(f"{CUSTOMER}/wallets/ledger-entries", LedgerEntryViewSet, basena
 router.register(f"{CUSTOMER}/wallets/holds", HoldViewSet, basename="customer-wallet-hold")
 router.register(f"{CUSTOMER}/wallets/payments", PaymentViewSet, basename="customer-wallet-payment")
 router.register(f"{CUSTOMER}/wallets", WalletViewSet, basename="customer-wallet")
+router.register("webhooks", WebhookViewSet, basename="webhook")
 
 urlpatterns = router.urls

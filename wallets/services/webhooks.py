@@ -10,17 +10,19 @@ due now and wakes the worker after the commit.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import ipaddress
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from wallets.exceptions import InvalidInput, WebhookNotFound
+from wallets.exceptions import IdempotencyKeyReused, InvalidInput, WebhookNotFound
 from wallets.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from wallets.webhooks import signing
 from wallets.webhooks.outbox import TYPES, Type
@@ -65,7 +67,8 @@ def clean_url(url: str) -> str:
         raise InvalidInput("Invalid webhook URL.", {"url": ["Enter a valid URL."]}) from None
     allow_private = settings.WEBHOOK_ALLOW_PRIVATE_TARGETS
     schemes = ("https", "http") if allow_private else ("https",)
-    if parts.scheme not in schemes or not host or len(url) > 2048:
+    if (parts.scheme not in schemes or not host or len(url) > 2048
+            or any(ord(c) < 32 or ord(c) == 127 for c in url)):  # a control character cannot be sent
         need = "an http or https" if allow_private else "an https"
         raise InvalidInput("Invalid webhook URL.", {"url": [f"Enter {need} URL (at most 2048 characters)."]})
     if parts.username or parts.password:
@@ -93,17 +96,23 @@ def clean_headers(headers: Mapping[str, Any] | None) -> dict[str, str]:
     headers = dict(headers or {})
     problems = []
     for name, value in headers.items():
-        if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_" for c in name):
-            problems.append(f"{name!r} is not a header name (letters, digits, - and _).")
+        if (not isinstance(name, str) or not name or not name.isascii()
+                or not all(c.isalnum() or c in "-_" for c in name)):
+            problems.append(f"{name!r} is not a header name (ASCII letters, digits, - and _).")
         elif name.lower() in RESERVED_HEADERS:
             problems.append(f"{name} is set by the delivery itself.")
-        elif not isinstance(value, str) or "\n" in value or "\r" in value or len(value) > 4096:
-            problems.append(f"The value of {name} must be one line of text (at most 4096 characters).")
+        elif not isinstance(value, str) or not _header_value(value):
+            problems.append(f"The value of {name} must be one line of ASCII text (at most 4096 characters).")
     if len(headers) > MAX_HEADERS:
         problems.append(f"At most {MAX_HEADERS} headers.")
     if problems:
         raise InvalidInput("Invalid headers.", {"headers": problems})
     return headers
+
+
+def _header_value(value: str) -> bool:
+    """What HTTP carries as a header value: printable ASCII, spaces and tabs, on one line."""
+    return len(value) <= 4096 and value.isascii() and all(c == "\t" or 32 <= ord(c) < 127 for c in value)
 
 
 def clean_metadata(metadata: Mapping[str, Any] | None) -> dict[str, str]:
@@ -131,7 +140,10 @@ def endpoint_create(
     headers: Mapping[str, Any] | None = None,
     metadata: Mapping[str, Any] | None = None,
     rate_limit: int | None = None,
+    idempotency_key: str | None = None,
 ) -> WebhookEndpoint:
+    """A new endpoint with a new secret. With an ``idempotency_key``: the same key and the same
+    request answer the endpoint it created; the key with another request is ``IdempotencyKeyReused``."""
     now = timezone.now()
     endpoint = WebhookEndpoint(
         business_id=business_id,
@@ -144,13 +156,39 @@ def endpoint_create(
         secret=signing.new_secret(),
         created_at=now,
         updated_at=now,
+        idempotency_key=idempotency_key,
     )
     if disabled:
         endpoint.disabled, endpoint.disabled_at = True, now
         endpoint.disabled_reason = WebhookEndpoint.DisabledReason.MANUAL
-    with transaction.atomic(durable=True):
-        endpoint.save(force_insert=True)
+    if idempotency_key is not None:
+        endpoint.request_digest = _request_digest(endpoint)
+        prior = _created_with(business_id, idempotency_key, endpoint.request_digest)
+        if prior is not None:
+            return prior
+    try:
+        with transaction.atomic(durable=True):
+            endpoint.save(force_insert=True)
+    except IntegrityError:
+        # A concurrent request with the same key won the unique index: answer what it created.
+        prior = _created_with(business_id, idempotency_key, endpoint.request_digest) if idempotency_key else None
+        if prior is None:
+            raise
+        return prior
     return endpoint
+
+
+def _request_digest(endpoint: WebhookEndpoint) -> str:
+    request = [endpoint.url, endpoint.description, endpoint.disabled, endpoint.filter_types, endpoint.headers,
+               endpoint.metadata, endpoint.rate_limit]
+    return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+
+
+def _created_with(business_id: str, idempotency_key: str, digest: str) -> WebhookEndpoint | None:
+    prior = WebhookEndpoint.objects.filter(business_id=business_id, idempotency_key=idempotency_key).first()
+    if prior is not None and prior.request_digest != digest:
+        raise IdempotencyKeyReused()
+    return prior
 
 
 def endpoint_update(
