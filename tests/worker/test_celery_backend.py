@@ -98,7 +98,7 @@ class Side:
         self.queue = f"wallets-test-{uuid.uuid4().hex[:12]}"
         self.env = production_env(database_url, WALLETS_TASKS_BACKEND=CELERY_BACKEND,
                                   WALLETS_CELERY_BROKER_URL=BROKER_URL, WALLETS_CELERY_QUEUE=self.queue,
-                                  DJANGO_LOG_LEVEL="INFO")
+                                  WEBHOOK_ALLOW_PRIVATE_TARGETS="true", DJANGO_LOG_LEVEL="INFO")
         self.started: list[Celery] = []
         self.worker = Celery(["worker", "--pool", "solo", "-c", "1", "--without-heartbeat", "--without-gossip",
                               "--without-mingle", "-Q", self.queue, "--hostname", f"{self.queue}@%h", "-l", "info",
@@ -237,3 +237,37 @@ def test_beat_schedules_the_sweep_every_wallets_sweep_interval(celery):
     log = celery.worker.wait_for("'grants_expired': 1", timeout=15, offset=offset)
     assert log.count("wallets.tasks.sweep_expiries[") >= 2  # beat sent sweeps, nothing enqueued one by hand
     assert celery.shell(WALLET_AFTER)["balance"] in (0, "0")
+
+
+def test_a_webhook_is_delivered_through_the_celery_worker(celery):
+    """The posting's wake (after its commit, in the posting process) enqueues ``deliver_webhooks``
+    through RabbitMQ; the Celery worker's pump delivers every event to a real receiver, signed."""
+    from standardwebhooks import Webhook
+
+    from tests.webhooks.receiver import Receiver
+
+    with Receiver() as receiver:
+        out = celery.shell(f"""
+import json
+from wallets import ledger, services
+from wallets.models import WebhookEvent
+from wallets.services.actors import Actor
+from wallets.services.api_keys import business_get_or_create
+from wallets.services.webhooks import endpoint_create
+business = business_get_or_create(name="Hook Co")[0]
+endpoint = endpoint_create(business_id=business.id, url={receiver.url!r})
+customer, _ = services.customer_create(business_id=business.id, email="hook@example.com", name="Hook")
+ledger.post(business_id=business.id, customer_id=customer.id, currency="USD", amount=500, is_credit=True,
+            actor=Actor.command("test"))
+events = list(WebhookEvent.objects.filter(business_id=business.id).values_list("id", "type"))
+print(json.dumps({{"secret": endpoint.secret, "events": events}}))
+""")
+        assert [t for _, t in out["events"] if t == "wallet.ledger_entry.created"] == ["wallet.ledger_entry.created"]
+        requests = receiver.wait_for(len(out["events"]), timeout=15)
+        time.sleep(0.5)  # a second delivery of any, if there were one, would have arrived by now
+        requests = list(receiver.requests)
+    verifier = Webhook(out["secret"])
+    assert sorted(r.headers["webhook-id"] for r in requests) == sorted(event_id for event_id, _ in out["events"])
+    for request in requests:
+        assert verifier.verify(request.body, request.headers)["type"] in {t for _, t in out["events"]}
+    assert "wallets.tasks.deliver_webhooks[" in celery.worker.log()
