@@ -142,6 +142,19 @@ WALLETS_API_KEY_CACHE_SECONDS = env.float("WALLETS_API_KEY_CACHE_SECONDS", defau
 # WALLETS_TASKS_BACKEND (a dotted path to a django.tasks backend class) swaps in another queue, e.g. a
 # broker-backed one, which then brings its own worker (run_worker works the database backend only).
 TASKS = {"default": {"BACKEND": env.str("WALLETS_TASKS_BACKEND", default="django_tasks_db.DatabaseBackend")}}
+_TASKS_SILENCED_CHECKS: list[str] = []
+if TASKS["default"]["BACKEND"] == "django_tasks_celery.CeleryBackend":
+    # Celery with RabbitMQ (the optional `celery` extra; docs/operations.md, "Celery with RabbitMQ"):
+    # tasks go to the broker and `celery -A walletproject worker` runs them (walletproject/celery.py,
+    # which reads the CELERY_* settings here). No result backend: nothing reads a task's result (the
+    # database queue's result rows are its own bookkeeping), so the library's two warnings about
+    # get_result() are silenced. Publishes wait for the broker's confirm, so an enqueue that returned is
+    # in RabbitMQ. WALLETS_CELERY_QUEUE names the queue (several deployments can share one broker).
+    TASKS["default"]["OPTIONS"] = {"CELERY_APP": "walletproject.celery.app"}
+    CELERY_BROKER_URL = env.str("WALLETS_CELERY_BROKER_URL", default="amqp://guest:guest@127.0.0.1:5672//")
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+    CELERY_TASK_DEFAULT_QUEUE = env.str("WALLETS_CELERY_QUEUE", default="wallets")
+    _TASKS_SILENCED_CHECKS = ["django_tasks_celery.W001", "django_tasks_celery.W002"]
 # Seconds between two runs of the expiry sweep (wallets.tasks.sweep_expiries): due grants and holds
 # that no posting has expired yet are expired by the worker within about this long.
 WALLETS_SWEEP_INTERVAL = env.float("WALLETS_SWEEP_INTERVAL", default=30.0)
@@ -336,4 +349,4 @@ WALLET_LOW_BALANCE_DEFAULT = env.str("WALLETS_LOW_BALANCE_DEFAULT", default="10"
 
 # models.W040: SQLite ignores an index's INCLUDE columns (ledger_customer_ccy_recent covers the
 # statement's reads on PostgreSQL); on SQLite the same index serves by its keys alone.
-SILENCED_SYSTEM_CHECKS = ["models.W040"]
+SILENCED_SYSTEM_CHECKS = ["models.W040", *_TASKS_SILENCED_CHECKS]
