@@ -473,6 +473,8 @@ def test_csrf_is_required(operator, endpoint):
 
 def test_runway_days_in_settings(operator_client, viewer_client, business):
     body = page(operator_client, "/dashboard/settings/")
+    assert '<section class="card" id="time-zone"' in body  # beside the thresholds and the time zone
+    assert '<section class="card" id="thresholds"' in body
     assert "Runway alerts" in body
     assert 'name="runway-runway_days"' in body
     assert 'value="7"' in body
