@@ -317,6 +317,7 @@ def test_delivery_page_shows_every_attempt_escaped_and_replays(operator_client, 
     assert "#3" in body
     assert "wallet.ledger_entry.created" in body
     assert 'data-testid="payload"' in body
+    assert '{\n  &quot;type&quot;: &quot;wallet.ledger_entry.created&quot;\n}' in body  # indented, escaped
     assert ">Replay</button>" in body
     assert ">Replay</button>" not in page(viewer_client, url)
     assert viewer_client.post(url + "replay/").status_code == 403
@@ -328,6 +329,25 @@ def test_delivery_page_shows_every_attempt_escaped_and_replays(operator_client, 
     assert delivery.replay
     assert delivery.next_attempt_at is not None
     assert "Replaying" in page(operator_client, url)
+
+
+def test_delivery_and_event_pages_query_counts_are_flat(operator_client, business, endpoint, count_queries):
+    delivery = make_delivery(endpoint, attempts=2, code=500)
+    url = f"/dashboard/webhooks/{endpoint.pk}/deliveries/{delivery.pk}/"
+    event_url = f"/dashboard/webhooks/events/{delivery.event_id}/"
+    small, small_event = count_queries(operator_client, url), count_queries(operator_client, event_url)
+    for number in range(3, 40):
+        WebhookAttempt.objects.create(business=business, delivery=delivery, number=number,
+                                      started_at=timezone.now(), status_code=500)
+    for i in range(10):
+        other = svc.endpoint_create(business_id=business.id, url=f"https://e{i}.acme.test/")
+        WebhookDelivery.objects.create(business=business, event=delivery.event, endpoint=other, status="pending",
+                                       next_attempt_at=timezone.now())
+    assert count_queries(operator_client, url) == small
+    assert count_queries(operator_client, event_url) == small_event
+    assert small <= 6
+    assert small_event <= 6
+    assert page(operator_client, event_url).count("https://e") == 10
 
 
 def test_attempt_without_an_answer_shows_the_error(operator_client, endpoint):

@@ -7,6 +7,8 @@ Every change goes through ``wallets.services.webhooks``; another business's endp
 event is a 404.
 """
 
+import json
+
 from django.contrib import messages
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect
@@ -25,6 +27,17 @@ from wallets.webhooks.signing import ROTATION_OVERLAP
 
 DELIVERIES_PER_PAGE = 25
 OVERLAP_HOURS = int(ROTATION_OVERLAP.total_seconds() // 3600)
+
+
+def _payload_text(event) -> str:
+    """The body as sent, indented for reading (the stored bytes are what the receiver got); before
+    the worker renders it, what the event knows."""
+    if not event.payload:
+        return json.dumps(event.data, indent=2, sort_keys=True)
+    try:
+        return json.dumps(json.loads(event.payload), indent=2)
+    except ValueError:
+        return event.payload
 
 
 def _endpoint_or_404(request, endpoint_id: str) -> WebhookEndpoint:
@@ -192,7 +205,8 @@ def webhook_delivery(request, endpoint_id: str, delivery_id: str):
         raise Http404("No such delivery.")
     return render_page(request, "dashboard/webhooks_delivery.html", {
         "nav": "webhooks", "delivery": detail.delivery, "event": detail.delivery.event,
-        "endpoint": detail.delivery.endpoint, "attempts": detail.attempts})
+        "endpoint": detail.delivery.endpoint, "attempts": detail.attempts,
+        "payload": _payload_text(detail.delivery.event)})
 
 
 @require_POST
@@ -216,7 +230,8 @@ def webhook_event(request, event_id: str):
     if detail is None:
         raise Http404("No such event.")
     return render_page(request, "dashboard/webhooks_event.html", {
-        "nav": "webhooks", "event": detail.event, "deliveries": detail.deliveries})
+        "nav": "webhooks", "event": detail.event, "deliveries": detail.deliveries,
+        "payload": _payload_text(detail.event)})
 
 
 @require_http_methods(["GET", "POST"])
