@@ -177,6 +177,16 @@ def test_edit_refused_input_changes_nothing(operator_client, endpoint):
     assert WebhookEndpoint.objects.filter(pk=endpoint.pk).values().get() == before
 
 
+def test_edit_with_a_bad_url_keeps_the_headers_too(operator_client, endpoint, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    before = WebhookEndpoint.objects.filter(pk=endpoint.pk).values().get()
+    response = operator_client.post(f"/dashboard/webhooks/{endpoint.pk}/", {
+        "url": "http://plain.acme.test/", "headers": "X-Other: 2"})
+    assert response.status_code == 422
+    assert "Enter an https URL" in response.content.decode()
+    assert WebhookEndpoint.objects.filter(pk=endpoint.pk).values().get() == before
+
+
 def test_disable_and_enable(operator_client, endpoint):
     url = f"/dashboard/webhooks/{endpoint.pk}/enabled/"
     assert operator_client.post(url, {"disabled": "1"}).status_code == 303

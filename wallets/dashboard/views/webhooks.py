@@ -112,8 +112,11 @@ def _webhook_edit(request, endpoint: WebhookEndpoint):
     if form.is_valid():
         business_id = request.access.business_id
         try:
-            # Headers first: they are checked and merged by their own service; a refused header
-            # changes nothing else.
+            # Headers have their own service (a merge), so two transactions: check everything
+            # first (the services' own rules), so that refused input changes nothing.
+            webhook_services.clean_url(form.cleaned_data["url"])
+            webhook_services.clean_filter_types(form.cleaned_data["filter_types"])
+            webhook_services.clean_headers(form.cleaned_data["headers"])
             changes = form.headers_changes()
             if changes:
                 webhook_services.endpoint_headers_update(business_id=business_id, endpoint_id=endpoint.pk,
