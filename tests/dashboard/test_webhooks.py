@@ -532,3 +532,16 @@ def test_runway_days_service_validates(business):
             business_set_runway_days(business_id=business.id, runway_days=bad)
         assert "runway_days" in caught.value.errors
     assert Business.objects.get(pk=business.pk).runway_days == 365
+
+
+def test_an_endpoint_deleted_meanwhile_is_a_404_not_a_500(operator_client, endpoint, monkeypatch):
+    """The page looked it up, then another tab deleted it before the service ran."""
+    from wallets.selectors import webhooks as selectors
+
+    stale = WebhookEndpoint.objects.get(pk=endpoint.pk)
+    monkeypatch.setattr(selectors, "endpoint_find", lambda **kwargs: stale)
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).delete()
+    base = f"/dashboard/webhooks/{endpoint.pk}/"
+    for url, data in ((base + "enabled/", {"disabled": "1"}), (base + "rotate/", {"confirm": "1"}),
+                      (base + "test/", {}), (base + "delete/", {"confirm": "1"}), (base, {"url": URL})):
+        assert operator_client.post(url, data).status_code == 404, url

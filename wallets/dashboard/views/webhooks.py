@@ -7,6 +7,7 @@ Every change goes through ``wallets.services.webhooks``; another business's endp
 event is a 404.
 """
 
+import functools
 import json
 
 from django.contrib import messages
@@ -38,6 +39,19 @@ def _payload_text(event) -> str:
         return json.dumps(json.loads(event.payload), indent=2)
     except ValueError:
         return event.payload
+
+
+def _gone_is_404(view):
+    """An endpoint or delivery deleted between the page's lookup and the service call is a 404."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except WebhookNotFound as exc:
+            raise Http404("No such webhook endpoint or delivery.") from exc
+
+    return wrapper
 
 
 def _endpoint_or_404(request, endpoint_id: str) -> WebhookEndpoint:
@@ -98,6 +112,7 @@ def _endpoint_page(request, endpoint: WebhookEndpoint, *, form=None, secret=None
 
 @require_http_methods(["GET", "POST"])
 @dashboard_view
+@_gone_is_404
 def webhook_detail(request, endpoint_id: str):
     """The endpoint (its settings, the edit form for operators) and its delivery log."""
     endpoint = _endpoint_or_404(request, endpoint_id)
@@ -127,8 +142,6 @@ def _webhook_edit(request, endpoint: WebhookEndpoint):
                 rate_limit=form.cleaned_data["rate_limit"])
         except InvalidInput as exc:
             form.add_service_errors(exc)
-        except WebhookNotFound as exc:
-            raise Http404("No such webhook endpoint.") from exc
         else:
             messages.success(request, "Saved the endpoint.")
             return HttpResponseRedirect(_endpoint_url(endpoint.pk), status=303)
@@ -139,6 +152,7 @@ def _webhook_edit(request, endpoint: WebhookEndpoint):
 @require_POST
 @dashboard_view
 @operator_required
+@_gone_is_404
 def webhook_toggle(request, endpoint_id: str):
     endpoint = _endpoint_or_404(request, endpoint_id)
     disable = request.POST.get("disabled") == "1"
@@ -152,6 +166,7 @@ def webhook_toggle(request, endpoint_id: str):
 @require_POST
 @dashboard_view
 @operator_required
+@_gone_is_404
 def webhook_secret(request, endpoint_id: str):
     """Reveal the signing secret: shown in this response only (never in a URL or a redirect)."""
     endpoint = _endpoint_or_404(request, endpoint_id)
@@ -163,6 +178,7 @@ def webhook_secret(request, endpoint_id: str):
 @require_POST
 @dashboard_view
 @operator_required
+@_gone_is_404
 def webhook_rotate(request, endpoint_id: str):
     endpoint = _endpoint_or_404(request, endpoint_id)
     if request.POST.get("confirm") != "1":
@@ -178,6 +194,7 @@ def webhook_rotate(request, endpoint_id: str):
 @require_POST
 @dashboard_view
 @operator_required
+@_gone_is_404
 def webhook_delete(request, endpoint_id: str):
     endpoint = _endpoint_or_404(request, endpoint_id)
     if request.POST.get("confirm") != "1":
@@ -192,6 +209,7 @@ def webhook_delete(request, endpoint_id: str):
 @require_POST
 @dashboard_view
 @operator_required
+@_gone_is_404
 def webhook_test(request, endpoint_id: str):
     endpoint = _endpoint_or_404(request, endpoint_id)
     delivery = webhook_services.endpoint_send_test(business_id=request.access.business_id, endpoint_id=endpoint.pk)
@@ -215,6 +233,7 @@ def webhook_delivery(request, endpoint_id: str, delivery_id: str):
 @require_POST
 @dashboard_view
 @operator_required
+@_gone_is_404
 def webhook_delivery_replay(request, endpoint_id: str, delivery_id: str):
     detail = webhook_selectors.delivery_detail(business_id=request.access.business_id, endpoint_id=endpoint_id,
                                                delivery_id=delivery_id)
