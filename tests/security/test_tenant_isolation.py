@@ -31,12 +31,13 @@ from wallets.models import (
     Membership,
     Wallet,
     WalletPayment,
+    WebhookDelivery,
     WebhookEndpoint,
 )
 from wallets.services.actors import Actor
 from wallets.services.api_keys import api_key_create, business_get_or_create
 from wallets.services.approvals import adjustment_submit
-from wallets.services.webhooks import endpoint_create
+from wallets.services.webhooks import endpoint_create, endpoint_send_test
 
 SECRET_NAME = "Globex Secret Customer"
 SECRET_EMAIL = "secret@globex.example"
@@ -79,6 +80,8 @@ class World:
             business_id=self.b.id, customer_id=self.b_customer.id, currency="USD", amount=5_000, is_credit=False,
             reason="held", idempotency_key="held-1", user=b_operator,
         ).request
+        # A delivery of a test event to B's endpoint (the dashboard's webhook pages).
+        self.b_webhook_delivery = endpoint_send_test(business_id=self.b.id, endpoint_id=self.b_webhook.id)
 
     def b_state(self) -> tuple:
         """Everything of B's that an attack could change."""
@@ -92,6 +95,7 @@ class World:
             list(Hold.objects.filter(business=self.b).values()),
             list(WalletPayment.objects.filter(business=self.b).values()),
             list(WebhookEndpoint.objects.filter(business=self.b).values()),
+            list(WebhookDelivery.objects.filter(business=self.b).values()),
         )
 
     def secrets(self) -> list[str]:
@@ -237,10 +241,27 @@ DASHBOARD_TABLE = {
                                                        "add-low_balance_below": "1"})]),
     "time_zone": (lambda w: {}, [("POST", {"time_zone": "UTC"})]),
     "switch_business": (lambda w: {}, [("POST", {"business_id": "b_business"})]),
+    "webhooks": (lambda w: {}, [("GET", {})]),
+    "webhook_new": (lambda w: {}, [("GET", {}), ("POST", {"url": "https://acme.example/own"})]),
+    "webhook_replay_failed": (lambda w: {}, [("GET", {"endpoint": "b_webhook"}), (
+        "POST", {"since": "2000-01-01T00:00", "until": "2100-01-01T00:00", "endpoint": "b_webhook"})]),
+    "webhook_event": (lambda w: {"event_id": w.b_webhook_delivery.event_id}, [("GET", {})]),
+    "webhook": (lambda w: {"endpoint_id": w.b_webhook.id},
+                [("GET", {}), ("POST", {"url": "https://acme.example/hijack"})]),
+    "webhook_toggle": (lambda w: {"endpoint_id": w.b_webhook.id}, [("POST", {"disabled": "1"})]),
+    "webhook_secret": (lambda w: {"endpoint_id": w.b_webhook.id}, [("POST", {})]),
+    "webhook_rotate": (lambda w: {"endpoint_id": w.b_webhook.id}, [("POST", {}), ("POST", {"confirm": "1"})]),
+    "webhook_test": (lambda w: {"endpoint_id": w.b_webhook.id}, [("POST", {})]),
+    "webhook_delete": (lambda w: {"endpoint_id": w.b_webhook.id}, [("POST", {}), ("POST", {"confirm": "1"})]),
+    "webhook_delivery": (lambda w: {"endpoint_id": w.b_webhook.id, "delivery_id": w.b_webhook_delivery.id},
+                         [("GET", {})]),
+    "webhook_delivery_replay": (lambda w: {"endpoint_id": w.b_webhook.id,
+                                           "delivery_id": w.b_webhook_delivery.id}, [("POST", {})]),
 }
 # Pages that show A's own data: 200 (or a redirect) is right, as long as nothing of B's shows.
 OWN_DATA_PAGES = {"overview", "customers", "ledger", "ledger_export", "low_balance", "low_balance_export",
-                  "approvals", "settings", "time_zone", "breakage", "breakage_export"}
+                  "approvals", "settings", "time_zone", "breakage", "breakage_export", "webhooks", "webhook_new",
+                  "webhook_replay_failed"}
 
 
 def test_the_dashboard_table_covers_every_page():
@@ -248,7 +269,7 @@ def test_the_dashboard_table_covers_every_page():
 
 
 def fill(data: dict, world: World) -> dict:
-    marks = {"b_customer": world.b_customer.id, "b_business": world.b.id}
+    marks = {"b_customer": world.b_customer.id, "b_business": world.b.id, "b_webhook": world.b_webhook.id}
     return {k: marks.get(v, v) for k, v in data.items()}
 
 

@@ -48,6 +48,17 @@ class AddCurrencyForm(forms.Form):
         return cleaned
 
 
+class RunwayDaysForm(forms.Form):
+    """``wallet.runway_low`` fires when, at its trailing 14-day burn rate, a wallet empties within
+    this many days. The range is the service's (``business_set_runway_days``)."""
+
+    runway_days = forms.IntegerField(
+        label="Runway days", min_value=1, max_value=365,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric", "class": "input-amount"}),
+        help_text="Alert (wallet.runway_low) when a wallet would run out within this many days at its "
+                  "last 14 days' spending. 1 to 365.")
+
+
 LowBalanceThresholdFormSet = forms.formset_factory(LowBalanceThresholdForm, extra=0)
 
 

@@ -11,6 +11,7 @@ from wallets.dashboard.views import (
     reports,
     settings,
     statements,
+    webhooks,
 )
 
 app_name = "dashboard"
@@ -37,4 +38,18 @@ urlpatterns = [
     path("settings/", settings.settings_page, name="settings"),
     path("settings/time-zone/", settings.set_time_zone, name="time_zone"),
     path("business/", settings.switch_business, name="switch_business"),
+    path("webhooks/", webhooks.webhook_list, name="webhooks"),
+    path("webhooks/new/", webhooks.webhook_new, name="webhook_new"),
+    path("webhooks/replay-failed/", webhooks.webhook_replay_failed, name="webhook_replay_failed"),
+    path("webhooks/events/<str:event_id>/", webhooks.webhook_event, name="webhook_event"),
+    path("webhooks/<str:endpoint_id>/", webhooks.webhook_detail, name="webhook"),
+    path("webhooks/<str:endpoint_id>/enabled/", webhooks.webhook_toggle, name="webhook_toggle"),
+    path("webhooks/<str:endpoint_id>/secret/", webhooks.webhook_secret, name="webhook_secret"),
+    path("webhooks/<str:endpoint_id>/rotate/", webhooks.webhook_rotate, name="webhook_rotate"),
+    path("webhooks/<str:endpoint_id>/test/", webhooks.webhook_test, name="webhook_test"),
+    path("webhooks/<str:endpoint_id>/delete/", webhooks.webhook_delete, name="webhook_delete"),
+    path("webhooks/<str:endpoint_id>/deliveries/<str:delivery_id>/", webhooks.webhook_delivery,
+         name="webhook_delivery"),
+    path("webhooks/<str:endpoint_id>/deliveries/<str:delivery_id>/replay/", webhooks.webhook_delivery_replay,
+         name="webhook_delivery_replay"),
 ]

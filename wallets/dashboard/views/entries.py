@@ -12,6 +12,7 @@ from wallets.adjustments import reversals
 from wallets.dashboard.access import dashboard_view, operator_required
 from wallets.dashboard.views.common import customer_or_404, render_page
 from wallets.selectors.movements import EntryDetail, entry_detail
+from wallets.selectors.webhooks import events_for_entry
 
 
 def _detail_or_404(request, customer_id: str, entry_id: str) -> EntryDetail:
@@ -32,6 +33,7 @@ def _entry_page(request, detail: EntryDetail, *, form=None, status: int = 200):
         form = reversals.reversal_form_new(detail=detail)
     return render_page(request, "dashboard/entry_detail.html", {
         "nav": "ledger", "customer": detail.entry.customer, "detail": detail, "entry": detail.entry, "form": form,
+        "webhook_events": events_for_entry(business_id=business_id, entry_id=detail.entry.pk),
     }, status=status)
 
 

@@ -1,4 +1,4 @@
-"""Settings: the time zone for everyone, low-balance thresholds for operators; and the two
+"""Settings: the time zone for everyone, low-balance thresholds and runway days for operators; and the two
 per-session choices (time zone, the business a superuser looks at)."""
 
 from django.contrib import messages
@@ -9,12 +9,19 @@ from django.views.decorators.http import require_POST
 
 from wallets import selectors
 from wallets.dashboard.access import SESSION_BUSINESS_KEY, dashboard_view
-from wallets.dashboard.forms import AddCurrencyForm, BusinessSwitchForm, LowBalanceThresholdFormSet, TimeZoneForm
+from wallets.dashboard.forms import (
+    AddCurrencyForm,
+    BusinessSwitchForm,
+    LowBalanceThresholdFormSet,
+    RunwayDaysForm,
+    TimeZoneForm,
+)
 from wallets.dashboard.middleware import SESSION_KEY as TZ_SESSION_KEY
 from wallets.dashboard.middleware import time_zone_names
 from wallets.dashboard.views.common import redirect_back, render_page
+from wallets.exceptions import InvalidInput
 from wallets.money import to_major
-from wallets.services.policies import currency_policy_set_low_balance
+from wallets.services.policies import business_set_runway_days, currency_policy_set_low_balance
 
 
 @dashboard_view
@@ -22,11 +29,23 @@ def settings_page(request):
     """Time zone for everyone; low-balance thresholds, editable by operators."""
     business_id = request.access.business_id
     rows = selectors.low_balance_threshold_rows(business_id=business_id)
-    formset = add_form = None
+    formset = add_form = runway_form = None
     if request.method == "POST":
         if not request.access.can_post:
             raise PermissionDenied("Your role may view but not change settings.")
-        if request.POST.get("form") == "add":
+        if request.POST.get("form") == "runway":
+            runway_form = RunwayDaysForm(request.POST, prefix="runway")
+            if runway_form.is_valid():
+                try:
+                    days = business_set_runway_days(business_id=business_id,
+                                                    runway_days=runway_form.cleaned_data["runway_days"])
+                except InvalidInput as exc:
+                    for problem in exc.errors.get("runway_days", [str(exc)]):
+                        runway_form.add_error("runway_days", problem)
+                else:
+                    messages.success(request, f"Saved: runway alerts {days} day{'s' if days != 1 else ''} ahead.")
+                    return redirect("dashboard:settings")
+        elif request.POST.get("form") == "add":
             add_form = AddCurrencyForm(request.POST, prefix="add")
             if add_form.is_valid():
                 currency = add_form.cleaned_data["currency"]
@@ -54,6 +73,8 @@ def settings_page(request):
     return render_page(request, "dashboard/settings.html", {
         "nav": "settings", "rows": rows, "formset": formset,
         "add_form": add_form or AddCurrencyForm(prefix="add"),
+        "runway_form": runway_form or RunwayDaysForm(prefix="runway",
+                                                     initial={"runway_days": request.access.business.runway_days}),
         "time_zones": sorted(time_zone_names()),
     })
 
