@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from wallets.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -255,11 +255,14 @@ def record(outcomes: Sequence[Outcome], *, now: datetime.datetime | None = None)
                 _disable(endpoint, WebhookEndpoint.DisabledReason.FAILING, now)
                 changed_endpoints.add(endpoint.id)
         WebhookAttempt.objects.bulk_create(attempts)
-        WebhookDelivery.objects.bulk_update(
-            list(current.values()),
-            ["status", "attempts", "next_attempt_at", "lease_until", "last_status_code", "replay", "delivered_at",
-             "updated_at"],
-        )
+        # One UPDATE per kind of result (delivered; retried at one time; …), not one per row.
+        groups: dict[tuple, list[str]] = defaultdict(list)
+        for d in current.values():
+            groups[(d.status, d.next_attempt_at, d.last_status_code, d.replay, d.delivered_at)].append(d.id)
+        for (status, next_at, code, replay_, delivered_at), group in groups.items():
+            WebhookDelivery.objects.filter(pk__in=group).update(
+                status=status, attempts=F("attempts") + 1, next_attempt_at=next_at, lease_until=None,
+                last_status_code=code, replay=replay_, delivered_at=delivered_at, updated_at=now)
         for endpoint_id in changed_endpoints:
             endpoint = endpoints[endpoint_id]
             endpoint.updated_at = now
