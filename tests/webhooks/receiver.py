@@ -48,12 +48,17 @@ class Receiver:
         self.delay = delay
         self.answer: Callable[[Request], tuple] | None = None
         self.requests: list[Request] = []
+        #: Requests read and not yet answered (a slow receiver's backlog).
+        self.in_flight = 0
         self._script: collections.deque[int | tuple] = collections.deque()
         self._lock = threading.Condition()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # The status line and headers, then the body, are separate writes: without this, Nagle's
+            # algorithm and the client's delayed ACK stall every answer by ~40 ms.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -68,11 +73,14 @@ class Receiver:
                 body = self.rfile.read(length) if length else b""
                 request = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body,
                                   time.time())
+                with receiver._lock:
+                    receiver.in_flight += 1
                 status, text, delay = receiver._answer_for(request)
                 if delay:
                     time.sleep(delay)
                 with receiver._lock:
                     receiver.requests.append(request)
+                    receiver.in_flight -= 1
                     receiver._lock.notify_all()
                 payload = text.encode("utf-8")
                 try:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import datetime
 import itertools
 import json
+import threading
 
 import pytest
+from django.db import connection, connections
 from django.test import override_settings
 from django.utils import timezone
 
@@ -294,3 +296,35 @@ def test_the_pass_schedules_itself_for_the_next_retry(endpoint, receiver, custom
     assert counts["attempted"] == 1
     waiting = DBTaskResult.objects.get(status=TaskResultStatus.READY, task_path="wallets.tasks.deliver_webhooks")
     assert waiting.run_after == the_delivery().next_attempt_at
+
+
+@pytest.mark.skipif(connection.vendor == "sqlite",
+                    reason="SQLite's in-memory test database is one connection: two passes cannot overlap there")
+def test_two_passes_side_by_side_send_each_delivery_once(endpoint, receiver, customer):
+    """Two workers' passes at once: the fan-out and the claims skip what the other holds (SKIP LOCKED),
+    so each event is dispatched once and each delivery attempted once."""
+    from wallets.webhooks import pump
+
+    receiver.delay = 0.01
+    for _ in range(60):
+        credit(customer, 10)
+    errors: list[BaseException] = []
+
+    def one_pass() -> None:
+        try:
+            pump.run(budget_s=10)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=one_pass) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert WebhookDelivery.objects.filter(status="delivered").count() == 60
+    assert WebhookAttempt.objects.count() == 60
+    assert len(receiver.requests) == 60
+    assert len({r.headers["webhook-id"] for r in receiver.requests}) == 60

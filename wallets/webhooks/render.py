@@ -79,40 +79,38 @@ def render_many(events: Sequence[WebhookEvent]) -> dict[str, str]:
     by_business: dict[str, list[LedgerEntry]] = defaultdict(list)
     for entry in entries.values():
         by_business[entry.business_id].append(entry)
-    # One serializer per business, reused for each of its entries: a serializer builds its fields
-    # once, the costliest part of rendering one.
-    serializers = {business_id: LedgerEntryResponse(context={
-        "actor_labels": actor_labels_for_entries(business_id=business_id, entries=found)})
-        for business_id, found in by_business.items()}
-    hold_serializer = HoldResponse()
-    out = {}
-    for event in events:
-        out[event.id] = envelope(event, _data(event, entries, holds, serializers, hold_serializer))
-    return out
+    labels = {business_id: actor_labels_for_entries(business_id=business_id, entries=found)
+              for business_id, found in by_business.items()}
+    # One list serializer per business: its fields are built once, not once per entry.
+    rendered_entries: dict[str, dict[str, Any]] = {}
+    for business_id, found in by_business.items():
+        many = LedgerEntryResponse(found, many=True, context={"actor_labels": labels[business_id]}).data
+        rendered_entries.update((entry.id, dict(data)) for entry, data in zip(found, many, strict=True))
+    hold_view = HoldResponse()
+    return {event.id: envelope(event, _data(event, rendered_entries, holds, hold_view)) for event in events}
 
 
 def render(event: WebhookEvent) -> str:
     return render_many([event])[event.id]
 
 
-def _data(event: WebhookEvent, entries: dict[str, LedgerEntry], holds: dict[str, Hold],
-          serializers: dict[str, LedgerEntryResponse], hold_serializer: HoldResponse) -> dict[str, Any]:
+def _data(event: WebhookEvent, entries: dict[str, dict[str, Any]], holds: dict[str, Hold],
+          hold_view: HoldResponse) -> dict[str, Any]:
     facts = _FACTS.get(event.type)
     if facts is not None:
         return facts(event)
     if event.type == Type.LEDGER_ENTRY_CREATED:
+        # As of its creation: nothing of it reversed or expired yet (read without the annotations:
+        # 0, or null for a credit that never expires).
         entry = entries.get(event.entry_id or "")
-        if entry is None:  # cannot happen: entries are never deleted (their event's FK-less link)
+        if entry is None:  # cannot happen: entries are never deleted
             return {"payload_type": "CustomerWalletTransaction", "id": event.entry_id}
-        # As of its creation: nothing of it reversed or expired yet (no annotations: 0, or null
-        # for a credit that never expires).
-        rendered_entry = serializers[entry.business_id].to_representation(entry)
-        return {"payload_type": "CustomerWalletTransaction", **rendered_entry}
+        return {"payload_type": "CustomerWalletTransaction", **entry}
     if event.type.startswith("wallet.hold."):
         hold = holds.get(event.hold_id or "")
         if hold is None:
             return {"payload_type": "WalletHold", "id": event.hold_id}
-        rendered: dict[str, Any] = dict(hold_serializer.to_representation(hold))
+        rendered: dict[str, Any] = dict(hold_view.to_representation(hold))
         rendered["status"] = event.data.get("status", rendered["status"])
         rendered["captured_amount"] = event.data.get("captured_amount", rendered["captured_amount"])
         return {"payload_type": "WalletHold", **rendered}
