@@ -260,8 +260,9 @@ def markdown(results: dict) -> str:
         lines.extend(_row([r["round"], r["name"], _fmt(r["throughput"], 0), r["statements_per_op"], r["entries"],
                            r["events"]]) for r in hooks["runs"])
         lines.append("")
-        lines.extend(f"- {k}: {hooks.get(k)}" for k in ("median_throughput", "on_vs_off", "off_vs_raw", "on_vs_raw",
-                                                        "statements_per_op", "backlog_after_posting", "delivery"))
+        lines.extend(f"- {k}: {hooks.get(k)}" for k in ("median_throughput", "on_vs_off", "delivering_vs_off",
+                                                        "off_vs_raw", "on_vs_raw", "statements_per_op",
+                                                        "backlog_after_posting", "delivery"))
 
     for key, title in (("bulk", "bulk_credit"), ("reconcile", "reconcile_wallets")):
         section = results.get(key)

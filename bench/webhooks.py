@@ -1,10 +1,12 @@
 """Webhooks: what one subscribed endpoint costs API posting, and how fast the worker delivers.
 
-1. Posting with webhooks off (no enabled endpoint: no event is written) and on (one endpoint,
-   subscribed to everything, at a local receiver, with ``run_worker`` delivering meanwhile), through
-   the API (B3), interleaved in rounds with the raw-SQL baseline (B1) of the same workload, so the
-   three are measured under the same machine load. Each committed entry must have exactly one
-   ``wallet.ledger_entry.created`` event in the "on" rounds and none in the "off" rounds.
+1. Posting through the API (B3) with webhooks off (no enabled endpoint: no event is written), on (one
+   endpoint subscribed to everything: the posting writes its events, the worker is stopped), and
+   on+delivering (the same, with ``run_worker`` delivering to a local receiver meanwhile, on the same
+   cores), interleaved in rounds with the raw-SQL baseline (B1) of the same workload, so all are
+   measured under the same machine load. "on" is the posting path's own cost; "on+delivering" adds
+   the worker's CPU on this machine (in production the worker runs on other cores or hosts). Each
+   committed entry must have exactly one ``wallet.ledger_entry.created`` event when on, none when off.
 2. Delivery: a burst of events committed at once (one batch posting), then the time until the
    worker has delivered all of them to the receiver: events per second, one worker process.
 
@@ -96,53 +98,68 @@ def webhooks(run, *, db: str, raw_db: str, rounds: int, seconds: float, clients:
     workload = posting.Workload("many")
     out: dict = {"clients": clients, "seconds": seconds, "rounds": rounds, "workload": workload.name}
     runs: list[dict] = []
+    worker = TaskWorker(database_url=run.url, args=("--interval", "0.2"), env=PRIVATE_OK)
+    variants = (("off", "B3", False, False), ("on", "B3", True, False), ("raw", "B1", False, False),
+                ("on+delivering", "B3", True, True))
     with Receiver() as receiver, run.cluster.connect(raw_db, autocommit=True) as raw_conn, \
             run.cluster.connect(db, autocommit=True) as conn, \
-            run.gunicorn(run.url, extra_env=PRIVATE_OK) as server, \
-            TaskWorker(database_url=run.url, args=("--interval", "0.2"), env=PRIVATE_OK) as worker:
+            run.gunicorn(run.url, extra_env=PRIVATE_OK) as server:
         from bench.pg import StatementCounter
 
         endpoint_id = _endpoint(f"http://127.0.0.1:{receiver.port}/hooks")
         counter = StatementCounter(run.cluster, db)
         counter_raw = StatementCounter(run.cluster, raw_db)
-        for round_no in range(1, rounds + 1):
-            for name, variant, enabled in (("off", "B3", False), ("on", "B3", True), ("raw", "B1", False)):
-                _set_enabled(conn, endpoint_id, enabled)
-                since = datetime.datetime.now(datetime.UTC)
-                result = run._measure(variant, workload, clients=clients, seconds=seconds, round_no=round_no,
-                                      server=server, counter=counter, counter_raw=counter_raw, conn=conn,
-                                      raw_conn=raw_conn)
-                events = conn.execute(
-                    "SELECT count(*) FROM wallets_webhookevent WHERE created_at >= %s "
-                    "AND type = 'wallet.ledger_entry.created'", [since]).fetchone()[0]
-                one_each = events == (result["entries_in_db"] if enabled else 0)
-                if variant == "B3" and not one_each:
-                    run.void.append(f"webhooks {name} round {round_no}: {events} events for "
-                                    f"{result['entries_in_db']} entries")
-                runs.append({"name": name, "round": round_no, "throughput": result["throughput"],
-                             "statements_per_op": result.get("statements_per_op"), "events": events,
-                             "entries": result.get("entries_in_db"), "one_event_per_entry": one_each})
-        _set_enabled(conn, endpoint_id, True)
-        drained = _wait_delivered(conn, since=datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1),
-                                  timeout=300)
-        out["backlog_after_posting"] = {"events": drained[0], "delivered": drained[1], "drain_s": round(drained[2], 2)}
-        out["delivery"] = _burst(run, conn, burst)
-        counter.close()
-        counter_raw.close()
-        out["worker_log_tail"] = worker.log_tail(5)
+        try:
+            for round_no in range(1, rounds + 1):
+                for name, variant, enabled, delivering in variants:
+                    _set_enabled(conn, endpoint_id, enabled)
+                    if delivering:
+                        worker.start()
+                    since = datetime.datetime.now(datetime.UTC)
+                    result = run._measure(variant, workload, clients=clients, seconds=seconds, round_no=round_no,
+                                          server=server, counter=counter, counter_raw=counter_raw, conn=conn,
+                                          raw_conn=raw_conn)
+                    if delivering:
+                        worker.stop()
+                    events = conn.execute(
+                        "SELECT count(*) FROM wallets_webhookevent WHERE created_at >= %s "
+                        "AND type = 'wallet.ledger_entry.created'", [since]).fetchone()[0]
+                    one_each = events == (result["entries_in_db"] if enabled else 0)
+                    if variant == "B3" and not one_each:
+                        run.void.append(f"webhooks {name} round {round_no}: {events} events for "
+                                        f"{result['entries_in_db']} entries")
+                    runs.append({"name": name, "round": round_no, "throughput": result["throughput"],
+                                 "statements_per_op": result.get("statements_per_op"), "events": events,
+                                 "entries": result.get("entries_in_db"), "one_event_per_entry": one_each,
+                                 "pg_cpu_ms_per_op": result.get("pg_cpu_ms_per_op"),
+                                 "app_cpu_ms_per_op": result.get("app_cpu_ms_per_op")})
+            _set_enabled(conn, endpoint_id, True)
+            worker.start()
+            drained = _wait_delivered(conn, since=datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1),
+                                      timeout=300)
+            out["backlog_after_posting"] = {"events": drained[0], "delivered": drained[1],
+                                            "drain_s": round(drained[2], 2)}
+            out["delivery"] = _burst(run, conn, burst)
+            out["worker_log_tail"] = worker.log_tail(5)
+        finally:
+            worker.remove()
+            counter.close()
+            counter_raw.close()
     out["receiver_requests"] = _Receiver.received
     out["runs"] = runs
-    med = {name: statistics.median([r["throughput"] for r in runs if r["name"] == name])
-           for name in ("off", "on", "raw")}
+    names = [name for name, *_ in variants]
+    med = {name: statistics.median([r["throughput"] for r in runs if r["name"] == name]) for name in names}
     statements = {name: statistics.median([r["statements_per_op"] or 0 for r in runs if r["name"] == name])
-                  for name in ("off", "on")}
+                  for name in names if name != "raw"}
     out["median_throughput"] = {k: round(v, 1) for k, v in med.items()}
     out["statements_per_op"] = statements
     out["on_vs_off"] = round(med["on"] / med["off"], 3) if med["off"] else None
     out["off_vs_raw"] = round(med["off"] / med["raw"], 3) if med["raw"] else None
     out["on_vs_raw"] = round(med["on"] / med["raw"], 3) if med["raw"] else None
+    out["delivering_vs_off"] = round(med["on+delivering"] / med["off"], 3) if med["off"] else None
     out["summary"] = (f"API posting x{clients}: off {med['off']:.0f}/s, on {med['on']:.0f}/s "
-                      f"(on/off {out['on_vs_off']}), raw SQL {med['raw']:.0f}/s; "
+                      f"(on/off {out['on_vs_off']}), on while the worker delivers {med['on+delivering']:.0f}/s "
+                      f"({out['delivering_vs_off']}), raw SQL {med['raw']:.0f}/s; "
                       f"delivery {out['delivery']['events_per_s']} events/s")
     return out
 
