@@ -102,3 +102,32 @@ def test_the_typescript_snippet_of_docs_api_md_runs(live_server, key):  # noqa: 
     ran = run_typescript(snippets("Webhooks", "ts"), live_server, key[1], "unused",
                          ["endpoint", "secret", "rotated", "shown", "everyId"])
     check_snippet_results(ran["endpoint"]["id"], ran["secret"], ran["rotated"], ran["shown"], ran["everyId"])
+
+
+def test_an_endpoint_made_by_the_sdk_receives_what_the_sdk_moves_and_the_sdk_verifies_it(dodo, business):  # noqa: F811
+    """The whole loop through Dodo's SDK: create the endpoint, move money, read the secret, then
+    ``client.webhooks.unwrap()`` verifies the delivery that a real receiver got from the worker."""
+    from tests.webhooks.receiver import Receiver
+    from wallets.webhooks import pump
+
+    with Receiver() as receiver:
+        endpoint = dodo.webhooks.create(url=receiver.url, filter_types=["wallet.ledger_entry.created"])
+        customer = dodo.customers.create(email="sdk-hooks@example.com", name="Hook")
+        wallet = dodo.customers.wallets.ledger_entries.create(customer.customer_id, amount=2500, currency="USD",
+                                                             entry_type="credit", reason="top-up")
+        pump.run(budget_s=5.0)
+        receiver.wait_for(1)
+        (request,) = receiver.requests
+        secret = dodo.webhooks.retrieve_secret(endpoint.id).secret
+        verifier = dodopayments.DodoPayments(bearer_token="unused", webhook_key=secret)
+        event = verifier.webhooks.unwrap(request.text, headers=dict(request.headers))
+        assert event.type == "wallet.ledger_entry.created"
+        assert event.business_id == business.id
+        body = request.json()
+        assert body["data"]["customer_id"] == customer.customer_id
+        assert (body["data"]["amount"], body["data"]["after_balance"]) == (2500, wallet.balance)
+        forged = {**dict(request.headers), "webhook-signature": "v1,bm90IHRoZSBzaWduYXR1cmU="}
+        from standardwebhooks.webhooks import WebhookVerificationError
+
+        with pytest.raises(WebhookVerificationError):
+            verifier.webhooks.unwrap(request.text, headers=forged)
