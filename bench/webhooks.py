@@ -44,13 +44,15 @@ class _Receiver(BaseHTTPRequestHandler):
         pass
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the worker opens up to 32 connections at once
+
 class Receiver:
     """A local receiver in a thread of the bench process: answers 204 at once, counts."""
 
     def __init__(self):
         self.port = free_port()
-        ThreadingHTTPServer.request_queue_size = 256  # the worker opens up to 32 connections at once
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), _Receiver)
+        self.server = _Server(("127.0.0.1", self.port), _Receiver)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

@@ -42,6 +42,13 @@ class Request:
         return json.loads(self.body)
 
 
+class _Server(ThreadingHTTPServer):
+    # The worker opens up to 32 connections at once; http.server's default backlog of 5 would refuse
+    # some of them on a loaded machine (a failed attempt, retried later), which no real receiver does.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class Receiver:
     def __init__(self, *, default: int = 200, delay: float = 0.0, host: str = "127.0.0.1"):
         self.default = default
@@ -94,7 +101,7 @@ class Receiver:
 
             do_POST = do_GET = do_PUT = _handle  # noqa: N815 - http.server's names
 
-        self.server = ThreadingHTTPServer((host, 0), Handler)
+        self.server = _Server((host, 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://{host}:{self.port}/hooks"

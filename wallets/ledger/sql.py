@@ -238,6 +238,22 @@ def insert_rows(conn: BaseDatabaseWrapper, rows: Sequence[dict[str, Any]]) -> No
             )
 
 
+def store_event_payloads(
+    conn: BaseDatabaseWrapper, payloads: Sequence[tuple[str, str]], dispatched_at: Any
+) -> None:
+    """The webhook fan-out's write: each event's rendered payload, and its dispatch time, in one
+    statement (``bulk_update``'s CASE over hundreds of rows cost more than the rest of the fan-out)."""
+    if not payloads:
+        return
+    table = conn.ops.quote_name(WebhookEvent._meta.db_table)
+    values = ", ".join(["(%s, %s)"] * len(payloads))
+    statement = (f"WITH v(id, payload) AS (VALUES {values}) "  # noqa: S608 - placeholders and the model's table
+                 f"UPDATE {table} SET payload = (SELECT v.payload FROM v WHERE v.id = {table}.id), "
+                 f"dispatched_at = %s WHERE id IN (SELECT v.id FROM v)")
+    with conn.cursor() as cursor:
+        cursor.execute(statement, [value for pair in payloads for value in pair] + [dispatched_at])
+
+
 # --- Reads the ORM cannot say well ----------------------------------------------------------------
 
 #: The health check's round trip.

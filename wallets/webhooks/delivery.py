@@ -83,7 +83,7 @@ def claim(*, limit: int = BATCH, now: datetime.datetime | None = None) -> list[W
     with transaction.atomic(durable=True):
         found = WebhookDelivery.objects.filter(due(now)).order_by("next_attempt_at", "id")
         if connection.vendor == "postgresql":
-            found = found.select_for_update(skip_locked=True, of=("self",))
+            found = found.select_for_update(no_key=True, skip_locked=True, of=("self",))
         candidates = list(found.select_related("event", "endpoint")[:limit])
         if not candidates:
             return []

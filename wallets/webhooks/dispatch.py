@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import datetime
 from collections import defaultdict
-from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
+from wallets.ledger import sql
 from wallets.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from wallets.webhooks import render
 
@@ -29,7 +29,7 @@ def dispatch_batch(*, limit: int = BATCH, now: datetime.datetime | None = None) 
     with transaction.atomic(durable=True):
         pending = WebhookEvent.objects.filter(dispatched_at__isnull=True).order_by("created_at", "id")
         if connection.vendor == "postgresql":
-            pending = pending.select_for_update(skip_locked=True)
+            pending = pending.select_for_update(no_key=True, skip_locked=True)
         events = list(pending[:limit])
         if not events:
             return 0
@@ -56,15 +56,7 @@ def dispatch_batch(*, limit: int = BATCH, now: datetime.datetime | None = None) 
 def _store(events: list[WebhookEvent], now: datetime.datetime) -> None:
     """Set each event's payload and ``dispatched_at`` in one statement (``bulk_update``'s CASE over
     hundreds of rows costs more than the rest of the fan-out)."""
-    table = connection.ops.quote_name(WebhookEvent._meta.db_table)
-    values = ", ".join(["(%s, %s)"] * len(events))
-    params: list[Any] = [value for event in events for value in (event.id, event.payload)]
-    # Only placeholders and the model's own table name are formatted in.
-    sql = (f"WITH v(id, payload) AS (VALUES {values}) "  # noqa: S608
-           f"UPDATE {table} SET payload = (SELECT v.payload FROM v WHERE v.id = {table}.id), dispatched_at = %s "
-           f"WHERE id IN (SELECT v.id FROM v)")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, now])
+    sql.store_event_payloads(connection, [(event.id, event.payload or "") for event in events], now)
 
 
 def ensure_payloads(events: list[WebhookEvent]) -> None:

@@ -31,6 +31,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connections
 from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
 
+from wallets.ledger import sql
 from wallets.management.base import WalletsCommand
 from wallets.tasks import sweep_ensure_scheduled
 
@@ -108,7 +109,7 @@ Examples:
                 connection.close()
             try:
                 with connections["default"].cursor() as cursor:
-                    cursor.execute("SELECT 1")
+                    cursor.execute(sql.PING)
                 return
             except (OperationalError, InterfaceError):
                 time.sleep(1)
