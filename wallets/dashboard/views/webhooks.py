@@ -175,6 +175,13 @@ def webhook_secret(request, endpoint_id: str):
     return response
 
 
+def _confirm_page(request, endpoint, action: str, **extra):
+    """The confirmation step of a destructive action (it posts again with ``confirm=1``)."""
+    return render_page(request, "dashboard/webhooks_confirm.html", {
+        "nav": "webhooks", "endpoint": endpoint, "action": action, **extra,
+        "post_url": reverse(f"dashboard:webhook_{action}", args=[endpoint.pk])})
+
+
 @require_POST
 @dashboard_view
 @operator_required
@@ -182,9 +189,7 @@ def webhook_secret(request, endpoint_id: str):
 def webhook_rotate(request, endpoint_id: str):
     endpoint = _endpoint_or_404(request, endpoint_id)
     if request.POST.get("confirm") != "1":
-        return render_page(request, "dashboard/webhooks_confirm.html", {
-            "nav": "webhooks", "endpoint": endpoint, "action": "rotate", "overlap_hours": OVERLAP_HOURS,
-            "post_url": reverse("dashboard:webhook_rotate", args=[endpoint.pk])})
+        return _confirm_page(request, endpoint, "rotate", overlap_hours=OVERLAP_HOURS)
     webhook_services.endpoint_rotate_secret(business_id=request.access.business_id, endpoint_id=endpoint.pk)
     messages.success(request, f"Rotated the secret. The old one still signs deliveries for {OVERLAP_HOURS} hours, "
                               "beside the new one; reveal the new one to update your receiver.")
@@ -198,9 +203,7 @@ def webhook_rotate(request, endpoint_id: str):
 def webhook_delete(request, endpoint_id: str):
     endpoint = _endpoint_or_404(request, endpoint_id)
     if request.POST.get("confirm") != "1":
-        return render_page(request, "dashboard/webhooks_confirm.html", {
-            "nav": "webhooks", "endpoint": endpoint, "action": "delete",
-            "post_url": reverse("dashboard:webhook_delete", args=[endpoint.pk])})
+        return _confirm_page(request, endpoint, "delete")
     webhook_services.endpoint_delete(business_id=request.access.business_id, endpoint_id=endpoint.pk)
     messages.success(request, f"Deleted the endpoint {endpoint.url} and its delivery log.")
     return HttpResponseRedirect(reverse("dashboard:webhooks"), status=303)
