@@ -100,6 +100,7 @@ def test_bug7_times_say_their_zone_and_show_utc_on_tap(demo, new_page, login, sh
     assert re.search(r"\d\d:\d\d IST$", when.inner_text()), when.inner_text()
     expect(when.locator("abbr.tz")).to_have_attribute("title", "Asia/Kolkata")
     expect(page.get_by_test_id("last-entry-USD").locator("abbr.tz")).to_have_text("IST")
+    expect(page.get_by_test_id("chart-zone")).to_have_text("Asia/Kolkata")  # the chart's axis times
     # Touch has no hover: a tap shows the UTC time.
     utc = when.locator(".utc")
     expect(utc).to_be_hidden()
