@@ -213,6 +213,7 @@ def test_bug4_filtering_shows_loading_and_the_csv_waits(demo, new_page, login, s
     results = page.locator("#results")
     export = page.get_by_test_id("export-csv")
     expect(page.get_by_test_id("result-count")).to_have_text("25")
+    expect(page.get_by_test_id("filter-zone")).to_have_text("From and To are whole days in Asia/Kolkata.")
     held = _hold_htmx(page, "/dashboard/ledger/")
     page.get_by_label("Made by").select_option("command")
     # While the (slow) request runs: busy, dimmed, and no CSV of the old filter to click.
