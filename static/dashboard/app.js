@@ -9,10 +9,12 @@
     return meta ? meta.content : "";
   }
 
-  // Times follow the browser's time zone until the person picks one in Settings.
+  // Times follow the browser's time zone until the person picks one in Settings. The login page
+  // sends it with the sign-in (static/dashboard/login.js), so the first page is already right; a
+  // session without one (signed in elsewhere) sends it here, in the background, and never reloads
+  // the page (that lost whatever was being typed): the times shown say their zone, the next page
+  // uses the browser's.
   var body = document.body;
-  var leaving = false;  // the person already went on to another page: never pull them back
-  window.addEventListener("beforeunload", function () { leaving = true; });
   if (body.dataset.timeZoneSet === "0" && window.Intl && body.dataset.timeZoneUrl) {
     var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
     if (zone) {
@@ -21,11 +23,35 @@
         method: "POST", body: data, credentials: "same-origin",
         headers: { "X-CSRFToken": csrfToken() },
       }).then(function (response) {
-        // Show the page's times in the new zone at once (only when it differs).
-        if (response.ok && zone !== body.dataset.timeZone && !leaving) { window.location.reload(); }
+        if (response.ok) { body.dataset.timeZoneSet = "1"; }
       }).catch(function () {});
     }
   }
+
+  // Filtering with htmx: while new results load, the old rows are marked busy (dimmed, aria-busy)
+  // and their "Download CSV" link waits, so that it never exports a filter no longer selected.
+  function setBusy(target, busy) {
+    if (!target || !target.setAttribute) { return; }
+    if (busy) { target.setAttribute("aria-busy", "true"); } else { target.removeAttribute("aria-busy"); }
+    target.querySelectorAll("a[data-testid=export-csv]").forEach(function (link) {
+      if (busy) {
+        link.setAttribute("aria-disabled", "true");
+        link.setAttribute("tabindex", "-1");
+        link.dataset.href = link.getAttribute("href");
+        link.removeAttribute("href");
+      } else if (link.dataset.href) {
+        link.setAttribute("href", link.dataset.href);
+        link.removeAttribute("aria-disabled");
+        link.removeAttribute("tabindex");
+      }
+    });
+  }
+  document.addEventListener("htmx:beforeRequest", function (event) { setBusy(event.detail.target, true); });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    // After a swap the target is new (and not busy); after an error or an abort the old one is back.
+    var target = event.detail.target;
+    if (target && target.isConnected) { setBusy(target, false); }
+  });
 
   // A form marked data-once is sent once: a double click or a second Enter does nothing.
   // (The server is safe anyway: the form's idempotency key makes a repeat a replay.)

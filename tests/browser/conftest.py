@@ -14,12 +14,13 @@ BROWSER_TIME_ZONE = "Asia/Kolkata"
 
 @pytest.fixture
 def new_page(chromium, live_server):
-    """``new_page(width=1280, height=900)``: a fresh browser context (own cookies) on the live server."""
+    """``new_page(width=1280, height=900, **options)``: a fresh browser context (own cookies) on the live
+    server; ``options`` go to ``new_context`` (``has_touch=True``, ``java_script_enabled=False`` …)."""
     contexts = []
 
-    def make(width=1280, height=900):
+    def make(width=1280, height=900, **options):
         context = chromium.new_context(viewport={"width": width, "height": height}, timezone_id=BROWSER_TIME_ZONE,
-                                       base_url=live_server.url, accept_downloads=True, locale="en-US")
+                                       base_url=live_server.url, accept_downloads=True, locale="en-US", **options)
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = context.new_page()
@@ -91,7 +92,7 @@ def login(live_server):
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Sign in").click()
         page.wait_for_url(f"**{next_url}")
-        # The first page sends the browser's time zone and reloads once when it differs.
+        # The sign-in form sent the browser's time zone: the first page shows it (and never reloads).
         expect(page.locator("body")).not_to_have_attribute("data-time-zone", "UTC")
         page.wait_for_load_state("networkidle")
 

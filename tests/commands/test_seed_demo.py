@@ -6,6 +6,7 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db.models import Min
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -83,6 +84,17 @@ def test_seeds_a_working_demo(db, debug):
     oldest = entries.order_by("created_at").first().created_at
     assert oldest < timezone.now() - datetime.timedelta(days=50)  # a history, not one instant
     assert_books_right()
+    # "Customer since" heads the customer's ledger: no customer's (or wallet's) first entry predates it.
+    first_of_customer = dict(entries.values("customer_id").annotate(first=Min("created_at"))
+                             .values_list("customer_id", "first"))
+    since = dict(Customer.objects.filter(business=business).values_list("pk", "created_at"))
+    assert len(first_of_customer) == 40
+    assert [c for c, first in first_of_customer.items() if first < since[c]] == []
+    first_of_wallet = dict(entries.values("wallet_id").annotate(first=Min("created_at"))
+                           .values_list("wallet_id", "first"))
+    wallet_since = dict(Wallet.objects.filter(business=business).values_list("pk", "created_at"))
+    assert [w for w, first in first_of_wallet.items() if first < wallet_since[w]] == []
+    assert min(since.values()) < timezone.now() - datetime.timedelta(days=50)
 
     low = run_command("low_balance_report", "--business", business.id)
     assert len(low.out.splitlines()) - 1 >= 7  # some wallets end low
@@ -114,6 +126,8 @@ def test_a_second_run_changes_nothing_and_prints_the_same_credentials(db, debug)
     first = run_command("seed_demo")
     before = counts()
     balances = dict(Wallet.objects.values_list("id", "balance"))
+    dated = (dict(Customer.objects.values_list("id", "created_at")),
+             dict(Wallet.objects.values_list("id", "created_at")))
 
     second = run_command("seed_demo")
 
@@ -123,6 +137,8 @@ def test_a_second_run_changes_nothing_and_prints_the_same_credentials(db, debug)
     assert credentials(second.out) == credentials(first.out)
     assert counts() == before
     assert dict(Wallet.objects.values_list("id", "balance")) == balances
+    assert (dict(Customer.objects.values_list("id", "created_at")),
+            dict(Wallet.objects.values_list("id", "created_at"))) == dated
 
 
 def test_prints_a_working_admin_login_and_names_createsuperuser(db, debug):

@@ -37,7 +37,11 @@ def test_user_without_business_gets_403_page(make_user, client_for, db):
     response = client.get("/dashboard/")
     assert response.status_code == 403
     body = response.content.decode()
-    assert "does not belong to a business" in body
+    assert "is not a member of any business" in body
+    assert "Ask an administrator" in body
+    assert 'action="/accounts/logout/"' in body  # a working Log out: a POST with the CSRF token
+    assert "csrfmiddlewaretoken" in body
+    assert 'href="/dashboard/"' not in body.replace('class="brand brand-center" href="/dashboard/"', "")
     assert "dashboard.css" in body  # the dashboard's error page, not Django's plain one
 
 

@@ -176,8 +176,27 @@ def test_customer_times_in_user_time_zone_with_utc_title(operator_client, custom
     import zoneinfo
     local = result.entry.created_at.astimezone(zoneinfo.ZoneInfo("Asia/Kolkata"))
     utc = result.entry.created_at.astimezone(zoneinfo.ZoneInfo("UTC"))
-    assert (f'title="{utc:%Y-%m-%d %H:%M:%S} UTC">{local:%b} {local.day}, {local:%Y} '
-            f'<span class="time-of-day">{local:%H:%M}</span></time>') in body
+    assert (f'title="{utc:%Y-%m-%d %H:%M:%S} UTC" tabindex="0" class="when">{local:%b} {local.day}, {local:%Y} '
+            f'<span class="time-of-day">{local:%H:%M} <abbr class="tz" title="Asia/Kolkata">IST</abbr></span>'
+            f'<span class="utc" role="tooltip">{utc:%Y-%m-%d %H:%M} UTC</span></time>') in body
+
+
+def test_an_old_zone_name_is_shown_by_its_current_name(operator_client, customer, post):
+    """A session (or a browser) with "Asia/Calcutta" sees "Asia/Kolkata"; the picker lists no old names."""
+    post(customer, 100)
+    session = operator_client.session
+    session["django_timezone"] = "Asia/Calcutta"
+    session.save()
+    body = operator_client.get(f"/dashboard/customers/{customer.pk}/").content.decode()
+    assert 'data-time-zone="Asia/Kolkata"' in body
+    assert "Calcutta" not in body
+    settings_page = operator_client.get("/dashboard/settings/").content.decode()
+    assert '<option value="Asia/Kolkata">' in settings_page
+    assert "Asia/Calcutta" not in settings_page
+    assert "US/Eastern" not in settings_page
+    chosen = operator_client.post("/dashboard/settings/time-zone/", {"time_zone": "Asia/Calcutta"})
+    assert chosen.status_code == 302
+    assert operator_client.session["django_timezone"] == "Asia/Kolkata"
 
 
 def test_customer_ledger_filters_and_pagination(operator_client, customer, post):

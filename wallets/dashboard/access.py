@@ -3,7 +3,8 @@
 - A user with a ``Membership`` sees that one business; operators and approvers may post.
 - A superuser sees every business and picks one; the choice is kept in
   ``request.session["business_id"]`` (the key the API's session authentication reads too).
-- Anyone else is refused (403). Anonymous users are sent to the login page.
+- Anyone else sees a page that says their account belongs to no business, whom to ask, and a
+  "Log out" button (403; ``NoMembership``). Anonymous users are sent to the login page.
 
 Every dashboard view is wrapped in ``dashboard_view``; views that write are also wrapped in
 ``operator_required``, so a forged POST by a viewer is refused on the server.
@@ -42,6 +43,10 @@ class NoBusiness(Exception):
     """A superuser on a fresh install: there is no business to show yet."""
 
 
+class NoMembership(PermissionDenied):
+    """A signed-in user who belongs to no business (and is no superuser)."""
+
+
 def access_resolve(request) -> DashboardAccess:
     """The business this request may see. Raises PermissionDenied or NoBusiness."""
     cached = getattr(request, "_dashboard_access", None)
@@ -65,7 +70,7 @@ def access_resolve(request) -> DashboardAccess:
             business=membership.business, role=membership.role, can_post=membership.can_post, is_superuser=False
         )
     else:
-        raise PermissionDenied("Your user does not belong to a business. Ask an administrator for access.")
+        raise NoMembership("Your user does not belong to a business. Ask an administrator for access.")
     request._dashboard_access = access
     return access
 
@@ -80,9 +85,19 @@ def dashboard_view(view):
             request.access = access_resolve(request)
         except NoBusiness:
             return render(request, "dashboard/no_business.html", status=200)
+        except NoMembership:
+            return render(request, "dashboard/no_membership.html", {"admins": _administrators()}, status=403)
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def _administrators() -> list[str]:
+    """Who can add a user to a business: the active superusers' emails (or names), a few."""
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects.filter(is_superuser=True, is_active=True).order_by("pk")[:3]
+    return [u.email or u.get_username() for u in users]
 
 
 def operator_required(view):

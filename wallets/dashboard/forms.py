@@ -4,7 +4,7 @@ with the admin."""
 
 from django import forms
 
-from wallets.dashboard.middleware import time_zone_names
+from wallets.dashboard.middleware import canonical_time_zone, time_zone_names
 from wallets.filters import BoundedDateField
 from wallets.money import CURRENCY_CHOICES, MoneyParseError, parse_major
 
@@ -71,7 +71,7 @@ class TimeZoneForm(forms.Form):
         name = self.cleaned_data["time_zone"].strip()
         if name not in time_zone_names():
             raise forms.ValidationError("Unknown time zone; pick one from the list.")
-        return name
+        return canonical_time_zone(name)
 
 
 class BusinessSwitchForm(forms.Form):

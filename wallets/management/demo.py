@@ -13,6 +13,10 @@ due in the next days, one that expired at once and was swept, so breakage shows)
 a payment from the wallet, a refund and a partial reversal of the payment (``_extras``). Their
 times are now, after every history entry of their wallets.
 
+The history lies in the past, so each customer (and each of their wallets) is then dated a day
+before their first entry (``_date_customers``): "customer since" never follows the ledger it heads.
+Only rows dated after that are changed, so a rerun changes nothing.
+
 The credentials are fixed, published demo values (the dashboard passwords and the API key are
 printed by the command and written here). That is only acceptable on a local demo, so the
 command refuses to run unless ``DEBUG`` is on (or ``--force``). Only the key's SHA-256 digest is
@@ -28,10 +32,11 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Min
 from django.utils import timezone
 
 from wallets import ledger
-from wallets.models import ApiKey, Business, Customer, ExchangeRate, LedgerEntry, Membership
+from wallets.models import ApiKey, Business, Customer, ExchangeRate, LedgerEntry, Membership, Wallet
 from wallets.money import format_money
 from wallets.services.actors import Actor
 from wallets.services.api_keys import KEY_PREFIX, KEY_RANDOM_LENGTH, hash_key
@@ -129,6 +134,7 @@ def demo_seed(*, today: datetime.datetime | None = None) -> DemoSeedResult:
     if refused:  # the plan never overdraws; this would be a bug in the plan
         raise RuntimeError(f"demo history refused: {refused[:3]}")
     extras_posted = _extras(business.id, now)
+    _date_customers(business.id)
     posted = codes.count(ledger.Code.OK) + extras_posted
     return DemoSeedResult(
         business=business, business_created=business_created, users=users, api_key=API_KEY,
@@ -136,6 +142,27 @@ def demo_seed(*, today: datetime.datetime | None = None) -> DemoSeedResult:
         customers_created=customers_created, entries_posted=posted,
         entries_already_there=LedgerEntry.objects.filter(business=business).count() - posted, rates_added=rates_added,
     )
+
+
+#: How long before their first entry a demo customer (and their wallets) came to be.
+CUSTOMER_LEAD = datetime.timedelta(days=1)
+
+
+def _date_customers(business_id: str) -> None:
+    """Date each customer, and their wallets, ``CUSTOMER_LEAD`` before the customer's first entry,
+    where they are dated after it (the first run: rows made now, a history in the past)."""
+    firsts = dict(LedgerEntry.objects.filter(business_id=business_id).values("customer_id")
+                  .annotate(first=Min("created_at")).values_list("customer_id", "first"))
+    with transaction.atomic():
+        for customer_id, created_at in Customer.objects.filter(business_id=business_id, pk__in=list(firsts)) \
+                .values_list("pk", "created_at"):
+            since = firsts[customer_id] - CUSTOMER_LEAD
+            if created_at > firsts[customer_id]:
+                Customer.objects.filter(pk=customer_id).update(created_at=since)
+            else:
+                since = created_at
+            Wallet.objects.filter(business_id=business_id, customer_id=customer_id,
+                                  created_at__gt=since).update(created_at=since)
 
 
 def _user(business: Business, username: str, password: str, role: str) -> DemoUser:

@@ -51,9 +51,21 @@ def actor_kind(actor_type: str) -> str:
     return _ACTOR_KINDS.get(actor_type, actor_type)
 
 
+def zone_label(local: datetime.datetime) -> str:
+    """The zone's short name ("IST", "CET", "UTC"), or its offset where it has none ("UTC+04")."""
+    name = local.tzname() or ""
+    if not name or name[0] in "+-":
+        offset = local.strftime("%z")  # +0400, +0545
+        minutes = f":{offset[3:]}" if offset[3:] != "00" else ""
+        name = "UTC" if offset in ("+0000", "") else f"UTC{offset[:3]}{minutes}"
+    return name
+
+
 @register.filter
 def when(value, style="datetime"):
-    """``<time>`` in the user's time zone, UTC on hover, ISO 8601 for machines."""
+    """``<time>`` in the user's time zone, labelled with the zone ("14:05 IST", the full name on
+    hover), UTC on hover, tap or focus (a focusable element shows it: touch has no hover), ISO 8601
+    for machines."""
     if not value:
         return ""
     if not isinstance(value, datetime.datetime):
@@ -63,8 +75,13 @@ def when(value, style="datetime"):
     iso, title = utc.isoformat().replace("+00:00", "Z"), utc.strftime("%Y-%m-%d %H:%M:%S")
     if style == "date":
         return format_html('<time datetime="{}" title="{} UTC">{}</time>', iso, title, local.strftime("%b %-d, %Y"))
-    return format_html('<time datetime="{}" title="{} UTC">{} <span class="time-of-day">{}</span></time>',
-                       iso, title, local.strftime("%b %-d, %Y"), local.strftime("%H:%M"))
+    zone = timezone.get_current_timezone_name()
+    return format_html(
+        '<time datetime="{}" title="{} UTC" tabindex="0" class="when">{} <span class="time-of-day">{} '
+        '<abbr class="tz" title="{}">{}</abbr></span><span class="utc" role="tooltip">{} UTC</span></time>',
+        iso, title, local.strftime("%b %-d, %Y"), local.strftime("%H:%M"), zone, zone_label(local),
+        utc.strftime("%Y-%m-%d %H:%M"),
+    )
 
 
 @register.simple_tag(takes_context=True)

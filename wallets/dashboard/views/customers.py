@@ -16,6 +16,7 @@ from wallets.filters import DashboardCustomerFilterSet, LedgerEntryFilterSet
 from wallets.models import Customer, Wallet
 from wallets.money import minor_unit_exponent, to_major
 from wallets.selectors import movements
+from wallets.selectors.activity import wallet_last_entry_times
 
 CUSTOMERS_PER_PAGE = 25
 CUSTOMER_LEDGER_PER_PAGE = 20
@@ -42,6 +43,9 @@ def customer_list(request):
 def _customer_page(request, customer: Customer, *, form=None, status: int = 200) -> HttpResponse:
     business_id = request.access.business_id
     wallets = selectors.wallet_list(business_id=business_id, customer_id=customer.pk)
+    last_entry_at = wallet_last_entry_times(business_id=business_id, wallets=wallets)
+    for w in wallets:
+        w.last_entry_at = last_entry_at.get(w.pk)  # type: ignore[attr-defined]
     ledger = LedgerEntryFilterSet(
         request.GET, queryset=selectors.ledger_entry_list(business_id=business_id, customer_id=customer.pk),
         request=request,

@@ -10,6 +10,7 @@ from wallets.dashboard.csv_export import csv_stream_response
 from wallets.dashboard.views.common import EXPORT_CHUNK_SIZE, iso_utc, page_of, render_page
 from wallets.filters import WalletFilterSet
 from wallets.money import to_major
+from wallets.selectors.activity import wallet_with_last_entry_at
 
 LOW_BALANCE_PER_PAGE = 50
 
@@ -33,7 +34,7 @@ def low_balance(request):
     # The page's 50 customers by primary key after the wallets are sorted and cut, rather than a
     # join that reads every customer of the business first (at 100,000 wallets the join was most
     # of the query's time).
-    wallets = wallets.select_related(None).prefetch_related("customer")
+    wallets = wallet_with_last_entry_at(wallets.select_related(None).prefetch_related("customer"))
     return render_page(request, "dashboard/low_balance.html", {
         "nav": "low", "filter": filterset, "page": page_of(request, wallets, LOW_BALANCE_PER_PAGE),
     })
@@ -43,14 +44,14 @@ def low_balance(request):
 @dashboard_view
 def low_balance_export(request):
     _filterset, wallets = _low_balance_filterset(request)
-    wallets = wallets.only("id", "currency", "balance", "updated_at", "customer_id", "customer__name",
-                           "customer__email")
+    wallets = wallet_with_last_entry_at(wallets.only("id", "business_id", "currency", "balance", "entry_count",
+                                                     "customer_id", "customer__name", "customer__email"))
 
     def rows():
         for w in wallets.iterator(chunk_size=EXPORT_CHUNK_SIZE):
             yield [w.customer_id, csv_safe_text(w.customer.name), csv_safe_text(w.customer.email),
                    w.currency, to_major(w.balance, w.currency), w.balance, to_major(w.threshold, w.currency),
-                   iso_utc(w.updated_at)]
+                   iso_utc(w.last_entry_at) if w.last_entry_at else ""]
 
     header = ["customer_id", "customer_name", "customer_email", "currency", "balance", "balance_minor",
               "low_below", "last_activity_utc"]

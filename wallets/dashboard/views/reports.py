@@ -69,7 +69,7 @@ def breakage_export(request):
                    csv_safe_text(format_money(row.amount, row.currency)), row.entries]
 
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    header = ["period", "currency", "expired", "expired_minor", "expired_display", "expiry_entries"]
+    header = ["period_utc", "currency", "expired", "expired_minor", "expired_display", "expiry_entries"]
     return csv_stream_response(f"breakage-{stamp}.csv", header, lines())
 
 

@@ -17,7 +17,7 @@ from wallets.dashboard.forms import (
     TimeZoneForm,
 )
 from wallets.dashboard.middleware import SESSION_KEY as TZ_SESSION_KEY
-from wallets.dashboard.middleware import time_zone_names
+from wallets.dashboard.middleware import picker_time_zones
 from wallets.dashboard.views.common import redirect_back, render_page
 from wallets.exceptions import InvalidInput
 from wallets.money import to_major
@@ -75,7 +75,7 @@ def settings_page(request):
         "add_form": add_form or AddCurrencyForm(prefix="add"),
         "runway_form": runway_form or RunwayDaysForm(prefix="runway",
                                                      initial={"runway_days": request.access.business.runway_days}),
-        "time_zones": sorted(time_zone_names()),
+        "time_zones": picker_time_zones(),
     })
 
 
