@@ -66,6 +66,8 @@ def test_currency_pickers_put_the_business_currencies_first(operator_client, bus
              (reverse("dashboard:settings"), "id_add-currency")]
     for path, select_id in pages:
         html = operator_client.get(path).content.decode().replace("&#x27;", "'")
+        select = re.search(rf'<select[^>]*id="{select_id}"[^>]*>(.*?)</select>', html, re.DOTALL).group(1)
+        assert select.count('<option value=""') == 1, path  # "Any currency" (or "Choose a currency") once
         groups = _groups(html, select_id)
         assert [label for label, _ in groups] == [OWN_GROUP, OTHER_GROUP], path
         assert groups[0][1] == own, path

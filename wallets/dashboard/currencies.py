@@ -43,4 +43,7 @@ def order_currency_field(form, *, business_id: str, name: str = "currency") -> N
         return
     current = list(field.choices)
     empty = current[0] if current and current[0][0] == "" else None
-    field.choices = currency_choices(business_id=business_id, empty=empty)
+    field.choices = currency_choices(business_id=business_id)
+    # django-filter's choice fields add their empty choice themselves; a plain form's needs it back.
+    if empty and not any(value == "" for value, _ in field.choices):
+        field.choices = [empty, *field.choices]
