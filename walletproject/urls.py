@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from wallets.http.errors import not_found
@@ -15,6 +17,9 @@ urlpatterns = [
     path("dashboard", lambda request: redirect("/dashboard/")),
     path("dashboard/", include("wallets.dashboard.urls")),
     path("healthz", health, name="health"),
+    # Browsers ask for /favicon.ico on pages that name no icon (JSON, the API's error pages): the
+    # dashboard's icon answers, rather than a 404 in every log.
+    path("favicon.ico", RedirectView.as_view(url=static("dashboard/favicon.svg")), name="favicon"),
     # The API's documentation is public: no authentication (a logged-in admin outside any business
     # would otherwise be refused by the session authentication), no rate limit.
     path("api/schema", SpectacularAPIView.as_view(**PUBLIC), name="openapi-schema"),

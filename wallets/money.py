@@ -87,6 +87,21 @@ def format_money(amount_minor: int, currency: str, locale: str = "en_US") -> str
                            currency_digits=False)
 
 
+def format_spec(currency: str, locale: str = "en_US") -> dict:
+    """What a browser needs to format money exactly as ``format_money`` does (the chart's axis and
+    tooltip): the text before and after the digits, the separators and the number of decimals.
+    Read off ``format_money`` itself, so the two cannot drift apart."""
+    exponent = minor_unit_exponent(currency)
+    sample = format_money(1234 * 10**exponent + (5 * 10 ** (exponent - 1) if exponent else 0), currency, locale)
+    first = next(i for i, ch in enumerate(sample) if ch.isdigit())
+    last = max(i for i, ch in enumerate(sample) if ch.isdigit())
+    digits = sample[first:last + 1]  # "1,234.50": the group separator follows the first digit
+    group = digits[1] if len(digits) > 4 and not digits[1].isdigit() else ""
+    decimal = digits[-exponent - 1] if exponent else ""
+    return {"prefix": sample[:first], "suffix": sample[last + 1:], "group": group, "decimal": decimal,
+            "decimals": exponent}
+
+
 def currency_symbol(currency: str, locale: str = "en_US") -> str:
     return get_currency_symbol(currency, locale=locale)
 

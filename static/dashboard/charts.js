@@ -10,19 +10,39 @@
   var HEIGHT = 220;
   var charts = {};
 
-  function formatter(currency, decimals) {
-    try {
-      return new Intl.NumberFormat(undefined, {
-        style: "currency", currency: currency, minimumFractionDigits: decimals, maximumFractionDigits: decimals,
-      });
-    } catch (e) {
-      return { format: function (v) { return currency + " " + v.toFixed(decimals); } };
-    }
+  // The page's own money format (wallets.money.format_money, sent as ``s.format``), so the axis,
+  // the tooltip and the balance cards read alike: "KWD4.144", "$1,234.50", "¥500".
+  function formatter(spec) {
+    var scale = Math.pow(10, spec.decimals);
+    return {
+      format: function (v) {
+        var minor = Math.round(Math.abs(v) * scale);
+        var whole = Math.floor(minor / scale);
+        var text = String(whole).replace(/\B(?=(\d{3})+(?!\d))/g, spec.group);
+        if (spec.decimals) {
+          text += spec.decimal + String(minor - whole * scale).padStart(spec.decimals, "0");
+        }
+        return (v < 0 && minor ? "-" : "") + spec.prefix + text + spec.suffix;
+      },
+    };
+  }
+  // The y axis is as wide as its longest label (measured in the axis font), so no label is cut.
+  function axisSize(box) {
+    return function (u, values, axisIdx, cycleNum) {
+      var axis = u.axes[axisIdx];
+      if (cycleNum > 1 && axis._size) { return axis._size; }
+      var longest = 0;
+      u.ctx.font = axis.font[0];
+      (values || []).forEach(function (text) { longest = Math.max(longest, u.ctx.measureText(text).width); });
+      var size = Math.ceil(longest / (window.devicePixelRatio || 1) + axis.ticks.size + axis.gap + 8);
+      box.dataset.yAxisSize = String(size);
+      return size;
+    };
   }
   function width() { return Math.max(240, holder.clientWidth); }
 
   function draw(s, box) {
-    var money = formatter(s.currency, s.decimals);
+    var money = formatter(s.format);
     var opts = {
       width: width(), height: HEIGHT,
       tzDate: function (ts) { return zone ? uPlot.tzDate(new Date(ts * 1e3), zone) : new Date(ts * 1e3); },
@@ -34,8 +54,12 @@
       },
       axes: [
         { stroke: "#5d6878", grid: { stroke: "#eef0f4" }, ticks: { stroke: "#e1e5eb" } },
-        { stroke: "#5d6878", grid: { stroke: "#eef0f4" }, ticks: { stroke: "#e1e5eb" }, size: 86,
-          values: function (u, vals) { return vals.map(function (v) { return money.format(v); }); } },
+        { stroke: "#5d6878", grid: { stroke: "#eef0f4" }, ticks: { stroke: "#e1e5eb" }, size: axisSize(box),
+          values: function (u, vals) {
+            var labels = vals.map(function (v) { return money.format(v); });
+            box.dataset.yLabels = JSON.stringify(labels);  // what the axis shows, for tests and tools
+            return labels;
+          } },
       ],
       series: [
         { value: "{YYYY}-{MM}-{DD} {HH}:{mm}" },

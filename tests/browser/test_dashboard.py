@@ -113,7 +113,7 @@ def test_low_balance_filter_and_csv(demo, new_page, login, shot):
     with page.expect_download() as download_info:
         page.get_by_test_id("export-csv").click()
     download = download_info.value
-    rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text(encoding="utf-8"))))
+    rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text(encoding="utf-8-sig"))))
     assert download.suggested_filename.startswith("low-balance-")
     assert sorted((r["customer_name"], r["balance"]) for r in rows) == [("Ann Lee", "25.00"), ("Bob Stone", "5.00")]
     # Each row links to the customer.
@@ -134,7 +134,7 @@ def test_ledger_filters_and_csv(demo, new_page, login, shot):
     shot(page, "10-ledger-filtered")
     with page.expect_download() as download_info:
         page.get_by_test_id("export-csv").click()
-    rows = list(csv.DictReader(io.StringIO(Path(download_info.value.path()).read_text(encoding="utf-8"))))
+    rows = list(csv.DictReader(io.StringIO(Path(download_info.value.path()).read_text(encoding="utf-8-sig"))))
     assert sorted(r["amount"] for r in rows) == ["4500.00", "7500.00"]
     assert {r["actor_type"] for r in rows} == {"command"}
 

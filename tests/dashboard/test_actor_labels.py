@@ -58,7 +58,7 @@ def test_the_selector_labels_every_kind_of_actor(business, entries):
 
 def test_the_page_and_the_export_show_the_same_label(operator_client, customer, entries):
     export = operator_client.get("/dashboard/ledger/export.csv")
-    rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode())))
+    rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode("utf-8-sig"))))
     assert {r["reason"]: r["actor"] for r in rows} == entries
     assert _page_labels(operator_client.get("/dashboard/ledger/").content.decode()) == entries
     assert _page_labels(operator_client.get(f"/dashboard/customers/{customer.pk}/").content.decode()) == entries

@@ -79,7 +79,9 @@ def test_overdraft_at_approval_keeps_it_pending(approver_client, business, custo
                              user=operator).request
     post(customer, 2000, credit=False)  # the balance is now $30.00, less than the $40.00 debit
     response = approver_client.post(f"/dashboard/approvals/{held.pk}/decide/", {"decision": "approve"}, follow=True)
-    assert "Not approved: Insufficient wallet funds" in response.content.decode()
+    # In money, as the page shows every amount (not the engine's minor units "3000, the debit is 4000").
+    assert ("Not approved: Insufficient wallet funds: the available USD balance is $30.00, less than this debit "
+            "of $40.00.") in response.content.decode()
     assert AdjustmentRequest.objects.get(pk=held.pk).status == "pending"
 
 

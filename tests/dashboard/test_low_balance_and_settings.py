@@ -63,7 +63,7 @@ def test_empty_state(operator_client, business, wallets):
 
 def test_low_balance_csv(operator_client, wallets):
     response = operator_client.get("/dashboard/wallets/low-balance/export.csv", {"currency": "USD"})
-    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
     assert [(r["customer_name"], r["currency"], r["balance"], r["balance_minor"], r["low_below"]) for r in rows] == [
         ("Poor", "USD", "3.00", "300", "10.00")]
     assert rows[0]["last_activity_utc"].endswith("Z")

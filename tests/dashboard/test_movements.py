@@ -256,7 +256,7 @@ def test_breakage_page_and_csv(viewer_client, expired):
     body = viewer_client.get("/dashboard/reports/breakage/").content.decode()
     assert f"<td>{month}</td><td><span class=\"ccy\">USD</span></td><td class=\"num\">$35.00</td>" in body
     response = viewer_client.get("/dashboard/reports/breakage/export.csv")
-    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
     assert rows == [["period_utc", "currency", "expired", "expired_minor", "expired_display", "expiry_entries"],
                     [month, "USD", "35.00", "3500", "$35.00", "1"]]
     bad = viewer_client.get("/dashboard/reports/breakage/?date_from=2026-02-30")

@@ -310,8 +310,8 @@ def test_the_dashboard_refuses_anonymous_visitors(world):
 
 def test_every_url_is_in_one_of_the_tables_or_known_to_be_outside_tenancy():
     """Top-level routes: the API and the dashboard are covered above; the rest hold no business data
-    (admin is staff-only and superuser-scoped, accounts is login/logout, docs and schema are public)."""
+    (admin is staff-only and superuser-scoped, accounts is login/logout, docs, schema and the favicon are public)."""
     outside = {"", "admin/", "accounts/", "dashboard", "dashboard/", "healthz", "api/schema", "api/docs",
-               "api/redoc", "api-auth/", "^(?P<rest>.*)$"}
+               "api/redoc", "api-auth/", "favicon.ico", "^(?P<rest>.*)$"}
     top = {str(p.pattern) for p in get_resolver().url_patterns}
     assert top <= outside, top - outside  # "" covers the home redirect and the API (API_TABLE)

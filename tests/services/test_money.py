@@ -134,3 +134,22 @@ def test_zero_balances_need_no_rate_and_usd_needs_none():
 )
 def test_conversion_matches_rational_arithmetic(balances, rates):
     assert convert_to_usd_minor(balances, rates) == exact_usd_cents(balances, rates)
+
+
+@pytest.mark.parametrize("currency", ["USD", "JPY", "KWD", "INR", "XOF", "CLP", "EUR", "BHD"])
+def test_format_spec_rebuilds_format_money(currency):
+    """The chart formats money in the browser from ``format_spec``: the same text as the page."""
+    from wallets.money import format_spec
+
+    spec = format_spec(currency)
+
+    def like_the_browser(minor: int) -> str:
+        scale = 10 ** spec["decimals"]
+        whole, part = divmod(abs(minor), scale)
+        text = f"{whole:,}".replace(",", spec["group"])
+        if spec["decimals"]:
+            text += spec["decimal"] + str(part).zfill(spec["decimals"])
+        return ("-" if minor < 0 else "") + spec["prefix"] + text + spec["suffix"]
+
+    for minor in (0, 5, 4144, 40000, 123456789, -4625, 2**63 - 1):
+        assert like_the_browser(minor) == format_money(minor, currency)

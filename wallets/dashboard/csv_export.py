@@ -1,5 +1,9 @@
 """Streamed CSV: rows are written as the database cursor yields them, so an export of a million
-entries never sits in memory (``StreamingHttpResponse`` over ``QuerySet.iterator``)."""
+entries never sits in memory (``StreamingHttpResponse`` over ``QuerySet.iterator``).
+
+Every export starts with a UTF-8 byte-order mark: Excel on Windows reads a file without one in the
+machine's legacy code page ("MÃ¼ller" for "Müller"); Python's ``utf-8-sig``, LibreOffice, Numbers
+and pandas read it as UTF-8 either way."""
 
 import csv
 from collections.abc import Iterable, Iterator
@@ -7,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from django.http import StreamingHttpResponse
 
 CHUNK_ROWS = 500
+BOM = "\ufeff"
 
 
 class _Echo:
@@ -20,7 +25,7 @@ def csv_stream_response(filename: str, header: list[str], rows: Iterable[list]) 
     writer = csv.writer(_Echo())
 
     def lines() -> Iterator[str]:
-        yield writer.writerow(header)
+        yield BOM + writer.writerow(header)
         buffer: list[str] = []
         for row in rows:
             buffer.append(writer.writerow(row))

@@ -36,11 +36,13 @@ from wallets.exceptions import (
     CustomerNotFound,
     EntryNotFound,
     IdempotencyKeyReused,
+    InsufficientFunds,
     InvalidInput,
     InvalidState,
     NotAllowed,
 )
 from wallets.models import AdjustmentRequest, Customer, LedgerEntry, Membership, SecurityEvent
+from wallets.money import format_money
 from wallets.services.actors import Actor
 from wallets.services.security_events import security_event_record
 
@@ -188,21 +190,27 @@ def _decide(*, business_id: str, request_id: str, approver) -> AdjustmentRequest
 
 
 def adjustment_approve(*, business_id: str, request_id: str, approver, note: str = "") -> AdjustmentRequest:
-    """Approve and post. An overdraft at approval time raises and leaves the request pending."""
+    """Approve and post. An overdraft at approval time raises ``InsufficientFunds`` (its message in
+    money, for the person deciding) and leaves the request pending."""
     with transaction.atomic(durable=True):
         request = _decide(business_id=business_id, request_id=request_id, approver=approver)
-        if request.reversal_of_id is not None:
-            entry = ledger.reverse_in_transaction(
-                business_id=business_id, customer_id=request.customer_id, entry_id=request.reversal_of_id,
-                amount=request.amount, reason=request.reason, idempotency_key=None,
-                actor=Actor.user(request.requested_by_id),
-            ).entry
-        else:
-            entry = ledger.post_in_transaction(
-                business_id=business_id, customer_id=request.customer_id, currency=request.currency,
-                amount=request.amount, is_credit=request.is_credit, reason=request.reason,
-                idempotency_key=None, actor=Actor.user(request.requested_by_id), expires_at=request.expires_at,
-            ).entry
+        try:
+            if request.reversal_of_id is not None:
+                entry = ledger.reverse_in_transaction(
+                    business_id=business_id, customer_id=request.customer_id, entry_id=request.reversal_of_id,
+                    amount=request.amount, reason=request.reason, idempotency_key=None,
+                    actor=Actor.user(request.requested_by_id),
+                ).entry
+            else:
+                entry = ledger.post_in_transaction(
+                    business_id=business_id, customer_id=request.customer_id, currency=request.currency,
+                    amount=request.amount, is_credit=request.is_credit, reason=request.reason,
+                    idempotency_key=None, actor=Actor.user(request.requested_by_id), expires_at=request.expires_at,
+                ).entry
+        except InsufficientFunds as exc:
+            # The engine's message is in minor units ("… balance is 4625, the debit is 10000"); the
+            # people who approve read money. The wallet is still locked by this transaction.
+            raise InsufficientFunds(_overdraft_message(request)) from exc
         request.status = AdjustmentRequest.Status.APPROVED
         request.decided_by = approver
         request.decided_at = timezone.now()
@@ -211,6 +219,18 @@ def adjustment_approve(*, business_id: str, request_id: str, approver, note: str
         request.save(update_fields=["status", "decided_by", "decided_at", "decision_note", "ledger_entry"])
         _audit_decision(request, approver, SecurityEvent.Kind.ADJUSTMENT_APPROVED)
     return request
+
+
+def _overdraft_message(request: AdjustmentRequest) -> str:
+    """Why a held debit (or reversal of a credit) cannot post now, in money: "Insufficient wallet
+    funds: the available USD balance is $46.25, less than this debit of $100.00."."""
+    wallet = next((w for w in selectors.wallet_list(business_id=request.business_id, customer_id=request.customer_id)
+                   if w.currency == request.currency), None)
+    available = wallet.balance - wallet.held_balance if wallet is not None else 0
+    what = "reversal" if request.reversal_of_id is not None else "debit"
+    return (f"Insufficient wallet funds: the available {request.currency} balance is "
+            f"{format_money(available, request.currency)}, less than this {what} of "
+            f"{format_money(request.amount, request.currency)}.")
 
 
 def adjustment_reject(*, business_id: str, request_id: str, approver, note: str = "") -> AdjustmentRequest:

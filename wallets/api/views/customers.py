@@ -36,12 +36,20 @@ class CustomerViewSet(mixins.ListModelMixin, BusinessViewSet):
             return s.CustomerPatchRequest
         return s.CustomerResponse
 
-    @extend_schema(operation_id="list_customers", responses={200: s.CustomerListResponse, **ERROR_RESPONSES})
+    @extend_schema(operation_id="list_customers",
+                   description=(
+                       "Lists the calling business's customers, newest first, one page at a time; "
+                       'filter by exact email (case-insensitive), part of the name, or creation time.'
+                   ), responses={200: s.CustomerListResponse, **ERROR_RESPONSES})
     def list(self, request):
         customers = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(s.CustomerResponse(customers, many=True).data)
 
-    @extend_schema(operation_id="create_customer", request=s.CustomerCreateRequest,
+    @extend_schema(operation_id="create_customer",
+                   description=(
+                       'Creates a customer of the calling business. Its wallets in the default '
+                       'currencies exist at once, with a zero balance.'
+                   ), request=s.CustomerCreateRequest,
                    responses={200: s.CustomerResponse, **WRITE_ERROR_RESPONSES})
     def create(self, request):
         body = s.CustomerCreateRequest(data=request.data)
@@ -54,12 +62,20 @@ class CustomerViewSet(mixins.ListModelMixin, BusinessViewSet):
         )
         return Response(s.CustomerResponse(customer).data)
 
-    @extend_schema(operation_id="get_customer_handler", responses={200: s.CustomerResponse, **ERROR_RESPONSES})
+    @extend_schema(operation_id="get_customer_handler",
+                   description=(
+                       "Returns one customer of the calling business by id; another business's "
+                       'customer is a 404.'
+                   ), responses={200: s.CustomerResponse, **ERROR_RESPONSES})
     def retrieve(self, request, customer_id: str):
         customer = selectors.customer_get(business_id=self.business_id, customer_id=customer_id)
         return Response(s.CustomerResponse(customer).data)
 
-    @extend_schema(operation_id="patch_customer", request=s.CustomerPatchRequest,
+    @extend_schema(operation_id="patch_customer",
+                   description=(
+                       "Changes a customer's email, name, phone number, metadata or preferred locale;"
+                       ' fields left out keep their value.'
+                   ), request=s.CustomerPatchRequest,
                    responses={200: s.CustomerResponse, **WRITE_ERROR_RESPONSES})
     def partial_update(self, request, customer_id: str):
         body = s.CustomerPatchRequest(data=request.data)

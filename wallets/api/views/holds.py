@@ -55,6 +55,9 @@ class HoldViewSet(CustomerScopedViewSet):
         return {"create": h.HoldCreateRequest, "capture": h.HoldCaptureRequest}.get(self.action, h.HoldResponse)
 
     @extend_schema(operation_id="list_customer_wallet_holds",
+                   description=(
+                       "Lists a customer's holds, newest first, filtered by status or currency."
+                   ),
                    parameters=[OpenApiParameter("currency", OpenApiTypes.STR, enum=DODO_CURRENCIES,
                                                 description="Only this currency")],
                    responses={200: h.HoldListResponse, **ERROR_RESPONSES})
@@ -64,13 +67,21 @@ class HoldViewSet(CustomerScopedViewSet):
         page = self.paginate_queryset(self.filter_queryset(holds))
         return self.get_paginated_response(h.HoldResponse(page, many=True).data)
 
-    @extend_schema(operation_id="get_customer_wallet_hold", responses={200: h.HoldResponse, **ERROR_RESPONSES,
+    @extend_schema(operation_id="get_customer_wallet_hold",
+                   description=(
+                       "Returns one of the customer's holds by id, with its status and the amount "
+                       'captured.'
+                   ), responses={200: h.HoldResponse, **ERROR_RESPONSES,
                                                                        404: HOLD_ERRORS[404]})
     def retrieve(self, request, customer_id: str, hold_id: str):
         hold = hold_get(business_id=self.business_id, customer_id=customer_id, hold_id=hold_id)
         return Response(h.HoldResponse(hold).data)
 
-    @extend_schema(operation_id="create_customer_wallet_hold", request=h.HoldCreateRequest,
+    @extend_schema(operation_id="create_customer_wallet_hold",
+                   description=(
+                       "Reserves money in one of the customer's wallets until it is captured, voided "
+                       'or expires: the available balance drops, the booked balance does not.'
+                   ), request=h.HoldCreateRequest,
                    parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
                                                 description="Used as idempotency_key when the body has none")],
                    responses={200: h.HoldResponse,
@@ -90,7 +101,11 @@ class HoldViewSet(CustomerScopedViewSet):
         )
         return _replayable(Response(h.HoldResponse(result.hold).data), result)
 
-    @extend_schema(operation_id="capture_customer_wallet_hold", request=h.HoldCaptureRequest,
+    @extend_schema(operation_id="capture_customer_wallet_hold",
+                   description=(
+                       'Captures an active hold, in full or in part: the captured amount is debited '
+                       'from the wallet and the rest is released.'
+                   ), request=h.HoldCaptureRequest,
                    responses={200: h.HoldCaptureResponse, **WRITE_ERROR_RESPONSES, **HOLD_ERRORS})
     @action(detail=True, methods=["post"])
     def capture(self, request, customer_id: str, hold_id: str):
@@ -101,7 +116,11 @@ class HoldViewSet(CustomerScopedViewSet):
         context = {"wallet": wallet_view_of(business_id=self.business_id, wallet=result.wallet), "entry": result.entry}
         return Response(h.HoldCaptureResponse(result.hold, context=context).data)
 
-    @extend_schema(operation_id="void_customer_wallet_hold", request=None,
+    @extend_schema(operation_id="void_customer_wallet_hold",
+                   description=(
+                       'Voids an active hold: its reserved money is available again and nothing is '
+                       'debited. Voiding a hold that is not active is 409 HOLD_NOT_ACTIVE.'
+                   ), request=None,
                    responses={200: h.HoldWithWalletResponse, **WRITE_ERROR_RESPONSES, **HOLD_ERRORS})
     @action(detail=True, methods=["post"])
     def void(self, request, customer_id: str, hold_id: str):

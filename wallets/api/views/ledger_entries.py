@@ -53,6 +53,10 @@ class LedgerEntryViewSet(CustomerScopedViewSet):
         return serializer(entries_list if many else entries, many=many, context=context).data
 
     @extend_schema(operation_id="get_customer_wallet_transactions",
+                   description=(
+                       "Lists the customer's ledger entries, newest first, optionally in one currency"
+                       ' (and by kind, reference, time or direction).'
+                   ),
                    parameters=[OpenApiParameter("currency", OpenApiTypes.STR, enum=DODO_CURRENCIES,
                                                 description="Only this currency")],
                    responses={200: s.LedgerEntryListResponse, **ERROR_RESPONSES})
@@ -63,13 +67,16 @@ class LedgerEntryViewSet(CustomerScopedViewSet):
         return self.get_paginated_response(self._entries_data(page, many=True))
 
     @extend_schema(operation_id="get_customer_ledger_entry",
-                   description="Extension: one ledger entry of the customer (another's is 404).",
+                   description=(
+                       "Extension: one ledger entry of the customer (another's is 404)."
+                   ),
                    responses={200: s.LedgerEntryResponse, **ERROR_RESPONSES})
     def retrieve(self, request, customer_id: str, entry_id: str):
         entry = ledger_entry_get(business_id=self.business_id, customer_id=customer_id, entry_id=entry_id)
         return Response(self._entries_data(entry))
 
-    @extend_schema(operation_id="create_customer_ledger_entry_reversal", request=s.ReversalCreateRequest,
+    @extend_schema(operation_id="create_customer_ledger_entry_reversal",
+                   request=s.ReversalCreateRequest,
                    description="Extension: reverse all or part of an entry, in the opposite direction in the "
                                "same wallet. The sum of an entry's reversals never exceeds it.",
                    parameters=[IDEMPOTENCY_HEADER],
@@ -117,7 +124,12 @@ class LedgerEntryViewSet(CustomerScopedViewSet):
             response["Idempotent-Replayed"] = "true"
         return response
 
-    @extend_schema(operation_id="create_customer_ledger_entry", request=s.LedgerEntryCreateRequest,
+    @extend_schema(operation_id="create_customer_ledger_entry",
+                   description=(
+                       "Credits or debits one of the customer's wallets and returns the wallet after "
+                       'the entry. An idempotency key makes a retry return the first result; a debit '
+                       'larger than the available balance is refused.'
+                   ), request=s.LedgerEntryCreateRequest,
                    parameters=[IDEMPOTENCY_HEADER],
                    responses={200: s.WalletResponse,
                               202: OpenApiResponse(s.AdjustmentPendingResponse,

@@ -62,6 +62,9 @@ class WebhookViewSet(BusinessViewSet):
         return found
 
     @extend_schema(operation_id="list_webhooks",
+                   description=(
+                       "Lists the business's webhook endpoints, newest first, one page at a time."
+                   ),
                    parameters=[OpenApiParameter("iterator", OpenApiTypes.STR,
                                                 description="The iterator of the previous page"),
                                OpenApiParameter("limit", OpenApiTypes.INT,
@@ -85,7 +88,11 @@ class WebhookViewSet(BusinessViewSet):
             "done": done,
         })
 
-    @extend_schema(operation_id="create_webhook", request=w.WebhookCreateRequest,
+    @extend_schema(operation_id="create_webhook",
+                   description=(
+                       'Registers a webhook endpoint: its URL, the event types it receives and '
+                       'whether it is disabled. The signing secret is created with it.'
+                   ), request=w.WebhookCreateRequest,
                    parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
                                                 description="Used as idempotency_key when the body has none")],
                    responses={200: w.WebhookDetailsResponse, **WRITE_ERROR_RESPONSES})
@@ -97,11 +104,18 @@ class WebhookViewSet(BusinessViewSet):
         endpoint = service.endpoint_create(business_id=self.business_id, **data)
         return Response(w.WebhookDetailsResponse(endpoint).data)
 
-    @extend_schema(operation_id="get_webhook", responses={200: w.WebhookDetailsResponse, **READ_ERRORS})
+    @extend_schema(operation_id="get_webhook",
+                   description=(
+                       'Returns one webhook endpoint of the business by id.'
+                   ), responses={200: w.WebhookDetailsResponse, **READ_ERRORS})
     def retrieve(self, request, webhook_id: str):
         return Response(w.WebhookDetailsResponse(self.endpoint()).data)
 
-    @extend_schema(operation_id="update_webhook", request=w.WebhookUpdateRequest,
+    @extend_schema(operation_id="update_webhook",
+                   description=(
+                       "Changes a webhook endpoint's URL, description, event types, metadata, rate "
+                       'limit or disabled state; fields left out keep their value.'
+                   ), request=w.WebhookUpdateRequest,
                    responses={200: w.WebhookDetailsResponse, **WRITE_ERRORS})
     def partial_update(self, request, webhook_id: str):
         body = w.WebhookUpdateRequest(data=request.data)
@@ -110,18 +124,28 @@ class WebhookViewSet(BusinessViewSet):
                                            **body.validated_data)
         return Response(w.WebhookDetailsResponse(endpoint).data)
 
-    @extend_schema(operation_id="delete_webhook", request=None,
+    @extend_schema(operation_id="delete_webhook",
+                   description=(
+                       'Deletes a webhook endpoint: nothing more is delivered to it.'
+                   ), request=None,
                    responses={204: OpenApiResponse(description="Deleted, with its deliveries"), **WRITE_ERRORS})
     def destroy(self, request, webhook_id: str):
         service.endpoint_delete(business_id=self.business_id, endpoint_id=webhook_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(operation_id="get_webhook_secret", responses={200: w.WebhookSecretResponse, **SECRET_ERRORS})
+    @extend_schema(operation_id="get_webhook_secret",
+                   description=(
+                       "Returns the endpoint's signing secret (only to a key that may write)."
+                   ), responses={200: w.WebhookSecretResponse, **SECRET_ERRORS})
     @action(detail=True, methods=["get"])
     def secret(self, request, webhook_id: str):
         return Response({"secret": self.endpoint().secret})
 
-    @extend_schema(operation_id="rotate_webhook_secret", request=None,
+    @extend_schema(operation_id="rotate_webhook_secret",
+                   description=(
+                       "Replaces the endpoint's signing secret with a new one; deliveries are signed "
+                       'with the new secret from now on.'
+                   ), request=None,
                    responses={200: w.WebhookSecretResponse, **WRITE_ERRORS})
     @action(detail=True, methods=["post"], url_path="secret/rotate")
     def rotate_secret(self, request, webhook_id: str):
@@ -129,8 +153,16 @@ class WebhookViewSet(BusinessViewSet):
         return Response({"secret": endpoint.secret})
 
     @extend_schema(methods=["GET"], operation_id="get_webhook_headers",
+                   description=(
+                       'Returns the headers sent with every delivery to the endpoint; a sensitive '
+                       "header's value is never shown, only its name."
+                   ),
                    responses={200: w.WebhookHeadersResponse, **READ_ERRORS})
-    @extend_schema(methods=["PATCH"], operation_id="update_webhook_headers", request=w.WebhookHeadersUpdateRequest,
+    @extend_schema(methods=["PATCH"], operation_id="update_webhook_headers",
+                   description=(
+                       'Sets headers sent with every delivery to the endpoint, and which of them are '
+                       'sensitive.'
+                   ), request=w.WebhookHeadersUpdateRequest,
                    responses={200: w.WebhookHeadersResponse, **WRITE_ERRORS})
     @action(detail=True, methods=["get", "patch"])
     def headers(self, request, webhook_id: str):

@@ -7,7 +7,8 @@ import json
 
 from django import template
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import mark_safe
 
 from wallets.money import format_money, minor_unit_exponent, to_major
 
@@ -20,6 +21,15 @@ def money(amount_minor, currency):
     if amount_minor is None or amount_minor == "":
         return ""
     return format_money(int(amount_minor), currency)
+
+
+@register.filter
+def money_wrap(amount_minor, currency):
+    """``money`` for a balance card: the same text, with a line-break opportunity (``<wbr>``) after
+    each group separator, so that a long amount wraps as "$92,233,720,<wbr>368,547,758.07" rather
+    than overflowing its card (the text itself, and so copy and paste, is unchanged)."""
+    text = money(amount_minor, currency)
+    return mark_safe(",<wbr>".join(conditional_escape(part) for part in text.split(",")))  # noqa: S308
 
 
 @register.filter

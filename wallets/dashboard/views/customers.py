@@ -11,10 +11,11 @@ from django.views.decorators.http import require_GET, require_http_methods
 from wallets import selectors
 from wallets.adjustments import flow as adjustments
 from wallets.dashboard.access import dashboard_view, operator_required
+from wallets.dashboard.currencies import order_currency_field
 from wallets.dashboard.views.common import customer_or_404, page_of, render_page
 from wallets.filters import DashboardCustomerFilterSet, LedgerEntryFilterSet
 from wallets.models import Customer, Wallet
-from wallets.money import minor_unit_exponent, to_major
+from wallets.money import format_spec, minor_unit_exponent, to_major
 from wallets.selectors import movements
 from wallets.selectors.activity import wallet_last_entry_times
 
@@ -50,6 +51,7 @@ def _customer_page(request, customer: Customer, *, form=None, status: int = 200)
         request.GET, queryset=selectors.ledger_entry_list(business_id=business_id, customer_id=customer.pk),
         request=request,
     )
+    order_currency_field(ledger.form, business_id=business_id)
     page = page_of(request, ledger.qs, CUSTOMER_LEDGER_PER_PAGE)
     page.object_list = selectors.ledger_entries_with_actor_labels(business_id=business_id, entries=page.object_list)
     if form is None and request.access.can_post:
@@ -79,7 +81,8 @@ def _chart_data(business_id: str, customer: Customer, wallets: list[Wallet]) -> 
         if wallet is not None:  # extend the line to now at the current balance
             times.append(max(int(timezone.now().timestamp()), times[-1]))
             values.append(float(to_major(wallet.balance, currency)))
-        series.append({"currency": currency, "decimals": minor_unit_exponent(currency), "t": times, "v": values})
+        series.append({"currency": currency, "decimals": minor_unit_exponent(currency), "format": format_spec(currency),
+                       "t": times, "v": values})
     return series
 
 

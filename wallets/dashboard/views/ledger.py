@@ -10,6 +10,7 @@ from wallets import selectors
 from wallets.csv_cells import csv_safe_text
 from wallets.dashboard.access import dashboard_view
 from wallets.dashboard.csv_export import csv_stream_response
+from wallets.dashboard.currencies import order_currency_field
 from wallets.dashboard.views.common import EXPORT_CHUNK_SIZE, iso_utc, page_of, render_page
 from wallets.filters import LedgerEntryFilterSet
 from wallets.money import minor_unit_exponent
@@ -29,6 +30,7 @@ def _filtered_ledger(request, business_id: str) -> LedgerEntryFilterSet:
 def ledger(request):
     business_id = request.access.business_id
     filterset = _filtered_ledger(request, business_id)
+    order_currency_field(filterset.form, business_id=business_id)
     page = page_of(request, filterset.qs, LEDGER_PER_PAGE)
     page.object_list = selectors.ledger_entries_with_actor_labels(business_id=business_id, entries=page.object_list)
     return render_page(request, "dashboard/ledger.html", {"nav": "ledger", "filter": filterset, "page": page})

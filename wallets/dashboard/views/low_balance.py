@@ -7,6 +7,7 @@ from wallets import selectors
 from wallets.csv_cells import csv_safe_text
 from wallets.dashboard.access import dashboard_view
 from wallets.dashboard.csv_export import csv_stream_response
+from wallets.dashboard.currencies import order_currency_field
 from wallets.dashboard.views.common import EXPORT_CHUNK_SIZE, iso_utc, page_of, render_page
 from wallets.filters import WalletFilterSet
 from wallets.money import to_major
@@ -31,6 +32,7 @@ def _low_balance_filterset(request):
 @dashboard_view
 def low_balance(request):
     filterset, wallets = _low_balance_filterset(request)
+    order_currency_field(filterset.form, business_id=request.access.business_id)
     # The page's 50 customers by primary key after the wallets are sorted and cut, rather than a
     # join that reads every customer of the business first (at 100,000 wallets the join was most
     # of the query's time).

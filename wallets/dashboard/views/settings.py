@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 
 from wallets import selectors
 from wallets.dashboard.access import SESSION_BUSINESS_KEY, dashboard_view
+from wallets.dashboard.currencies import order_currency_field
 from wallets.dashboard.forms import (
     AddCurrencyForm,
     BusinessSwitchForm,
@@ -70,9 +71,11 @@ def settings_page(request):
         formset = LowBalanceThresholdFormSet(initial=initial, prefix="t")
     for row, form in zip(rows, formset.forms, strict=False):
         row["form"] = form
+    add_form = add_form or AddCurrencyForm(prefix="add")
+    order_currency_field(add_form, business_id=business_id)
     return render_page(request, "dashboard/settings.html", {
         "nav": "settings", "rows": rows, "formset": formset,
-        "add_form": add_form or AddCurrencyForm(prefix="add"),
+        "add_form": add_form,
         "runway_form": runway_form or RunwayDaysForm(prefix="runway",
                                                      initial={"runway_days": request.access.business.runway_days}),
         "time_zones": picker_time_zones(),
