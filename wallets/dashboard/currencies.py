@@ -4,7 +4,7 @@ the API accepts. Only the order and grouping change; the same codes are valid as
 from django.db import connections, router
 
 from wallets.ledger import sql
-from wallets.models import CurrencyPolicy, Wallet
+from wallets.models import Wallet
 from wallets.money import DODO_CURRENCIES
 
 OWN_GROUP = "This business's currencies"
@@ -15,11 +15,8 @@ def business_currencies(*, business_id: str) -> list[str]:
     """The currencies a business uses: it has wallets in them, or a threshold or policy for them.
     One query: the wallets' loose index scan (``selectors.wallet_currencies``) and the policies."""
     connection = connections[router.db_for_read(Wallet)]
-    policies = connection.ops.quote_name(CurrencyPolicy._meta.db_table)
-    # The table names are the models', quoted; the business id is a parameter.
-    statement = f"{sql.wallet_currencies_statement()} UNION SELECT currency FROM {policies} WHERE business_id = %s"  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.execute(statement, [business_id, business_id, business_id])
+        cursor.execute(sql.business_currencies_statement(), [business_id, business_id, business_id])
         used = {code for (code,) in cursor.fetchall()}
     return sorted(code for code in used if code in DODO_CURRENCIES)
 

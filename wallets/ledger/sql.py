@@ -415,3 +415,11 @@ def wallet_currencies_statement() -> str:
         f" FROM currencies WHERE code IS NOT NULL"
         f") SELECT code FROM currencies WHERE code IS NOT NULL"
     )
+
+
+def business_currencies_statement() -> str:
+    """The currencies a business uses: its wallets' (``wallet_currencies_statement``) and its
+    currency policies' (parameters: the business id, three times)."""
+    policies = connection().ops.quote_name(CurrencyPolicy._meta.db_table)
+    return (f"{wallet_currencies_statement()} UNION "  # noqa: S608 - the table name is the model's, quoted
+            f"SELECT currency FROM {policies} WHERE business_id = %s")
