@@ -17,52 +17,13 @@ from __future__ import annotations
 
 import datetime
 import statistics
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from bench import data, posting
-from tests.support.servers import TaskWorker, free_port
+from tests.support.servers import TaskWorker
+from tests.webhooks.receiver import Receiver
 
 PRIVATE_OK = {"WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"}
-
-
-class _Receiver(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as real receivers
-    received = 0
-    lock = threading.Lock()
-
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        with _Receiver.lock:
-            _Receiver.received += 1
-        self.send_response(204)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-class _Server(ThreadingHTTPServer):
-    request_queue_size = 256  # the worker opens up to 32 connections at once
-
-class Receiver:
-    """A local receiver in a thread of the bench process: answers 204 at once, counts."""
-
-    def __init__(self):
-        self.port = free_port()
-        self.server = _Server(("127.0.0.1", self.port), _Receiver)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Receiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def _endpoint(url: str) -> str:
@@ -147,7 +108,7 @@ def webhooks(run, *, db: str, raw_db: str, rounds: int, seconds: float, clients:
             worker.remove()
             counter.close()
             counter_raw.close()
-    out["receiver_requests"] = _Receiver.received
+    out["receiver_requests"] = len(receiver.requests)
     out["runs"] = runs
     names = [name for name, *_ in variants]
     med = {name: statistics.median([r["throughput"] for r in runs if r["name"] == name]) for name in names}
