@@ -576,6 +576,16 @@ class SecurityEvent(models.Model):
         API_KEY_REVOKED = "api_key_revoked", "API key revoked"
         ADJUSTMENT_APPROVED = "adjustment_approved", "Adjustment approved"
         ADJUSTMENT_REJECTED = "adjustment_rejected", "Adjustment rejected"
+        # The business's settings: what its activity log shows beside the events above.
+        POLICY_CHANGED = "policy_changed", "Currency policy changed"
+        POLICY_DELETED = "policy_deleted", "Currency policy deleted"
+        SETTINGS_CHANGED = "settings_changed", "Business settings changed"
+        MEMBER_INVITED = "member_invited", "Team member invited"
+        MEMBER_ROLE_CHANGED = "member_role_changed", "Team member's role changed"
+        MEMBER_REMOVED = "member_removed", "Team member removed"
+        WEBHOOK_CHANGED = "webhook_changed", "Webhook endpoint changed"
+        BULK_CREDIT_STARTED = "bulk_credit_started", "Bulk credit file started"
+        BULK_CREDIT_FINISHED = "bulk_credit_finished", "Bulk credit file finished"
 
     business = models.ForeignKey(Business, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(max_length=32, choices=Kind.choices)
