@@ -7,15 +7,16 @@ from decimal import Decimal
 
 import django_filters
 from django import forms
-from django.db.models import Q
-from django.db.models.functions import Lower
+from django.contrib.auth import get_user_model
+from django.db.models import CharField, Q, Subquery
+from django.db.models.functions import Cast, Lower
 from django.utils import timezone
 from django_filters.constants import EMPTY_VALUES
 from django_filters.fields import IsoDateTimeField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
-from wallets.models import AdjustmentRequest, Customer, Hold, LedgerEntry, Wallet
+from wallets.models import AdjustmentRequest, ApiKey, Customer, Hold, LedgerEntry, Wallet
 from wallets.money import CURRENCY_CHOICES, minor_unit_exponent
 
 _OFFSET_AFTER_SPACE = re.compile(r"^(\S+T\S+) (\d{2}(?::?\d{2})?)$")
@@ -154,59 +155,118 @@ class DashboardCustomerFilterSet(CustomerFilterSet):
 
 DIRECTION_CHOICES = [("credit", "Credit"), ("debit", "Debit")]
 
-
-def _amount_bound_q(value: Decimal, lookup: str) -> Q:
-    """Amount in major units compared against minor units, exact for every currency: one clause
-    per minor-unit exponent (0, 2, 3), each over the currencies that have it."""
-    condition = Q()
-    for exponent, codes in _CURRENCIES_BY_EXPONENT.items():
-        bound = value.scaleb(exponent)
-        # amount >= 1.005 USD means amount >= 101 cents; amount <= 1.005 USD means <= 100 cents.
-        bound_int = math.ceil(bound) if lookup == "gte" else math.floor(bound)
-        condition |= Q(currency__in=codes, **{f"amount__{lookup}": bound_int})
-    return condition
+AMOUNT_NEEDS_CURRENCY = "Choose a currency first: amounts in different currencies (₹, $, ¥) are not comparable."
 
 
-_CURRENCIES_BY_EXPONENT: dict[int, list[str]] = {}
-for _code, _ in CURRENCY_CHOICES:
-    _CURRENCIES_BY_EXPONENT.setdefault(minor_unit_exponent(_code), []).append(_code)
+def _amount_bound(value: Decimal, currency: str, lookup: str) -> int:
+    """An amount in major units as the currency's minor units, rounded inwards: amount >= 1.005 USD
+    means amount >= 101 cents; amount <= 1.005 USD means <= 100 cents."""
+    bound = value.scaleb(minor_unit_exponent(currency))
+    return math.ceil(bound) if lookup == "gte" else math.floor(bound)
+
+
+class LedgerEntryFilterForm(forms.Form):
+    """The ledger filters' cross-field rule: an amount bound only means something in one currency."""
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("currency"):
+            for name in ("amount_min", "amount_max"):
+                if cleaned.get(name) is not None:
+                    self.add_error(name, AMOUNT_NEEDS_CURRENCY)
+        return cleaned
+
+
+class AmountWithinCurrencyOrdering(StableOrderingFilter):
+    """Sorting by amount compares like with like: without a currency filter, entries are grouped by
+    currency first (₹100 is never "more" than $50), then sorted by amount within each."""
+
+    def filter(self, qs, value):
+        if value in EMPTY_VALUES:
+            return qs
+        fields = [self.get_ordering_value(param) for param in value]
+        if any(f.lstrip("-") == "amount" for f in fields) and not self.parent.form.cleaned_data.get("currency"):
+            fields = ["currency", *(f for f in fields if f.lstrip("-") != "currency")]
+        last = fields[-1] if fields else ""
+        return qs.order_by(*fields, "-pk" if last.startswith("-") else "pk")
+
+
+def _made_by_q(value: str, business_id: str | None) -> Q:
+    """Entries made by the actor people see in the "Made by" column (``selectors.actors``): a user's
+    username, an API key's name (or its ``wsk_…`` prefix label), a command's or the system's name;
+    all case-insensitive. The raw actor id (e.g. a deleted user's) still matches exactly."""
+    users = (get_user_model().objects.filter(username__iexact=value)
+             .annotate(pk_text=Cast("pk", output_field=CharField())).values("pk_text"))
+    keys = ApiKey.objects.filter(Q(name__iexact=value) | Q(prefix=value.rstrip("…")))
+    if business_id is not None:
+        keys = keys.filter(business_id=business_id)
+    matches = (
+        Q(actor_type=LedgerEntry.ActorType.USER, actor_id__in=Subquery(users))
+        | Q(actor_type=LedgerEntry.ActorType.API_KEY, actor_id__in=Subquery(keys.values("id")))
+        | Q(actor_type__in=[LedgerEntry.ActorType.COMMAND, LedgerEntry.ActorType.SYSTEM], actor_id__iexact=value)
+        | Q(actor_id=value)
+    )
+    if value.lower() == LedgerEntry.ActorType.SYSTEM:  # "system": every automatic entry (e.g. expiries)
+        matches |= Q(actor_type=LedgerEntry.ActorType.SYSTEM)
+    return matches
 
 
 class LedgerEntryFilterSet(LedgerCurrencyFilterSet):
     """The audit trail across customers (dashboard ledger page and its CSV export), and a
-    customer's ledger on the customer page. ``currency`` is the API's filter."""
+    customer's ledger on the customer page. ``currency`` is the API's filter. Every filter matches
+    what the page shows: "Made by" the name in the column, the customer by name, email or id, and
+    amounts only within one currency."""
 
     created_from = BoundedDateFilter(method="filter_created_from", label="From",
                                      widget=forms.DateInput(attrs={"type": "date"}))
     created_to = BoundedDateFilter(method="filter_created_to", label="To",
                                    widget=forms.DateInput(attrs={"type": "date"}))
     customer = django_filters.CharFilter(method="filter_customer", label="Customer",
-                                         help_text="Customer id or exact email")
+                                         help_text="Name, email or customer id",
+                                         widget=forms.TextInput(attrs={"placeholder": "Name, email or cus_…"}))
     direction = django_filters.ChoiceFilter(choices=DIRECTION_CHOICES, method="filter_direction",
                                             label="Direction", empty_label="Any direction")
     event_type = django_filters.ChoiceFilter(choices=LedgerEntry.EventType.choices, label="Event",
                                              empty_label="Any event")
-    actor_type = django_filters.ChoiceFilter(choices=LedgerEntry.ActorType.choices, label="Made by",
+    actor_type = django_filters.ChoiceFilter(choices=LedgerEntry.ActorType.choices, label="Made by (kind)",
                                              empty_label="Anyone")
+    made_by = django_filters.CharFilter(method="filter_made_by", label="Made by",
+                                        help_text="The name shown: a user, an API key, a command or system",
+                                        widget=forms.TextInput(attrs={"list": "made-by-names", "autocomplete": "off"}))
+    # The raw id (kept for links made before "Made by" took names); not shown as a field.
     actor_id = django_filters.CharFilter(field_name="actor_id", label="Actor id",
                                          help_text="User id, API key id or command name")
     amount_min = django_filters.NumberFilter(method="filter_amount_min", label="Min amount",
-                                             min_value=0, help_text="Major units, e.g. 50.00")
+                                             min_value=0, help_text="In the chosen currency, e.g. 50.00")
     amount_max = django_filters.NumberFilter(method="filter_amount_max", label="Max amount",
-                                             min_value=0, help_text="Major units, e.g. 50.00")
+                                             min_value=0, help_text="In the chosen currency, e.g. 50.00")
     reason = django_filters.CharFilter(field_name="reason", lookup_expr="icontains", label="Reason contains")
-    sort = StableOrderingFilter(fields=(("created_at", "created"), ("amount", "amount"), ("currency", "currency")))
+    sort = AmountWithinCurrencyOrdering(fields=(("created_at", "created"), ("amount", "amount"),
+                                                ("currency", "currency")))
 
     class Meta(LedgerCurrencyFilterSet.Meta):
+        form = LedgerEntryFilterForm
         fields = [
             "currency", "created_from", "created_to", "customer", "direction", "event_type", "actor_type",
-            "actor_id", "amount_min", "amount_max", "reason",
+            "made_by", "actor_id", "amount_min", "amount_max", "reason",
         ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.filters["currency"].extra["empty_label"] = "Any currency"
         self.filters["currency"].label = "Currency"
+
+    @property
+    def amount_sorted_within_currency(self) -> bool:
+        """True when the rows are sorted by amount within each currency (no currency chosen)."""
+        if not self.is_valid():
+            return False
+        sort = self.form.cleaned_data.get("sort") or []
+        return any(s.lstrip("-") == "amount" for s in sort) and not self.form.cleaned_data.get("currency")
+
+    def _business_id(self) -> str | None:
+        access = getattr(self.request, "access", None)
+        return getattr(access, "business_id", None)
 
     def filter_created_from(self, queryset, name, value):
         start = timezone.make_aware(datetime.datetime.combine(value, datetime.time.min))
@@ -218,6 +278,7 @@ class LedgerEntryFilterSet(LedgerCurrencyFilterSet):
         return queryset.filter(created_at__lt=end)
 
     def filter_customer(self, queryset, name, value):
+        """An exact email (the lower(email) index), else an exact customer id or part of the name."""
         value = value.strip()
         if not value:
             return queryset
@@ -225,16 +286,28 @@ class LedgerEntryFilterSet(LedgerCurrencyFilterSet):
             return queryset.alias(customer_email_lower=Lower("customer__email")).filter(
                 customer_email_lower=value.lower()
             )
-        return queryset.filter(customer_id=value)
+        customers = Customer.objects.filter(Q(pk=value) | Q(name__icontains=value))
+        business_id = self._business_id()
+        if business_id is not None:
+            customers = customers.filter(business_id=business_id)
+        return queryset.filter(customer_id__in=Subquery(customers.values("pk")))
+
+    def filter_made_by(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(_made_by_q(value, self._business_id()))
 
     def filter_direction(self, queryset, name, value):
         return queryset.filter(is_credit=(value == "credit"))
 
     def filter_amount_min(self, queryset, name, value):
-        return queryset.filter(_amount_bound_q(Decimal(value), "gte"))
+        currency = self.form.cleaned_data["currency"]
+        return queryset.filter(amount__gte=_amount_bound(Decimal(value), currency, "gte"))
 
     def filter_amount_max(self, queryset, name, value):
-        return queryset.filter(_amount_bound_q(Decimal(value), "lte"))
+        currency = self.form.cleaned_data["currency"]
+        return queryset.filter(amount__lte=_amount_bound(Decimal(value), currency, "lte"))
 
 
 class WalletFilterSet(django_filters.FilterSet):

@@ -206,6 +206,7 @@ from wallets.selectors.actors import (  # noqa: E402, F401 - re-exported
     ActorLabels,
     actor_labels_for_business,
     actor_labels_for_entries,
+    actor_names_for_business,
     ledger_entries_with_actor_labels,
 )
 from wallets.selectors.admin import (  # noqa: E402, F401 - re-exported
@@ -226,4 +227,6 @@ from wallets.selectors.statements import (  # noqa: E402, F401 - re-exported
     WalletAsOf,
     wallet_list_as_of,
     wallet_statement,
+    wallets_as_of,
 )
+from wallets.selectors.totals import CurrencyTotals, ledger_totals  # noqa: E402, F401 - re-exported

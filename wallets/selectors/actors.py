@@ -15,7 +15,8 @@ on the way is looked up once).
 from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q
+from django.db.models import CharField, Q, Value
+from django.db.models.functions import Coalesce, Concat, NullIf
 
 from wallets.models import ApiKey, LedgerEntry
 
@@ -87,3 +88,13 @@ def ledger_entries_with_actor_labels(*, business_id: str, entries: Iterable[Ledg
     for entry in entries:
         entry.actor_label = labels.label(entry.actor_type, entry.actor_id)  # type: ignore[attr-defined]  # for templates
     return entries
+
+
+def actor_names_for_business(*, business_id: str) -> list[str]:
+    """The names "Made by" can be filtered on, for the field's suggestions: the business's members
+    and its API keys' labels (one query, a UNION), then ``system``. Commands are typed by name."""
+    users = get_user_model().objects.filter(membership__business_id=business_id).values_list("username")
+    keys = ApiKey.objects.filter(business_id=business_id).values_list(
+        Coalesce(NullIf("name", Value("")), Concat("prefix", Value("…")), output_field=CharField()))
+    names = {name for (name,) in users.union(keys) if name and name != "…"}
+    return [*sorted(names, key=str.lower), LedgerEntry.ActorType.SYSTEM.value]

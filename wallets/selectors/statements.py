@@ -79,17 +79,27 @@ def wallet_list_as_of(*, business_id: str, customer_id: str, as_of: datetime.dat
     """Every wallet of the customer, ordered by currency, with its balance at ``as_of`` (inclusive).
     Wallets created after ``as_of`` are listed too, with 0 (the list has the same items as today's).
     One query: two index probes per wallet."""
-    upto = _currency_entries(business_id=business_id, customer_id=customer_id,
-                             currency=OuterRef("currency")).filter(created_at__lte=as_of)
+    return wallets_as_of(business_id=business_id, customer_ids=[customer_id], as_of=as_of).get(customer_id, [])
+
+
+def wallets_as_of(*, business_id: str, customer_ids, as_of: datetime.datetime) -> dict[str, list[WalletAsOf]]:
+    """``wallet_list_as_of`` for a page of customers at once (the customer list's "As of"): each
+    customer's wallets by currency. One query whatever the number of customers: two index probes
+    per wallet."""
+    upto = LedgerEntry.objects.filter(business_id=business_id, customer_id=OuterRef("customer_id"),
+                                      currency=OuterRef("currency")).filter(created_at__lte=as_of)
     rows = (
-        Wallet.objects.filter(business_id=business_id, customer_id=customer_id)
+        Wallet.objects.filter(business_id=business_id, customer_id__in=list(customer_ids))
         .annotate(balance_then=Coalesce(_last(upto, "after_balance"), Value(0), output_field=BigIntegerField()),
                   updated_then=Coalesce(_last(upto, "created_at"), F("created_at")))
-        .order_by("currency")
+        .order_by("customer_id", "currency")
         .values_list("customer_id", "currency", "balance_then", "created_at", "updated_then")
     )
-    return [WalletAsOf(customer_id=cid, currency=currency, balance=balance, created_at=created, updated_at=updated)
-            for cid, currency, balance, created, updated in rows]
+    found: dict[str, list[WalletAsOf]] = {}
+    for cid, currency, balance, created, updated in rows:
+        found.setdefault(cid, []).append(
+            WalletAsOf(customer_id=cid, currency=currency, balance=balance, created_at=created, updated_at=updated))
+    return found
 
 
 def wallet_statement(

@@ -7,7 +7,7 @@ import json
 
 from django import template
 from django.utils import timezone
-from django.utils.html import conditional_escape, format_html
+from django.utils.html import conditional_escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from wallets.money import format_money, minor_unit_exponent, to_major
@@ -126,3 +126,24 @@ def json_text(value) -> str:
 def available(wallet) -> int:
     """A wallet's available balance: booked balance less active holds."""
     return wallet.balance - wallet.held_balance
+
+
+@register.inclusion_tag("dashboard/_date_presets.html", takes_context=True)
+def date_presets(context, from_name="created_from", to_name="created_to", anchor=""):
+    """``{% date_presets %}``: the Today / This month / Last month / All time links of a filter
+    form (``wallets.dashboard.date_presets``), over the current query string."""
+    from wallets.dashboard.date_presets import date_presets as presets_for
+
+    request = context["request"]
+    return {"presets": presets_for(request.GET, from_name=from_name, to_name=to_name), "anchor": anchor,
+            "current_time_zone": context.get("current_time_zone", timezone.get_current_timezone_name())}
+
+
+@register.simple_tag(takes_context=True)
+def hidden_query(context, names_to_skip=""):
+    """Hidden inputs carrying the current query string's other parameters into a GET form, so that
+    submitting one form on a page keeps the filters of the others (``page`` is always dropped)."""
+    skip = {"page", *names_to_skip.split()}
+    query = context["request"].GET
+    return format_html_join("", '<input type="hidden" name="{}" value="{}">',
+                            ((name, value) for name in query if name not in skip for value in query.getlist(name)))

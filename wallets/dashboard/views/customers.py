@@ -12,7 +12,9 @@ from wallets import selectors
 from wallets.adjustments import flow as adjustments
 from wallets.dashboard.access import dashboard_view, operator_required
 from wallets.dashboard.currencies import order_currency_field
+from wallets.dashboard.date_presets import as_of_choice
 from wallets.dashboard.views.common import customer_or_404, page_of, render_page
+from wallets.dashboard.views.ledger import export_query
 from wallets.filters import DashboardCustomerFilterSet, LedgerEntryFilterSet
 from wallets.models import Customer, Wallet
 from wallets.money import format_spec, minor_unit_exponent, to_major
@@ -30,14 +32,25 @@ def customer_list(request):
     filterset = DashboardCustomerFilterSet(
         request.GET, queryset=selectors.customer_list(business_id=business_id), request=request
     )
-    customers = filterset.qs.prefetch_related(
-        Prefetch("wallets", queryset=Wallet.objects.only("id", "customer_id", "currency", "balance")
-                 .order_by("currency"))
-    )
+    as_of_form, as_of = as_of_choice(request.GET)
+    customers = filterset.qs
+    if as_of is None:
+        customers = customers.prefetch_related(
+            Prefetch("wallets", queryset=Wallet.objects.only("id", "customer_id", "currency", "balance")
+                     .order_by("currency"))
+        )
+    page = page_of(request, customers, CUSTOMERS_PER_PAGE)
+    if as_of is not None:  # every wallet of the page's customers at the end of that day: one query
+        then = selectors.wallets_as_of(business_id=business_id, customer_ids=[c.pk for c in page.object_list],
+                                       as_of=as_of)
+        for c in page.object_list:
+            c.wallets_then = then.get(c.pk, [])  # type: ignore[attr-defined]  # for the template
     return render_page(request, "dashboard/customers.html", {
         "nav": "customers",
         "filter": filterset,
-        "page": page_of(request, customers, CUSTOMERS_PER_PAGE),
+        "page": page,
+        "as_of_form": as_of_form,
+        "as_of": as_of,
     })
 
 
@@ -54,6 +67,12 @@ def _customer_page(request, customer: Customer, *, form=None, status: int = 200)
     order_currency_field(ledger.form, business_id=business_id)
     page = page_of(request, ledger.qs, CUSTOMER_LEDGER_PER_PAGE)
     page.object_list = selectors.ledger_entries_with_actor_labels(business_id=business_id, entries=page.object_list)
+    as_of_form, as_of = as_of_choice(request.GET)
+    if as_of is not None:
+        then = {w.currency: w.balance for w in
+                selectors.wallet_list_as_of(business_id=business_id, customer_id=customer.pk, as_of=as_of)}
+        for w in wallets:
+            w.balance_then = then.get(w.currency, 0)  # type: ignore[attr-defined]
     if form is None and request.access.can_post:
         form = adjustments.adjustment_form_new(business_id=business_id, customer=customer, wallets=wallets)
     return render_page(request, "dashboard/customer_detail.html", {
@@ -66,6 +85,10 @@ def _customer_page(request, customer: Customer, *, form=None, status: int = 200)
         "chart_data": _chart_data(business_id, customer, wallets),
         "holds": movements.hold_list_active(business_id=business_id, customer_id=customer.pk),
         "grants": movements.grant_list_active(business_id=business_id, customer_id=customer.pk),
+        "totals": selectors.ledger_totals(ledger.qs) if ledger.is_valid() else [],
+        "as_of_form": as_of_form,
+        "as_of": as_of,
+        "csv_query": export_query(request.GET, customer=customer.pk),
     }, status=status)
 
 

@@ -33,7 +33,22 @@ def ledger(request):
     order_currency_field(filterset.form, business_id=business_id)
     page = page_of(request, filterset.qs, LEDGER_PER_PAGE)
     page.object_list = selectors.ledger_entries_with_actor_labels(business_id=business_id, entries=page.object_list)
-    return render_page(request, "dashboard/ledger.html", {"nav": "ledger", "filter": filterset, "page": page})
+    return render_page(request, "dashboard/ledger.html", {
+        "nav": "ledger", "filter": filterset, "page": page,
+        "totals": selectors.ledger_totals(filterset.qs) if filterset.is_valid() else [],
+        "actor_names": selectors.actor_names_for_business(business_id=business_id),
+        "csv_query": export_query(request.GET),
+    })
+
+
+def export_query(query, **extra: str) -> str:
+    """The CSV link's query string: exactly the page's filters (and sort), without the page number."""
+    query = query.copy()
+    for name in ("page", "as_of"):
+        query.pop(name, None)
+    for name, value in extra.items():
+        query[name] = value
+    return query.urlencode()
 
 
 @require_GET
