@@ -169,7 +169,7 @@ class LedgerEntryFilterForm(forms.Form):
     """The ledger filters' cross-field rule: an amount bound only means something in one currency."""
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         if not cleaned.get("currency"):
             for name in ("amount_min", "amount_max"):
                 if cleaned.get(name) is not None:

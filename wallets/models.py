@@ -15,6 +15,7 @@ tables can be distributed by business later (Citus) without a rewrite. Ids are r
 import datetime
 
 from django.conf import settings
+from django.contrib.postgres.indexes import OpClass
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
@@ -116,6 +117,10 @@ class Customer(models.Model):
         ]
         indexes = [
             models.Index(fields=["business", "-created_at"], name="customer_business_created"),
+            # The search box's prefix lookups (``lower(x) LIKE 'ann%'``) in any collation.
+            models.Index(F("business"), OpClass(Lower("name"), name="text_pattern_ops"), name="customer_name_prefix"),
+            models.Index(F("business"), OpClass(Lower("email"), name="text_pattern_ops"),
+                         name="customer_email_prefix"),
         ]
 
     def __str__(self) -> str:
@@ -266,6 +271,11 @@ class LedgerEntry(models.Model):
                 condition=Q(reference_object_id__isnull=False),
                 name="ledger_reference",
             ),
+            # The search box: a reference or an idempotency key across the business's customers.
+            models.Index(fields=["business", "reference_object_id"], condition=Q(reference_object_id__isnull=False),
+                         name="ledger_business_reference"),
+            models.Index(fields=["business", "idempotency_key"], condition=Q(idempotency_key__isnull=False),
+                         name="ledger_business_idem_key"),
             models.Index(fields=["reversal_of"], condition=Q(reversal_of__isnull=False), name="ledger_reversal_of"),
             models.Index(
                 fields=["expired_grant"], condition=Q(expired_grant__isnull=False), name="ledger_expired_grant"

@@ -41,7 +41,7 @@ def _page_labels(html: str) -> dict[str, str]:
     rows = re.findall(r"<tr.*?</tr>", html, flags=re.DOTALL)
     labels = {}
     for row in rows:
-        reason = re.search(r"by [a-z ]+", row)
+        reason = re.search(r'(?<=<td class="reason hide-sm">)by [a-z ]+', row)
         actor = re.search(r'<td class="actor[^"]*">.*?<div title="[^"]*">(.*?)</div>', row, flags=re.DOTALL)
         if reason and actor:
             labels[reason.group()] = actor.group(1).replace("&hellip;", "…").strip()

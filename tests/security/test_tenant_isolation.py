@@ -234,6 +234,7 @@ DASHBOARD_TABLE = {
     "ledger_export": (lambda w: {}, [("GET", {"customer": "b_customer"}), ("GET", {})]),
     "low_balance": (lambda w: {}, [("GET", {"below": "1000000"})]),
     "low_balance_export": (lambda w: {}, [("GET", {"below": "1000000"})]),
+    "search": (lambda w: {}, [("GET", {"q": SECRET_EMAIL}), ("GET", {"q": "Globex"}), ("GET", {"q": "b_customer"})]),
     "approvals": (lambda w: {}, [("GET", {}), ("GET", {"status": "all"})]),
     "approval_decide": (lambda w: {"request_id": w.b_request.id},
                         [("POST", {"decision": "approve"}), ("POST", {"decision": "reject"})]),
@@ -261,7 +262,7 @@ DASHBOARD_TABLE = {
 # Pages that show A's own data: 200 (or a redirect) is right, as long as nothing of B's shows.
 OWN_DATA_PAGES = {"overview", "customers", "ledger", "ledger_export", "low_balance", "low_balance_export",
                   "approvals", "settings", "time_zone", "breakage", "breakage_export", "webhooks", "webhook_new",
-                  "webhook_replay_failed"}
+                  "webhook_replay_failed", "search"}
 
 
 def test_the_dashboard_table_covers_every_page():

@@ -9,6 +9,7 @@ from wallets.dashboard.views import (
     low_balance,
     overview,
     reports,
+    search,
     settings,
     statements,
     webhooks,
@@ -33,6 +34,8 @@ urlpatterns = [
     path("ledger/export.csv", ledger.ledger_export, name="ledger_export"),
     path("wallets/low-balance/", low_balance.low_balance, name="low_balance"),
     path("wallets/low-balance/export.csv", low_balance.low_balance_export, name="low_balance_export"),
+    # The top bar's search box (issue 12, feature 6).
+    path("search/", search.search_page, name="search"),
     path("approvals/", approvals.approvals, name="approvals"),
     path("approvals/<str:request_id>/decide/", approvals.approval_decide, name="approval_decide"),
     path("settings/", settings.settings_page, name="settings"),
