@@ -228,7 +228,7 @@ class LedgerEntryFilterSet(LedgerCurrencyFilterSet):
                                             label="Direction", empty_label="Any direction")
     event_type = django_filters.ChoiceFilter(choices=LedgerEntry.EventType.choices, label="Event",
                                              empty_label="Any event")
-    actor_type = django_filters.ChoiceFilter(choices=LedgerEntry.ActorType.choices, label="Made by (kind)",
+    actor_type = django_filters.ChoiceFilter(choices=LedgerEntry.ActorType.choices, label="Source",
                                              empty_label="Anyone")
     made_by = django_filters.CharFilter(method="filter_made_by", label="Made by",
                                         help_text="The name shown: a user, an API key, a command or system",
