@@ -155,6 +155,7 @@ class DashboardCustomerFilterSet(CustomerFilterSet):
 
 DIRECTION_CHOICES = [("credit", "Credit"), ("debit", "Debit")]
 
+CUSTOMER_MATCH_LIMIT = 500  # customers a name may match before the filter becomes a subquery
 AMOUNT_NEEDS_CURRENCY = "Choose a currency first: amounts in different currencies (₹, $, ¥) are not comparable."
 
 
@@ -290,6 +291,12 @@ class LedgerEntryFilterSet(LedgerCurrencyFilterSet):
         business_id = self._business_id()
         if business_id is not None:
             customers = customers.filter(business_id=business_id)
+        # The matching customers first (a scan of the customers, not of the ledger), then their
+        # entries through the per-customer index; a name as broad as a whole business falls back to
+        # the subquery.
+        found = list(customers.values_list("pk", flat=True)[: CUSTOMER_MATCH_LIMIT + 1])
+        if len(found) <= CUSTOMER_MATCH_LIMIT:
+            return queryset.filter(customer_id__in=found)
         return queryset.filter(customer_id__in=Subquery(customers.values("pk")))
 
     def filter_made_by(self, queryset, name, value):

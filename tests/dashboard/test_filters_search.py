@@ -167,6 +167,22 @@ def test_totals_cover_every_page_not_only_the_shown_one(operator_client, make_cu
     assert by_testid(body, "credits-USD") == "$60.00"
 
 
+def test_totals_over_very_many_entries_wait_for_a_narrower_filter(operator_client, trail, monkeypatch):
+    from wallets.dashboard.views import ledger as ledger_view
+
+    monkeypatch.setattr(ledger_view, "TOTALS_ROW_LIMIT", 5)  # the bench's 100,000, scaled down
+    body = operator_client.get("/dashboard/ledger/", {"currency": "USD"}).content.decode()  # 6 entries
+    assert 'data-testid="ledger-totals"' not in body
+    link = html_lib.unescape(re.search(r'data-testid="totals-deferred">[^<]*<a href="\?([^"]+)"', body).group(1))
+    assert QueryDict(link) == QueryDict("currency=USD&totals=all")
+    computed = operator_client.get("/dashboard/ledger/?" + link).content.decode()
+    assert by_testid(computed, "credits-USD") == "$70.02"
+    narrower = operator_client.get("/dashboard/ledger/", {"currency": "USD", "customer": "Ann"}).content.decode()
+    assert by_testid(narrower, "credits-USD") == "$50.00"  # 2 entries: under the limit
+    csv_href = html_lib.unescape(re.search(r'data-testid="export-csv"\s+href="([^"]+)"', computed).group(1))
+    assert "totals" not in csv_href
+
+
 def test_customer_ledger_has_totals_and_a_csv_of_its_filters(operator_client, trail):
     ann = trail[0]
     body = operator_client.get(f"/dashboard/customers/{ann.pk}/", {"direction": "credit"}).content.decode()

@@ -14,7 +14,7 @@ from wallets.dashboard.access import dashboard_view, operator_required
 from wallets.dashboard.currencies import order_currency_field
 from wallets.dashboard.date_presets import as_of_choice
 from wallets.dashboard.views.common import customer_or_404, page_of, render_page
-from wallets.dashboard.views.ledger import export_query
+from wallets.dashboard.views.ledger import export_query, filtered_totals
 from wallets.filters import DashboardCustomerFilterSet, LedgerEntryFilterSet
 from wallets.models import Customer, Wallet
 from wallets.money import format_spec, minor_unit_exponent, to_major
@@ -85,7 +85,7 @@ def _customer_page(request, customer: Customer, *, form=None, status: int = 200)
         "chart_data": _chart_data(business_id, customer, wallets),
         "holds": movements.hold_list_active(business_id=business_id, customer_id=customer.pk),
         "grants": movements.grant_list_active(business_id=business_id, customer_id=customer.pk),
-        "totals": selectors.ledger_totals(ledger.qs) if ledger.is_valid() else [],
+        **filtered_totals(request, ledger, page.paginator.count),
         "as_of_form": as_of_form,
         "as_of": as_of,
         "csv_query": export_query(request.GET, customer=customer.pk),
