@@ -75,14 +75,14 @@ def test_amounts_need_a_currency_and_totals_follow_the_filters(demo, new_page, l
     expect(totals.get_by_test_id("credits-INR")).to_have_text("₹13,500.00")
     page.get_by_label("Min amount").fill("150")
     page.get_by_role("button", name="Apply filters").click()
-    error = page.locator(".field.has-error").filter(has=page.get_by_label("Min amount"))
+    error = page.locator(".field").filter(has=page.get_by_label("Min amount"))
     expect(error.get_by_role("alert")).to_contain_text("Choose a currency first")
     expect(page.get_by_test_id("result-count")).to_have_text("25")  # nothing filtered on a meaningless bound
     shot(page, "f11-amount-needs-a-currency-1440")
     page.get_by_label("Currency").select_option("USD")
     page.get_by_role("button", name="Apply filters").click()
     expect(page.get_by_test_id("result-count")).to_have_text("1")  # $150.00 (Farid's 6th order)
-    expect(page.locator(".field.has-error")).to_have_count(0)
+    expect(page.locator(".field .error")).to_have_count(0)
     expect(totals.get_by_test_id("credits-USD")).to_have_text("$150.00")
     expect(totals.get_by_test_id("totals-INR")).to_have_count(0)
     # Sorting by amount with every currency: grouped by currency, and the page says so.
