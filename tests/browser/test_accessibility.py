@@ -172,3 +172,26 @@ def test_pages_outside_the_dashboard_have_no_serious_violation(full_demo, new_pa
     login(other, username="nobody", next_url="/dashboard/")
     problems += _violations(other)  # no business yet
     assert not problems, "\n".join(problems)
+
+
+def test_api_docs_and_the_admin_have_no_serious_violation(full_demo, new_page, login):
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_superuser(username="root", password=PASSWORD)
+    page = new_page(width=1440, height=900)
+    problems = []
+    for path in ("/api/docs", "/api/redoc"):
+        page.goto(path)
+        page.wait_for_selector("#redoc-container h1, redoc h1")
+        page.wait_for_load_state("networkidle")
+        problems += _violations(page)
+    login(page, username="root", next_url="/admin/")
+    ann = full_demo["people"]["Ann Lee"]
+    for path in ("/admin/", "/admin/wallets/customer/", f"/admin/wallets/customer/{ann.pk}/change/",
+                 "/admin/wallets/ledgerentry/", "/admin/wallets/wallet/", "/admin/wallets/securityevent/",
+                 "/admin/wallets/currencypolicy/"):
+        response = page.goto(path)
+        assert response is not None, path
+        assert response.ok, f"{path} answered {response.status}"
+        problems += _violations(page)
+    assert not problems, "\n".join(problems)
