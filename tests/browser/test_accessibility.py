@@ -195,3 +195,17 @@ def test_api_docs_and_the_admin_have_no_serious_violation(full_demo, new_page, l
         assert response.ok, f"{path} answered {response.status}"
         problems += _violations(page)
     assert not problems, "\n".join(problems)
+
+
+def test_the_browsable_api_has_no_serious_violation(full_demo, new_page, login):
+    page = new_page(width=1440, height=900)
+    page.goto("/api-auth/login/")
+    problems = _violations(page)
+    login(page)
+    ann = full_demo["people"]["Ann Lee"]
+    for path in ("/customers", f"/customers/{ann.pk}/wallets"):
+        response = page.goto(path)
+        assert response is not None, path
+        assert response.ok, f"{path} answered {response.status}"
+        problems += _violations(page)
+    assert not problems, "\n".join(problems)
