@@ -171,6 +171,11 @@ def test_pages_outside_the_dashboard_have_no_serious_violation(full_demo, new_pa
     other = new_page(width=1440, height=900)
     login(other, username="nobody", next_url="/dashboard/")
     problems += _violations(other)  # no business yet
+    login(page)
+    response = page.goto("/dashboard/customers/cus_nobodyhere/")
+    assert response is not None
+    assert response.status == 404
+    problems += _violations(page)  # the not-found page
     assert not problems, "\n".join(problems)
 
 
