@@ -89,7 +89,9 @@ def adjustment_handle(*, data, business_id: str, customer: Customer, user) -> Ad
         return step
     d = form.cleaned_data
     currency, amount = d["currency"], d["amount_minor"]
-    before = next((w.balance for w in wallets if w.currency == currency), 0)
+    wallet = next((w for w in wallets if w.currency == currency), None)
+    before = wallet.balance if wallet is not None else 0
+    held = wallet.held_balance if wallet is not None else 0
     step.balance_before = before
     step.balance_after = before + amount if form.is_credit else before - amount
     threshold = selectors.approval_threshold(business_id=business_id, currency=currency)
@@ -97,8 +99,8 @@ def adjustment_handle(*, data, business_id: str, customer: Customer, user) -> Ad
     # A form already posted (double click, refresh) goes straight to the service, which replays it.
     used = selectors.adjustment_key_used(business_id=business_id, customer_id=customer.pk,
                                          idempotency_key=d["form_key"])
-    if not used and not form.is_credit and amount > before:
-        form.add_error("amount", _overdraft_message(currency, before, amount))
+    if not used and not form.is_credit and amount > before - held:  # held money is not there to spend
+        form.add_error("amount", _overdraft_message(currency, before, amount, held))
         return step
     if action != "post":
         step.stage = CONFIRM
@@ -114,8 +116,8 @@ def adjustment_handle(*, data, business_id: str, customer: Customer, user) -> Ad
             expires_at=d.get("expires_at"),
         )
     except InsufficientFunds:
-        form.add_error("amount", _overdraft_message(currency, _fresh_balance(business_id, customer, currency),
-                                                    amount))
+        fresh, fresh_held = _fresh_balance(business_id, customer, currency)
+        form.add_error("amount", _overdraft_message(currency, fresh, amount, fresh_held))
         return step
     except InvalidExpiry as exc:
         form.add_error("expires_at", exc.message)
@@ -135,11 +137,16 @@ def adjustment_handle(*, data, business_id: str, customer: Customer, user) -> Ad
     return step
 
 
-def _fresh_balance(business_id: str, customer: Customer, currency: str) -> int:
+def _fresh_balance(business_id: str, customer: Customer, currency: str) -> tuple[int, int]:
+    """The wallet's balance and held amount now."""
     wallets = selectors.wallet_list(business_id=business_id, customer_id=customer.pk)
-    return next((w.balance for w in wallets if w.currency == currency), 0)
+    return next(((w.balance, w.held_balance) for w in wallets if w.currency == currency), (0, 0))
 
 
-def _overdraft_message(currency: str, balance: int, amount: int) -> str:
+def _overdraft_message(currency: str, balance: int, amount: int, held: int = 0) -> str:
+    if held:  # part of the balance is reserved (holds, debits waiting for approval): say what is left
+        return (f"Insufficient funds: {format_money(max(balance - held, 0), currency)} available "
+                f"(the {currency} balance is {format_money(balance, currency)}, {format_money(held, currency)} "
+                f"reserved by holds and pending approvals), less than this debit of {format_money(amount, currency)}.")
     return (f"Insufficient funds: the {currency} balance is {format_money(balance, currency)}, "
             f"less than this debit of {format_money(amount, currency)}.")
