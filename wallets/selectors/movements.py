@@ -57,7 +57,10 @@ def entry_detail(*, business_id: str, customer_id: str, entry_id: str) -> EntryD
 
 
 def hold_list_active(*, business_id: str, customer_id: str) -> list[Hold]:
+    """Active holds, soonest expiring first, each with the approval request it reserves for, if any
+    (``approval_request``; those never expire on their own, so they come last)."""
     return list(Hold.objects.filter(business_id=business_id, customer_id=customer_id, status=Hold.Status.ACTIVE)
+                .select_related("approval_request", "approval_request__requested_by")
                 .order_by("expires_at", "id"))
 
 

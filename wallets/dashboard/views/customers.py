@@ -16,6 +16,7 @@ from wallets.dashboard.views.common import customer_or_404, page_of, render_page
 from wallets.filters import DashboardCustomerFilterSet, LedgerEntryFilterSet
 from wallets.models import Customer, Wallet
 from wallets.money import format_spec, minor_unit_exponent, to_major
+from wallets.selectors import approvals as approvals_selectors
 from wallets.selectors import movements
 from wallets.selectors.activity import wallet_last_entry_times
 
@@ -65,6 +66,8 @@ def _customer_page(request, customer: Customer, *, form=None, status: int = 200)
         "form": form,
         "chart_data": _chart_data(business_id, customer, wallets),
         "holds": movements.hold_list_active(business_id=business_id, customer_id=customer.pk),
+        "pending_requests": approvals_selectors.pending_requests_of_customer(business_id=business_id,
+                                                                            customer_id=customer.pk),
         "grants": movements.grant_list_active(business_id=business_id, customer_id=customer.pk),
     }, status=status)
 
