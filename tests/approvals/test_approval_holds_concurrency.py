@@ -6,11 +6,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 
+from tests.services.test_concurrency import run_together
 from wallets.exceptions import InsufficientFunds
 from wallets.models import AdjustmentRequest, CurrencyPolicy, Hold, Membership, Wallet
 from wallets.selectors.reconcile import ledger_drift
 from wallets.services.approvals import adjustment_submit
-from tests.services.test_concurrency import run_together
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -40,7 +40,8 @@ def test_two_requests_for_the_same_available_money_one_is_accepted(customer, bus
     results = run_together(2, work)
     accepted = [r for r in results if not isinstance(r, Exception)]
     refused = [r for r in results if isinstance(r, Exception)]
-    assert len(accepted) == 1 and len(refused) == 1, results
+    assert len(accepted) == 1, results
+    assert len(refused) == 1, results
     assert isinstance(refused[0], InsufficientFunds)
     assert "available in USD" in refused[0].message
     request = AdjustmentRequest.objects.get()

@@ -4,10 +4,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 
+from tests.approvals.holds import release_hold
 from wallets.exceptions import IdempotencyKeyReused, InsufficientFunds, InvalidInput, InvalidState, NotAllowed
 from wallets.models import AdjustmentRequest, CurrencyPolicy, LedgerEntry, Membership, Wallet
 from wallets.services.approvals import adjustment_approve, adjustment_reject, adjustment_submit
-from tests.approvals.holds import release_hold
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from tests.approvals.holds import release_hold
 from wallets.exceptions import (
     EntryNotFound,
     IdempotencyKeyReused,
@@ -18,7 +19,6 @@ from wallets.exceptions import (
 from wallets.models import AdjustmentRequest, CreditGrant, CurrencyPolicy, LedgerEntry, Membership, Wallet
 from wallets.selectors.reconcile import ledger_drift
 from wallets.services.approvals import adjustment_approve, adjustment_submit
-from tests.approvals.holds import release_hold
 
 
 @pytest.fixture(autouse=True)

@@ -2,9 +2,9 @@
 
 import pytest
 
+from tests.approvals.holds import release_hold
 from wallets.models import AdjustmentRequest, CurrencyPolicy, LedgerEntry, Membership, Wallet
 from wallets.services.approvals import adjustment_submit
-from tests.approvals.holds import release_hold
 
 
 @pytest.fixture

@@ -29,9 +29,10 @@ request is approved exactly when its entry exists. A debit captures its hold (a
 and reverses through the engine under the same wallet lock; a request whose hold was released
 meanwhile (voided through the API) posts as a plain debit if the money is still available, and one
 whose hold was captured through the API is refused (it would take the money twice).
-``adjustment_reject`` releases the hold in the transaction that marks the request rejected. That posting carries no idempotency key: the
-merchant's key namespace is the merchant's alone (an API key could otherwise pre-post an internal
-key and make the request unapprovable), and once-only comes from the request row lock, the
+``adjustment_reject`` releases the hold in the transaction that marks the request rejected.
+The approval's posting carries no idempotency key: the merchant's key namespace is the
+merchant's alone (an API key could otherwise pre-post an internal key and make the request
+unapprovable), and once-only comes from the request row lock, the
 pending-status check and the one-to-one ``AdjustmentRequest.ledger_entry``.
 Lock order: the request row, then the wallet row.
 """
