@@ -63,27 +63,32 @@ class AdjustmentStep:
         return text
 
 
-def adjustment_form_new(*, business_id: str, customer: Customer, wallets=None) -> AdjustmentForm:
+def adjustment_form_new(*, business_id: str, customer: Customer, wallets=None,
+                        business_currencies: list[str] = ()) -> AdjustmentForm:
+    """``business_currencies``: the business's currencies, listed after the customer's wallets (the
+    dashboard's picker groups, ``wallets.dashboard.currencies``)."""
     wallets = wallets if wallets is not None else selectors.wallet_list(business_id=business_id,
                                                                        customer_id=customer.pk)
     # Preselect the wallet used last (the one most likely to be adjusted).
     active = [w for w in wallets if w.entry_count]
     initial = {"currency": max(active, key=lambda w: w.updated_at).currency} if active else {}
-    return AdjustmentForm(wallet_currencies=[w.currency for w in wallets], initial=initial)
+    return AdjustmentForm(wallet_currencies=[w.currency for w in wallets], business_currencies=business_currencies,
+                          initial=initial)
 
 
-def adjustment_handle(*, data, business_id: str, customer: Customer, user) -> AdjustmentStep:
+def adjustment_handle(*, data, business_id: str, customer: Customer, user,
+                      business_currencies: list[str] = ()) -> AdjustmentStep:
     """One POST of the flow. ``data["action"]``: "review" (default), "post" or "edit"."""
     wallets = selectors.wallet_list(business_id=business_id, customer_id=customer.pk)
-    currencies = [w.currency for w in wallets]
+    pickers = {"wallet_currencies": [w.currency for w in wallets],
+               "business_currencies": business_currencies}
     action = data.get("action", "review")
     if action == "edit":  # back from the confirmation: the form filled in, nothing checked yet
         initial = {name: data.get(name) for name in ("direction", "amount", "currency", "reason", "expires_at",
                                                      "form_key")}
-        return AdjustmentStep(EDIT, AdjustmentForm(initial=initial, wallet_currencies=currencies), customer,
-                              wallets=wallets)
+        return AdjustmentStep(EDIT, AdjustmentForm(initial=initial, **pickers), customer, wallets=wallets)
 
-    form = AdjustmentForm(data, wallet_currencies=currencies)
+    form = AdjustmentForm(data, **pickers)
     step = AdjustmentStep(EDIT, form, customer, wallets=wallets)
     if not form.is_valid():
         return step
@@ -128,7 +133,7 @@ def adjustment_handle(*, data, business_id: str, customer: Customer, user) -> Ad
     except IdempotencyKeyReused:
         fresh = data.copy()
         fresh["form_key"] = new_form_key()
-        step.form = AdjustmentForm(fresh, wallet_currencies=currencies)
+        step.form = AdjustmentForm(fresh, **pickers)
         step.form.is_valid()
         step.form.add_error(None, "This form was already used for a different adjustment. "
                                   "Check the figures and submit again.")
