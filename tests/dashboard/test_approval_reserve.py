@@ -88,8 +88,9 @@ def test_the_approver_sees_the_balance_now_and_after(approver_client, carla, ope
     request = submit(carla, operator, 6000, "dash_story0001")
     body = approver_client.get("/dashboard/approvals/").content.decode()
     preview = re.search(rf'data-testid="preview-{request.pk}">(.*?)</div>', body, re.DOTALL).group(1)
-    assert '<span data-testid="balance-now">$106.25</span> → <span data-testid="balance-after">$46.25</span>' in preview
-    assert re.search(rf'data-testid="available-{request.pk}">available \$46\.25</div>', body)
+    assert ('Balance <span data-testid="balance-now">$106.25</span> → '
+            '<span data-testid="balance-after">$46.25</span>') in preview
+    assert re.search(rf'data-testid="available-{request.pk}">Available \$46\.25</div>', body)
     assert f'data-testid="reserved-{request.pk}">$60.00 reserved for this<' in body
     assert f'data-testid="blocker-{request.pk}"' not in body
     # One customer's requests, from the customer page's link.
