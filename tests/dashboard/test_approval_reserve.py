@@ -105,6 +105,8 @@ def test_a_request_that_can_no_longer_post_says_why_before_the_click(approver_cl
     body = approver_client.get("/dashboard/approvals/").content.decode()
     assert (f'data-testid="blocker-{request.pk}">Cannot be posted now: $6.25 available, less than this debit of '
             f'$60.00.</p>') in body
+    preview = re.search(rf'data-testid="preview-{request.pk}">(.*?)</div>', body, re.DOTALL).group(1)
+    assert "balance-after" not in preview  # no "after" for what cannot happen
 
 
 def test_a_reversal_beyond_what_is_left_says_why(approver_client, carla, operator, approver, post):
