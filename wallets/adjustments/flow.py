@@ -13,6 +13,7 @@ Rules:
   (``wallets.services.approvals``).
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from wallets import selectors
@@ -64,7 +65,7 @@ class AdjustmentStep:
 
 
 def adjustment_form_new(*, business_id: str, customer: Customer, wallets=None,
-                        business_currencies: list[str] = ()) -> AdjustmentForm:
+                        business_currencies: Sequence[str] = ()) -> AdjustmentForm:
     """``business_currencies``: the business's currencies, listed after the customer's wallets (the
     dashboard's picker groups, ``wallets.dashboard.currencies``)."""
     wallets = wallets if wallets is not None else selectors.wallet_list(business_id=business_id,
@@ -77,7 +78,7 @@ def adjustment_form_new(*, business_id: str, customer: Customer, wallets=None,
 
 
 def adjustment_handle(*, data, business_id: str, customer: Customer, user,
-                      business_currencies: list[str] = ()) -> AdjustmentStep:
+                      business_currencies: Sequence[str] = ()) -> AdjustmentStep:
     """One POST of the flow. ``data["action"]``: "review" (default), "post" or "edit"."""
     wallets = selectors.wallet_list(business_id=business_id, customer_id=customer.pk)
     pickers = {"wallet_currencies": [w.currency for w in wallets],

@@ -1,6 +1,7 @@
 """The manual adjustment form, shared by the dashboard and the admin's *adjust balance* page."""
 
 import secrets
+from collections.abc import Sequence
 
 from django import forms
 from django.core.validators import RegexValidator
@@ -53,7 +54,7 @@ class AdjustmentForm(forms.Form):
     # The balance the person saw on the confirmation step; posting needs it (see flow.py).
     seen_balance = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
 
-    def __init__(self, *args, wallet_currencies: list[str] = (), business_currencies: list[str] = (), **kwargs):
+    def __init__(self, *args, wallet_currencies: Sequence[str] = (), business_currencies: Sequence[str] = (), **kwargs):
         # Own ids: the customer page also has the ledger's filter form, with a "currency" field.
         kwargs.setdefault("auto_id", "adj_%s")
         super().__init__(*args, **kwargs)
