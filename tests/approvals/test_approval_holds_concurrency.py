@@ -49,3 +49,21 @@ def test_two_requests_for_the_same_available_money_one_is_accepted(customer, bus
     assert (wallet.balance, wallet.held_balance) == (10625, request.amount)
     assert list(Hold.objects.values_list("pk", flat=True)) == [request.hold_id]
     assert ledger_drift(business_id=business.pk) == []
+
+
+def test_a_double_submit_racing_itself_makes_one_request_and_one_hold(customer, business, post):
+    CurrencyPolicy.objects.create(business=business, currency="USD", approval_above=5000)
+    post(customer, 10625)
+    maker = get_user_model().objects.create_user("maker", password="pw-123456789")
+    Membership.objects.create(user=maker, business=business, role="operator")
+
+    def work(i):
+        return adjustment_submit(business_id=business.pk, customer_id=customer.pk, currency="USD", amount=6000,
+                                 is_credit=False, reason="Chargeback", idempotency_key="dash_doubleclick1",
+                                 user=maker).request.pk
+
+    results = run_together(4, work)
+    request = AdjustmentRequest.objects.get()
+    assert results == [request.pk] * 4
+    assert list(Hold.objects.values_list("pk", flat=True)) == [request.hold_id]
+    assert Wallet.objects.get(customer=customer, currency="USD").held_balance == 6000
