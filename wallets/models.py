@@ -500,7 +500,8 @@ class AdjustmentRequest(models.Model):
 
     It is held as *pending* until a different user with the approver role approves it (the
     posting then happens, in the same transaction) or rejects it. Both identities, the reason
-    and the times are kept; the posted entry is linked.
+    and the times are kept; the posted entry is linked. A pending debit reserves its money with
+    a ``hold`` (it never expires on its own: see ``services.approvals``).
     """
 
     class Status(models.TextChoices):
@@ -534,6 +535,11 @@ class AdjustmentRequest(models.Model):
     )
     # A credit that expires (a grant).
     expires_at = models.DateTimeField(null=True, blank=True)
+    # The money a held debit (or a held reversal of a credit) reserves while it waits: placed at
+    # submit, captured by the approval, released by the rejection (``services.approvals``).
+    hold = models.OneToOneField(
+        "Hold", on_delete=models.PROTECT, related_name="approval_request", null=True, blank=True
+    )
 
     class Meta:
         ordering = ["-requested_at"]

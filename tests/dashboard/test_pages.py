@@ -229,7 +229,7 @@ def test_customer_page_query_count_is_flat(operator_client, customer, post, coun
         post(customer, 100 + i, currency="INR")
     large = count_queries(operator_client, url)
     assert small == large
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(13):  # 12, and the requests waiting for approval (one, counted with them)
         operator_client.get(url)
 
 

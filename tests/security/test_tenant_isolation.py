@@ -234,7 +234,8 @@ DASHBOARD_TABLE = {
     "ledger_export": (lambda w: {}, [("GET", {"customer": "b_customer"}), ("GET", {})]),
     "low_balance": (lambda w: {}, [("GET", {"below": "1000000"})]),
     "low_balance_export": (lambda w: {}, [("GET", {"below": "1000000"})]),
-    "approvals": (lambda w: {}, [("GET", {}), ("GET", {"status": "all"})]),
+    "approvals": (lambda w: {}, [("GET", {}), ("GET", {"status": "all"}),
+                                 ("GET", {"status": "", "customer": "b_customer"})]),  # one customer's: never B's
     "approval_decide": (lambda w: {"request_id": w.b_request.id},
                         [("POST", {"decision": "approve"}), ("POST", {"decision": "reject"})]),
     "settings": (lambda w: {}, [("GET", {}), ("POST", {"form": "add", "add-currency": "USD",
