@@ -106,6 +106,9 @@ class BulkResult:
     duplicates: list[tuple[int, int]] = field(default_factory=list)
     credited: Counter = field(default_factory=Counter)  # currency -> minor units
     debited: Counter = field(default_factory=Counter)
+    #: How many rows of each currency were (or would be) posted, credits and debits apart.
+    credit_rows: Counter = field(default_factory=Counter)  # currency -> rows
+    debit_rows: Counter = field(default_factory=Counter)
     batches: int = 0
 
     @property
@@ -511,6 +514,7 @@ def _post_batch(
     result.posted += len(accepted)
     for row in accepted:
         (result.credited if row.is_credit else result.debited)[row.currency] += row.amount
+        (result.credit_rows if row.is_credit else result.debit_rows)[row.currency] += 1
 
 
 _REFUSAL_COLUMNS = {
