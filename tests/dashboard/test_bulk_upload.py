@@ -82,7 +82,9 @@ def test_the_preview_lists_every_refused_row_with_its_line_cell_and_reason_and_p
     assert "12.50" in html
     assert "no customer &#x27;cus_nobody&#x27; in this business" in html
     assert "unknown currency &#x27;XXX&#x27;" in html
-    assert "Balance now $5.00; this debit $7.00." in html  # formatted, never raw minor units
+    # Formatted, never raw minor units on the page.
+    assert ("the USD balance would be $5.00 when this row posts (after the file&#x27;s earlier rows), and the debit "
+            "is $7.00.") in html
     assert html.count('data-testid="refused-row"') == 4
     assert "estimate</span>" in html
     # Totals per currency and the confirm step's summary: the money to move, formatted.

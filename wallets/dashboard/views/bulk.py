@@ -7,6 +7,7 @@ this request. Viewers see the runs; operators and approvers upload, confirm and 
 (``operator_required``). Another business's run is a 404.
 """
 
+import contextlib
 import datetime
 
 from django.contrib import messages
@@ -171,15 +172,14 @@ def bulk_run_report(request, run_id: str):
 def _rejection_row(rejection: dict) -> dict:
     cells = rejection.get("cells", {})
     column = rejection.get("column", "")
-    note = ""
-    if rejection.get("balance") is not None:
+    shown = rejection["reason"]
+    if rejection.get("balance") is not None:  # the service's text is in minor units, like the file
         currency, amount = cells.get("currency", "").strip(), cells.get("amount", "").strip()
-        try:
-            note = (f"Balance now {format_money(rejection['balance'], currency)}; this debit "
-                    f"{format_money(int(amount), currency)}.")
-        except (ValueError, KeyError):
-            note = ""
-    return {**rejection, "cell": cells.get(column, "") if column else "", "note": note}
+        with contextlib.suppress(ValueError, KeyError):
+            shown = (f"Insufficient funds: the {currency} balance would be "
+                     f"{format_money(rejection['balance'], currency)} when this row posts (after the file's "
+                     f"earlier rows), and the debit is {format_money(int(amount), currency)}.")
+    return {**rejection, "cell": cells.get(column, "") if column else "", "shown": shown}
 
 
 def _money_row(totals: dict) -> dict:
