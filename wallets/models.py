@@ -881,5 +881,9 @@ class BulkCreditRun(models.Model):
         return self.status in (self.Status.QUEUED, self.Status.RUNNING)
 
     @property
+    def has_outcome(self) -> bool:
+        return self.status in (self.Status.FINISHED, self.Status.FAILED)
+
+    @property
     def percent(self) -> int:
         return 100 if not self.total_rows else min(100, self.rows_done * 100 // self.total_rows)

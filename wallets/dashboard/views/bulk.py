@@ -94,7 +94,8 @@ def bulk_run(request, run_id: str):
     checked_at = preview.get("checked_at")
     return render_page(request, "dashboard/bulk_run.html", {
         "nav": "bulk", "run": run, "preview": preview, "page": page,
-        "rejections": [_rejection_row(r) for r in page.object_list],
+        "rejections": [_rejection_row(r, previewed=run.status == BulkCreditRun.Status.PREVIEWED)
+                       for r in page.object_list],
         "currencies": [_money_row(c) for c in preview.get("currencies", [])],
         "moved": _moved_rows(run.result) if run.status in (BulkCreditRun.Status.FINISHED,
                                                            BulkCreditRun.Status.FAILED) else [],
@@ -169,16 +170,18 @@ def bulk_run_report(request, run_id: str):
     return csv_stream_response(f"bulk-credit-{run.pk}-{kind}.csv", header, rows())
 
 
-def _rejection_row(rejection: dict) -> dict:
+def _rejection_row(rejection: dict, *, previewed: bool) -> dict:
     cells = rejection.get("cells", {})
     column = rejection.get("column", "")
     shown = rejection["reason"]
     if rejection.get("balance") is not None:  # the service's text is in minor units, like the file
         currency, amount = cells.get("currency", "").strip(), cells.get("amount", "").strip()
         with contextlib.suppress(ValueError, KeyError):
-            shown = (f"Insufficient funds: the {currency} balance would be "
-                     f"{format_money(rejection['balance'], currency)} when this row posts (after the file's "
-                     f"earlier rows), and the debit is {format_money(int(amount), currency)}.")
+            balance, debit = format_money(rejection["balance"], currency), format_money(int(amount), currency)
+            shown = (f"Insufficient funds: the {currency} balance would be {balance} when this row posts (after the "
+                     f"file's earlier rows), and the debit is {debit}." if previewed else
+                     f"Insufficient funds: the {currency} balance was {balance} when this row came to post, and the "
+                     f"debit is {debit}.")
     return {**rejection, "cell": cells.get(column, "") if column else "", "shown": shown}
 
 
