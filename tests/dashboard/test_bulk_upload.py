@@ -333,3 +333,18 @@ def test_query_budget_is_flat_as_rows_grow(operator_client, operator, business, 
             url = reverse("dashboard:bulk_run", args=[run.pk])
         counts.append(count_queries(operator_client, url))
     assert counts[0] == counts[1] <= 5  # docs/dashboard.md: 5 (list), 4 (a run)
+
+
+def test_two_uploads_of_one_file_at_once_make_one_run(operator, business, people, monkeypatch):
+    """The unique (business, file SHA-256) decides a race: the second upload gets the first's run."""
+    alice, _ = people
+    data = f"customer_id,amount,currency\n{alice.id},100,USD\n".encode()
+    first, created = bulk_runs.bulk_run_upload(business_id=business.id, file_name="a.csv", data=data, user=operator)
+    assert created
+    # The second upload read "no run yet" before the first committed.
+    real_filter = BulkCreditRun.objects.filter
+    monkeypatch.setattr(BulkCreditRun.objects, "filter", lambda *a, **k: real_filter(pk="none"))
+    second, created_again = bulk_runs.bulk_run_upload(business_id=business.id, file_name="a.csv", data=data,
+                                                      user=operator)
+    assert not created_again
+    assert second.pk == first.pk

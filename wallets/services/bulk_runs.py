@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from wallets.exceptions import InvalidInput
@@ -83,10 +83,14 @@ def bulk_run_upload(
         existing.preview, existing.total_rows, existing.file_name = preview, rows, file_name[:255]
         existing.save(update_fields=["preview", "total_rows", "file_name"])
         return existing, False
-    run = BulkCreditRun.objects.create(
-        business_id=business_id, file_name=file_name[:255], digest=parsed.digest, data=data, preview=preview,
-        total_rows=rows, created_by=user, created_by_name=actor_name or user.get_username(),
-    )
+    try:
+        with transaction.atomic():
+            run = BulkCreditRun.objects.create(
+                business_id=business_id, file_name=file_name[:255], digest=parsed.digest, data=data,
+                preview=preview, total_rows=rows, created_by=user, created_by_name=actor_name or user.get_username(),
+            )
+    except IntegrityError:  # the same file uploaded twice at once: the other upload's run
+        return BulkCreditRun.objects.get(business_id=business_id, digest=parsed.digest), False
     return run, True
 
 
