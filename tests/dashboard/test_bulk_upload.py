@@ -348,3 +348,25 @@ def test_two_uploads_of_one_file_at_once_make_one_run(operator, business, people
                                                       user=operator)
     assert not created_again
     assert second.pk == first.pk
+
+
+def test_a_run_stopped_by_a_database_error_is_resumed_by_an_operator(
+        operator_client, people, django_capture_on_commit_callbacks):
+    alice, _ = people
+    run = run_of(upload(operator_client, f"customer_id,amount,currency\n{alice.id},100,USD\n".encode()))
+    BulkCreditRun.objects.filter(pk=run.pk).update(
+        status="failed", attempts=1, started_at=timezone.now(), finished_at=timezone.now(),
+        error="a batch of 1 row(s) (lines 2) failed in the database: canceling statement due to lock timeout")
+    page = operator_client.get(reverse("dashboard:bulk_run", args=[run.pk])).content.decode()
+    assert "canceling statement due to lock timeout" in page
+    assert 'data-testid="resume"' in page
+    assert "Stopped" in page
+    resume = reverse("dashboard:bulk_run_resume", args=[run.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert operator_client.post(resume).status_code == 303
+        operator_client.post(resume)  # a second press: the run is queued already, nothing more
+    run.refresh_from_db()
+    assert run.status == "queued"
+    assert tasks_for(run) == 1
+    assert bulk_credit_run.call(run.pk) == {"posted": 1, "replayed": 0, "refused": 0}
+    assert Wallet.objects.get(customer=alice, currency="USD").balance == 100
