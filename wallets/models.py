@@ -813,3 +813,83 @@ class WalletRunway(models.Model):
 
     def __str__(self) -> str:
         return f"{self.wallet_id} runway {'low' if self.low else 'ok'}"
+
+
+# --- Bulk credit from the dashboard ------------------------------------------------------------
+
+
+class BulkCreditRun(models.Model):
+    """A bulk credit file uploaded in the dashboard: its bytes, the preview made at upload, and the
+    run the worker does once confirmed (``wallets.services.bulk_runs``; the posting is
+    ``wallets.services.bulk``, the same as ``manage.py bulk_credit``).
+
+    One run per file and business (``digest``, the file's SHA-256): the same file uploaded again is
+    this run. Rows carry the service's derived idempotency keys (file hash + line), so a run that is
+    resumed after its worker was killed posts each row exactly once.
+
+    Status: previewed (uploaded, not confirmed) → queued (confirmed, a task enqueued) → running →
+    finished, or failed (a batch the database refused; resumable). ``heartbeat_at`` moves with every
+    batch: a running run whose heartbeat is older than ``WALLETS_BULK_STALL_SECONDS`` lost its worker,
+    and the sweep enqueues it again.
+    """
+
+    class Status(models.TextChoices):
+        PREVIEWED = "previewed", "Awaiting confirmation"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        FINISHED = "finished", "Finished"
+        FAILED = "failed", "Stopped by an error"
+
+    id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=ids.bulk_credit_run_id, editable=False)
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="+")
+    file_name = models.CharField(max_length=255)
+    digest = models.CharField(max_length=64, help_text="SHA-256 of the file, hex")
+    data = models.BinaryField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PREVIEWED)
+    #: What the upload found (``bulk_runs.preview_data``): counts, totals per currency, refused rows.
+    preview = models.JSONField(default=dict, blank=True)
+    total_rows = models.PositiveIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0)
+    posted = models.PositiveIntegerField(default=0)
+    replayed = models.PositiveIntegerField(default=0)
+    refused = models.PositiveIntegerField(default=0)
+    #: The run's outcome: refused rows (line, column, reason, cells) and the money moved per currency.
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_by_name = models.CharField(max_length=255, blank=True, default="")
+    confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    confirmed_by_name = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["business", "digest"], name="bulk_credit_run_file_per_business"),
+            models.CheckConstraint(condition=Q(rows_done__lte=F("total_rows")), name="bulk_credit_run_progress"),
+        ]
+        indexes = [
+            models.Index(fields=["business", "-created_at", "-id"], name="bulk_credit_run_business"),
+            models.Index(fields=["status", "heartbeat_at"], name="bulk_credit_run_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.get_status_display()})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def has_outcome(self) -> bool:
+        return self.status in (self.Status.FINISHED, self.Status.FAILED)
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total_rows else min(100, self.rows_done * 100 // self.total_rows)

@@ -9,7 +9,7 @@ from django.urls import reverse
 from wallets import ledger
 from wallets.dashboard import csv_export
 from wallets.dashboard.currencies import OTHER_GROUP, OWN_GROUP
-from wallets.models import CurrencyPolicy
+from wallets.models import BulkCreditRun, CurrencyPolicy
 from wallets.money import DODO_CURRENCIES
 from wallets.services.actors import Actor
 
@@ -30,7 +30,17 @@ def _export_paths(customer) -> list[str]:
         reverse("dashboard:low_balance_export") + "?include_unused=1",
         reverse("dashboard:breakage_export"),
         reverse("dashboard:customer_statement_export", args=[customer.pk]) + "?currency=EUR",
+        reverse("dashboard:bulk_run_report", args=[_bulk_run(customer).pk]),
     ]
+
+
+def _bulk_run(customer) -> BulkCreditRun:
+    """A bulk credit upload with a refused row (its error report is an export too)."""
+    return BulkCreditRun.objects.get_or_create(business_id=customer.business_id, digest="e" * 64, defaults={
+        "file_name": "bonus.csv", "data": b"-", "total_rows": 1,
+        "preview": {"columns": ["email", "amount", "currency", "reason"], "rejections": [
+            {"line": 2, "column": "amount", "reason": "bad amount", "estimate": False, "balance": None,
+             "cells": {"email": customer.email, "amount": "x", "currency": "EUR", "reason": "Größe L"}}]}})[0]
 
 
 def test_every_dashboard_csv_export_starts_with_a_byte_order_mark(operator_client, muller):

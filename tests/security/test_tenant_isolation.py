@@ -24,6 +24,7 @@ from wallets.dashboard.urls import urlpatterns as dashboard_urlpatterns
 from wallets.models import (
     AdjustmentRequest,
     ApiKey,
+    BulkCreditRun,
     CurrencyPolicy,
     Customer,
     Hold,
@@ -82,6 +83,12 @@ class World:
         ).request
         # A delivery of a test event to B's endpoint (the dashboard's webhook pages).
         self.b_webhook_delivery = endpoint_send_test(business_id=self.b.id, endpoint_id=self.b_webhook.id)
+        # A bulk credit upload of B's, awaiting confirmation (the dashboard's bulk credit pages).
+        self.b_bulk_run = BulkCreditRun.objects.create(
+            business=self.b, file_name="globex-bulk-secret.csv", digest="b" * 64, total_rows=1, created_by=b_operator,
+            data=f"customer_id,amount,currency\n{self.b_customer.id},100,USD\n".encode(),
+            preview={"rows": 1, "to_post": 1, "already_done": 0, "refused": 0, "currencies": [], "rejections": [],
+                     "columns": ["customer_id", "amount", "currency"]})
 
     def b_state(self) -> tuple:
         """Everything of B's that an attack could change."""
@@ -96,13 +103,14 @@ class World:
             list(WalletPayment.objects.filter(business=self.b).values()),
             list(WebhookEndpoint.objects.filter(business=self.b).values()),
             list(WebhookDelivery.objects.filter(business=self.b).values()),
+            list(BulkCreditRun.objects.filter(business=self.b).values("id", "status", "heartbeat_at", "posted")),
         )
 
     def secrets(self) -> list[str]:
         """What A never sends, so it can only be in a body if B's data leaked: B's customer's name
         (A searches by B's email and id, which pages may echo), entry id and key prefix."""
         return [SECRET_NAME, self.b_entry.id, self.b_key.prefix, self.b_hold.id, self.b_webhook.secret,
-                "globex-hooks.example", "globex-token", "globex-x"]
+                "globex-hooks.example", "globex-token", "globex-x", "globex-bulk-secret"]
 
 
 @pytest.fixture
@@ -258,11 +266,17 @@ DASHBOARD_TABLE = {
                          [("GET", {})]),
     "webhook_delivery_replay": (lambda w: {"endpoint_id": w.b_webhook.id,
                                            "delivery_id": w.b_webhook_delivery.id}, [("POST", {})]),
+    "bulk": (lambda w: {}, [("GET", {})]),
+    "bulk_run": (lambda w: {"run_id": w.b_bulk_run.id}, [("GET", {})]),
+    "bulk_run_progress": (lambda w: {"run_id": w.b_bulk_run.id}, [("GET", {})]),
+    "bulk_run_confirm": (lambda w: {"run_id": w.b_bulk_run.id}, [("POST", {})]),
+    "bulk_run_resume": (lambda w: {"run_id": w.b_bulk_run.id}, [("POST", {})]),
+    "bulk_run_report": (lambda w: {"run_id": w.b_bulk_run.id}, [("GET", {})]),
 }
 # Pages that show A's own data: 200 (or a redirect) is right, as long as nothing of B's shows.
 OWN_DATA_PAGES = {"overview", "customers", "ledger", "ledger_export", "low_balance", "low_balance_export",
                   "approvals", "settings", "time_zone", "breakage", "breakage_export", "webhooks", "webhook_new",
-                  "webhook_replay_failed"}
+                  "webhook_replay_failed", "bulk"}
 
 
 def test_the_dashboard_table_covers_every_page():

@@ -2,6 +2,7 @@ from django.urls import path
 
 from wallets.dashboard.views import (
     approvals,
+    bulk,
     customers,
     entries,
     holds,
@@ -35,6 +36,13 @@ urlpatterns = [
     path("wallets/low-balance/export.csv", low_balance.low_balance_export, name="low_balance_export"),
     path("approvals/", approvals.approvals, name="approvals"),
     path("approvals/<str:request_id>/decide/", approvals.approval_decide, name="approval_decide"),
+    # Bulk credit from the browser (upload, preview, confirm, progress, error report).
+    path("bulk-credit/", bulk.bulk_list, name="bulk"),
+    path("bulk-credit/<str:run_id>/", bulk.bulk_run, name="bulk_run"),
+    path("bulk-credit/<str:run_id>/progress/", bulk.bulk_run_progress, name="bulk_run_progress"),
+    path("bulk-credit/<str:run_id>/confirm/", bulk.bulk_run_confirm, name="bulk_run_confirm"),
+    path("bulk-credit/<str:run_id>/resume/", bulk.bulk_run_resume, name="bulk_run_resume"),
+    path("bulk-credit/<str:run_id>/report.csv", bulk.bulk_run_report, name="bulk_run_report"),
     path("settings/", settings.settings_page, name="settings"),
     path("settings/time-zone/", settings.set_time_zone, name="time_zone"),
     path("business/", settings.switch_business, name="switch_business"),
