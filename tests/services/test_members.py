@@ -33,12 +33,15 @@ def test_invite_creates_a_user_without_a_password_and_a_working_token(business):
     assert (user.username, user.email, user.first_name, user.last_name) == (
         "new.person@acme.test", "new.person@acme.test", "New", "Person")
     assert not user.has_usable_password()
-    assert membership.business_id == business.id and membership.role == Role.OPERATOR
-    uidb64, token = member_set_password_link_parts(user)
+    assert membership.business_id == business.id
+    assert membership.role == Role.OPERATOR
+    _uidb64, token = member_set_password_link_parts(user)
     assert default_token_generator.check_token(user, token)
     (event,) = SecurityEvent.objects.filter(kind=Kind.MEMBER_INVITED)
-    assert event.business_id == business.id and event.actor_name == "boss"
-    assert event.details["email"] == "new.person@acme.test" and event.details["role"] == "operator"
+    assert event.business_id == business.id
+    assert event.actor_name == "boss"
+    assert event.details["email"] == "new.person@acme.test"
+    assert event.details["role"] == "operator"
     assert token not in str(event.details)
 
 
@@ -97,9 +100,11 @@ def test_remove_deletes_the_membership_and_deactivates_the_user(business, member
     member_remove(business_id=business.id, membership_id=olivia.pk, actor_name="boss")
     user = get_user_model().objects.get(username="olivia")
     assert not Membership.objects.filter(pk=olivia.pk).exists()
-    assert not user.is_active and not user.has_usable_password()
+    assert not user.is_active
+    assert not user.has_usable_password()
     (event,) = SecurityEvent.objects.filter(kind=Kind.MEMBER_REMOVED)
-    assert event.details["username"] == "olivia" and event.details["role"] == "operator"
+    assert event.details["username"] == "olivia"
+    assert event.details["role"] == "operator"
 
 
 def test_another_business_member_is_not_found(business, other_business, member):

@@ -51,7 +51,7 @@ def test_update_of_both_fields_is_one_event(business):
 
 @pytest.mark.parametrize("bad", [-1, True, 1.5, "10"])
 def test_bad_values_change_nothing(business, bad):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="minor units"):
         currency_policy_update(business_id=business.id, currency="USD", changes={"approval_above": bad})
     assert not CurrencyPolicy.objects.filter(business=business).exists()
     assert not SecurityEvent.objects.filter(business=business).exists()

@@ -36,7 +36,9 @@ def policies(request):
             add_form = ApprovalThresholdForm(request.POST, prefix="add")
             forms_to_save = [add_form]
         else:
-            bound = {row["currency"]: ApprovalThresholdForm(request.POST, prefix=row["currency"]) for row in rows}
+            # The rows the page showed (a currency that appeared since is left alone).
+            bound = {row["currency"]: ApprovalThresholdForm(request.POST, prefix=row["currency"]) for row in rows
+                     if f"{row['currency']}-currency" in request.POST}
             forms_to_save = list(bound.values())
         # A row's hidden currency must be its own (a forged one would edit another row's policy).
         for currency, form in bound.items():
