@@ -5,6 +5,8 @@ threshold, and reads it all in the activity log. A viewer sees the team read-onl
 phone (390 px) without sideways scroll; a policy saves without JavaScript. Screenshots at 1440 px
 and 390 px."""
 
+from pathlib import Path
+
 import pytest
 from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
@@ -86,7 +88,8 @@ def test_invite_set_password_and_sign_in_as_the_new_member(demo, approver, new_p
     # Nobody demotes themselves, and the last approver stays.
     page.get_by_test_id("members").get_by_role("row").filter(has_text="alice").get_by_role("link").click()
     expect(page.get_by_text("You cannot change your own role")).to_be_visible()
-    assert page.errors == [] and phone.errors == []
+    assert page.errors == []
+    assert phone.errors == []
 
 
 def test_api_keys_policies_and_the_activity_log(demo, approver, new_page, login, shot):
@@ -138,9 +141,10 @@ def test_api_keys_policies_and_the_activity_log(demo, approver, new_page, login,
     expect(events.get_by_role("row")).to_have_count(2)  # the header and the one change
     with page.expect_download() as download:
         page.get_by_test_id("activity-csv").click()
-    text = open(download.value.path(), encoding="utf-8").read()
+    text = Path(download.value.path()).read_text(encoding="utf-8")
     assert text.startswith("\ufeffcreated_at_utc,")
-    assert "→ $500.00" in text and "Reporting job" not in text  # the filter applies to the CSV
+    assert "→ $500.00" in text
+    assert "Reporting job" not in text
 
     # On a phone: every settings page fits.
     phone = new_page(width=390, height=844, has_touch=True, is_mobile=True)
@@ -152,7 +156,8 @@ def test_api_keys_policies_and_the_activity_log(demo, approver, new_page, login,
         expect(phone.get_by_role("navigation", name="Settings")).to_be_visible()
         no_sideways_scroll(phone, f"settings {name}")
         shot(phone, f"89-settings-{name}-390")
-    assert page.errors == [] and phone.errors == []
+    assert page.errors == []
+    assert phone.errors == []
 
 
 def test_a_viewer_sees_the_team_read_only_and_policies_save_without_javascript(demo, approver, new_page, login,
@@ -173,3 +178,27 @@ def test_a_viewer_sees_the_team_read_only_and_policies_save_without_javascript(d
     no_js.get_by_role("button", name="Save approval thresholds").click()
     expect(no_js.get_by_text("Saved the approval thresholds")).to_be_visible()
     assert CurrencyPolicy.objects.get(business=demo["business"], currency="USD").approval_above == 25_000
+
+
+def test_admin_times_say_utc_and_a_policy_change_there_is_in_the_activity_log(demo, approver, new_page, login,
+                                                                              shot):
+    """Bug 7 (the admin's part) and bug 12: the admin shows UTC whatever the dashboard's zone, and says
+    so; a threshold changed there is in the business's activity log, with before and after."""
+    get_user_model().objects.create_superuser(username="root", password=PASSWORD, email="root@ops.test")
+    policy = CurrencyPolicy.objects.get(business=demo["business"], currency="USD")
+    for width in (1440, 390):
+        page = new_page(width=width, height=900)
+        login(page, username="root", next_url="/admin/wallets/ledgerentry/")
+        expect(page.locator("#utc-note")).to_have_text("Times in UTC")
+        expect(page.get_by_role("columnheader", name="Created at (UTC)")).to_be_visible()
+        shot(page, f"90-admin-times-utc-{width}")
+    page.goto(f"/admin/wallets/currencypolicy/{policy.pk}/change/")
+    page.get_by_label("Approval needed above").fill("750")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".messagelist")).to_contain_text("changed successfully")
+
+    manager = new_page(width=1440, height=900)
+    login(manager, username="alice", next_url="/dashboard/settings/activity/")
+    expect(manager.get_by_test_id("events")).to_contain_text("USD approval threshold none → $750.00")
+    row = manager.get_by_test_id("events").get_by_role("row").filter(has_text="$750.00")
+    expect(row).to_contain_text("root")
