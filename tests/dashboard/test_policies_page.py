@@ -94,3 +94,18 @@ def test_query_budget_is_flat(approver_client, business, count_queries, rows):
     for code in DODO_CURRENCIES[:rows]:
         CurrencyPolicy.objects.create(business=business, currency=code, approval_above=100)
     assert count_queries(approver_client, POLICIES) <= 5  # session, user, membership, currencies, policies
+
+
+def test_general_page_changes_are_logged_with_who_made_them(operator_client, business, wallets):
+    """Bug 12: a low-balance threshold or runway days changed on Settings → General is in the log."""
+    operator_client.post("/dashboard/settings/", {"form": "add", "add-currency": "USD", "add-low_balance_below": "25"})
+    operator_client.post("/dashboard/settings/", {"form": "runway", "runway-runway_days": "21"})
+    policy = SecurityEvent.objects.get(kind=SecurityEvent.Kind.POLICY_CHANGED)
+    assert policy.details == {"currency": "USD", "changes": {"low_balance_below": {"before": None, "after": 2500}}}
+    assert policy.actor_name == "olivia"
+    runway = SecurityEvent.objects.get(kind=SecurityEvent.Kind.SETTINGS_CHANGED)
+    assert runway.details == {"setting": "runway_days", "before": 7, "after": 21}
+    assert runway.actor_name == "olivia"
+    body = operator_client.get("/dashboard/settings/activity/").content.decode()
+    assert "USD low-balance threshold default → $25.00" in body
+    assert "Runway alerts (days) 7 → 21" in body

@@ -146,3 +146,23 @@ def test_query_budget_is_flat(approver_client, make_user, business, count_querie
     for i in range(rows):
         make_user(Role.VIEWER, business, username=f"member{i:02d}")
     assert count_queries(approver_client, TEAM) <= 4  # session, user, membership, members with users
+
+
+def test_a_new_link_for_a_member_who_has_not_signed_in(approver_client, operator):
+    invite(approver_client)
+    membership = Membership.objects.get(user__username="new@acme.test")
+    url = f"{TEAM}{membership.pk}/"
+    assert "New set-password link" in approver_client.get(url).content.decode()
+    response = approver_client.post(url, {"action": "link"})
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "no-store"
+    link = link_in(response.content.decode())
+    page = Client().get(link, follow=True)
+    assert "Choose a password" in page.content.decode()
+    renewed = SecurityEvent.objects.filter(kind=SecurityEvent.Kind.MEMBER_INVITED, details__renewed=True)
+    assert renewed.count() == 1
+    # A member with a password gets no link.
+    response = approver_client.post(f"{TEAM}{operator.membership.pk}/", {"action": "link"})
+    assert response.status_code == 400
+    assert "already chosen a password" in response.content.decode()
+    assert "/dashboard/welcome/" not in response.content.decode()

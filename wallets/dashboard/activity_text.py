@@ -60,6 +60,8 @@ def _describe(kind: str, d: dict) -> str:
         setting = d.get("setting", "")
         return f"{SETTING_LABELS.get(setting, setting)} {d.get('before')} → {d.get('after')}"
     if kind == Kind.MEMBER_INVITED:
+        if d.get("renewed"):
+            return f"New set-password link for {_member(d)}"
         return f"Invited {_member(d)} as {_role(d.get('role'))}"
     if kind == Kind.MEMBER_ROLE_CHANGED:
         return f"{_member(d)}: {_role(d.get('before'))} → {_role(d.get('after'))}"

@@ -62,6 +62,23 @@ def member_invite(
     return membership
 
 
+def member_invitation_renew(
+    *, business_id: str, membership_id: int, actor: Actor | None = None, actor_name: str = "",
+    ip: str | None = None,
+) -> Membership:
+    """For a member who has not chosen a password yet (the link was lost or expired): record a new
+    invitation (``MEMBER_INVITED`` with ``renewed``); the caller shows the new link."""
+    with transaction.atomic(durable=True):
+        membership = _lock_member(business_id=business_id, membership_id=membership_id)
+        if membership.user.has_usable_password() or not membership.user.is_active:
+            raise NotAllowed("This member has already chosen a password.")
+        security_event_record(
+            kind=SecurityEvent.Kind.MEMBER_INVITED, business_id=business_id, actor=actor, actor_name=actor_name,
+            ip=ip, details=_member_details(membership) | {"role": membership.role, "renewed": True},
+        )
+    return membership
+
+
 def member_set_password_link_parts(user) -> tuple[str, str]:
     """``(uidb64, token)`` for the set-password page (Django's password-reset token)."""
     return urlsafe_base64_encode(force_bytes(user.pk)), default_token_generator.make_token(user)

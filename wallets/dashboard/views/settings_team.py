@@ -19,7 +19,13 @@ from wallets.dashboard.views.common import render_page
 from wallets.exceptions import InvalidInput, NotAllowed
 from wallets.models import Membership
 from wallets.selectors.members import member_get, member_list
-from wallets.services.members import member_change_role, member_invite, member_remove, member_set_password_link_parts
+from wallets.services.members import (
+    member_change_role,
+    member_invitation_renew,
+    member_invite,
+    member_remove,
+    member_set_password_link_parts,
+)
 from wallets.services.security_events import request_actor
 
 
@@ -57,11 +63,13 @@ def team_invite(request):
                 for problem in problems:
                     form.add_error(field if field in form.fields else None, problem)
         else:
-            uidb64, token = member_set_password_link_parts(membership.user)
-            link = request.build_absolute_uri(reverse("dashboard:set_password",
-                                                      kwargs={"uidb64": uidb64, "token": token}))
-            return _team_page(request, invited={"membership": membership, "link": link})
+            return _team_page(request, invited={"membership": membership, "link": _link(request, membership)})
     return _team_page(request, invite_form=form, status=400)
+
+
+def _link(request, membership: Membership) -> str:
+    uidb64, token = member_set_password_link_parts(membership.user)
+    return request.build_absolute_uri(reverse("dashboard:set_password", kwargs={"uidb64": uidb64, "token": token}))
 
 
 def _member_or_404(request, membership_id) -> Membership:
@@ -76,12 +84,19 @@ def _member_or_404(request, membership_id) -> Membership:
 def team_member(request, membership_id):
     membership = _member_or_404(request, membership_id)
     form = RoleForm(initial={"role": membership.role})
-    error = None
+    error = link = None
     if request.method == "POST":
         if not request.access.can_manage:
             raise PermissionDenied("Only an approver may change roles.")
-        form = RoleForm(request.POST)
-        if form.is_valid():
+        if request.POST.get("action") == "link":
+            try:
+                member_invitation_renew(business_id=request.access.business_id, membership_id=membership.pk,
+                                        **request_actor(request))
+            except NotAllowed as exc:
+                error = exc.message
+            else:
+                link = _link(request, membership)
+        elif (form := RoleForm(request.POST)).is_valid():
             try:
                 member_change_role(business_id=request.access.business_id, membership_id=membership.pk,
                                    role=form.cleaned_data["role"], **request_actor(request))
@@ -91,10 +106,13 @@ def team_member(request, membership_id):
                 messages.success(request, f"{membership.user.get_username()} is now "
                                           f"{Membership.Role(form.cleaned_data['role']).name.title()}.")
                 return redirect("dashboard:settings_team")
-    return render_page(request, "dashboard/settings/member.html", {
+    response = render_page(request, "dashboard/settings/member.html", {
         "nav": "settings", "settings_nav": "team", "member": membership, "form": form, "error": error,
-        "is_self": membership.user_id == request.user.pk,
-    }, status=400 if request.method == "POST" else 200)
+        "is_self": membership.user_id == request.user.pk, "link": link,
+    }, status=400 if request.method == "POST" and not link else 200)
+    if link:
+        response["Cache-Control"] = "no-store"
+    return response
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
