@@ -166,3 +166,8 @@ def test_a_new_link_for_a_member_who_has_not_signed_in(approver_client, operator
     assert response.status_code == 400
     assert "already chosen a password" in response.content.decode()
     assert "/dashboard/welcome/" not in response.content.decode()
+
+
+def test_an_id_out_of_range_is_a_404_not_an_error(approver_client):
+    for bad in ("99999999999999999999", "0", "-1"):
+        assert approver_client.get(f"{TEAM}{bad}/").status_code == 404

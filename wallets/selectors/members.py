@@ -15,4 +15,6 @@ def member_get(*, business_id: str, membership_id) -> Membership | None:
         membership_id = int(membership_id)
     except (TypeError, ValueError):
         return None
+    if not 0 < membership_id < 2**63:  # beyond the bigint column: no such member (not a database error)
+        return None
     return member_list(business_id=business_id).filter(pk=membership_id).first()
