@@ -75,7 +75,7 @@ class World:
             Membership.objects.create(user=user, business=self.a, role=role)
             self.a_users[role] = user
         b_operator = user_model.objects.create_user(username="globex-operator", password=PASSWORD)
-        Membership.objects.create(user=b_operator, business=self.b, role=Membership.Role.OPERATOR)
+        self.b_membership = Membership.objects.create(user=b_operator, business=self.b, role=Membership.Role.OPERATOR)
         CurrencyPolicy.objects.create(business=self.b, currency="USD", approval_above=100)
         self.b_request = adjustment_submit(
             business_id=self.b.id, customer_id=self.b_customer.id, currency="USD", amount=5_000, is_credit=False,
@@ -104,13 +104,16 @@ class World:
             list(WebhookEndpoint.objects.filter(business=self.b).values()),
             list(WebhookDelivery.objects.filter(business=self.b).values()),
             list(BulkCreditRun.objects.filter(business=self.b).values("id", "status", "heartbeat_at", "posted")),
+            list(Membership.objects.filter(business=self.b).values()),
+            list(get_user_model().objects.filter(membership__business=self.b).values()),
         )
 
     def secrets(self) -> list[str]:
         """What A never sends, so it can only be in a body if B's data leaked: B's customer's name
         (A searches by B's email and id, which pages may echo), entry id and key prefix."""
         return [SECRET_NAME, self.b_entry.id, self.b_key.prefix, self.b_hold.id, self.b_webhook.secret,
-                "globex-hooks.example", "globex-token", "globex-x", "globex-bulk-secret"]
+                "globex-hooks.example", "globex-token", "globex-x", "globex-bulk-secret",
+                "globex-operator"]
 
 
 @pytest.fixture
@@ -272,11 +275,28 @@ DASHBOARD_TABLE = {
     "bulk_run_confirm": (lambda w: {"run_id": w.b_bulk_run.id}, [("POST", {})]),
     "bulk_run_resume": (lambda w: {"run_id": w.b_bulk_run.id}, [("POST", {})]),
     "bulk_run_report": (lambda w: {"run_id": w.b_bulk_run.id}, [("GET", {})]),
+    # Settings section: team, API keys, approval policies, activity log; the invitation's page.
+    "settings_team": (lambda w: {}, [("GET", {})]),
+    "settings_team_invite": (lambda w: {}, [("POST", {"email": "new-member@acme.example", "role": "viewer"})]),
+    "settings_member": (lambda w: {"membership_id": w.b_membership.pk}, [("GET", {}), ("POST", {"role": "viewer"})]),
+    "settings_member_remove": (lambda w: {"membership_id": w.b_membership.pk},
+                               [("GET", {}), ("POST", {"confirm": "1"})]),
+    "settings_api_keys": (lambda w: {}, [("GET", {})]),
+    "settings_api_key_new": (lambda w: {}, [("POST", {"name": "own"})]),
+    "settings_api_key_revoke": (lambda w: {"key_id": w.b_key.id}, [("GET", {}), ("POST", {"confirm": "1"})]),
+    "settings_policies": (lambda w: {}, [("GET", {}), ("POST", {"form": "add", "add-currency": "USD",
+                                                                "add-approval_above": "1"})]),
+    "settings_activity": (lambda w: {}, [("GET", {}), ("GET", {"kind": "api_key_created"})]),
+    "settings_activity_export": (lambda w: {}, [("GET", {})]),
+    "set_password": (lambda w: {"uidb64": "MQ", "token": "made-up"}, [("GET", {}), ("POST", {
+        "new_password1": "hijack-pass-123", "new_password2": "hijack-pass-123"})]),
 }
 # Pages that show A's own data: 200 (or a redirect) is right, as long as nothing of B's shows.
 OWN_DATA_PAGES = {"overview", "customers", "ledger", "ledger_export", "low_balance", "low_balance_export",
                   "approvals", "settings", "time_zone", "breakage", "breakage_export", "webhooks", "webhook_new",
-                  "webhook_replay_failed", "bulk"}
+                  "webhook_replay_failed", "bulk",
+                  "settings_team", "settings_team_invite", "settings_api_keys",
+                  "settings_api_key_new", "settings_policies", "settings_activity", "settings_activity_export"}
 
 
 def test_the_dashboard_table_covers_every_page():
