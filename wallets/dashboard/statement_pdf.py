@@ -11,10 +11,10 @@ import datetime
 
 from django.template.loader import render_to_string
 
-# About 22 A4 pages, laid out in about 3 s of one idle core (6 s on a loaded two-core machine):
+# About 13 A4 pages, laid out in about 2 s of one idle core (6 s on a loaded two-core machine):
 # the most one request may cost. Layout time grows with the rows (~6 ms each); a typical month's
 # statement of a customer (tens of entries) takes about 0.2 s.
-MAX_ENTRIES = 500
+MAX_ENTRIES = 300
 
 
 def statement_html(context: dict) -> str:
