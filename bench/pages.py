@@ -12,8 +12,8 @@ request (``pg_stat_statements``).
 The statement's three forms are timed beside the plain routes: the page, the CSV and the PDF, over
 a bounded range (a day of the whale; an ordinary customer's whole history; and a customer with
 exactly as many entries as a PDF may hold, the PDF's worst case). Held to the target (< 300 ms):
-every page; not held to it, and said so: the exports that stream every row (the whole ledger's
-CSV), and the PDF at its cap.
+every page and the ordinary customer's statement CSV; not held to it, and said so: the exports
+that stream every row (the whole ledger's CSV, the whale's whole history), and the PDF at its cap.
 
 The phase writes a little data, through the product's own engine, on rows no other phase uses:
 a hold on the last customer, and the PDF customer's entries.
@@ -122,13 +122,16 @@ def plan(run, prepared: dict) -> tuple[list[tuple[str, str, int]], dict[str, str
         kwargs = {p: values[p][0] for p in params}
         if name == "customer_statement_pdf":  # the whale's whole history is over the cap: refused
             kwargs["customer_id"] = ordinary
-        path = reverse(f"dashboard:{name}", kwargs=kwargs)
-        # An export streams every row it selects (the whole ledger for ledger_export): timed, but
-        # twice only, and not held to the pages' target.
-        timed.append((name, path, 2 if name.endswith("_export") and name != "customer_statement_export" else n))
+        # A statement defaults to the customer's first currency (INR): the whale's history is USD.
+        query = "?currency=USD" if name.startswith("customer_statement") else ""
+        path = reverse(f"dashboard:{name}", kwargs=kwargs) + query
+        # An export streams every row it selects (the whole ledger for ledger_export, the whale's
+        # whole history): timed, but twice only, and not held to the pages' target; the ordinary
+        # customer's statement CSV below is.
+        timed.append((name, path, 2 if exempt(name) else n))
         if "customer_id" in params and name in ("customer", "customer_statement", "customer_statement_export"):
             timed.append((f"{name} (ordinary customer)",
-                          reverse(f"dashboard:{name}", kwargs={**kwargs, "customer_id": ordinary}), n))
+                          reverse(f"dashboard:{name}", kwargs={**kwargs, "customer_id": ordinary}) + query, n))
     # The statement over bounded ranges: a day of the whale (the seed's entries are one a second
     # from 2025-01-01, so a day holds up to 86,400), and the PDF at its cap.
     whale = data.customer_id(1)
@@ -149,7 +152,7 @@ def exempt(name: str) -> str | None:
     """Why a timed path is not held to the target (None: it is)."""
     if name.startswith("customer_statement_pdf at its cap"):
         return "the PDF's worst case, bounded by its cap"
-    if name.endswith("_export") and not name.startswith("customer_statement_export"):
+    if name.endswith("_export"):  # the whole ledger, the whale's whole history …
         return "streams every row it selects"
     return None
 
