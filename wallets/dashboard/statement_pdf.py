@@ -11,9 +11,10 @@ import datetime
 
 from django.template.loader import render_to_string
 
-# About 13 A4 pages, laid out in about 2 s of one idle core (6 s on a loaded two-core machine):
-# the most one request may cost. Layout time grows with the rows (~6 ms each); a typical month's
-# statement of a customer (tens of entries) takes about 0.2 s.
+# About 13 A4 pages: measured at 2.6 s of layout on the shared two-core machine at load 5, and 7 to
+# 9 s at load 10 (docs/bench-results.md): the most one request may cost. Layout time grows with the
+# rows (~8 ms each, the repeated header and "Page N of M" lay the document out twice); a customer's
+# month of tens of entries takes 0.25 s and more, most of it WeasyPrint's fixed cost.
 MAX_ENTRIES = 300
 
 
