@@ -351,7 +351,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
     # httpx logs every request at INFO: one line per webhook attempt (the delivery log has them).
     "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"},
-                "httpcore": {"level": "WARNING"}},
+                "httpcore": {"level": "WARNING"},
+                # WeasyPrint logs each layout step of every statement PDF at INFO.
+                "weasyprint": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}},
 }
 # A wallet whose balance is below this many major units (10.00 USD, ₹10.00, ¥10) is "low",
 # unless the business set its own threshold for the currency (CurrencyPolicy).

@@ -230,6 +230,7 @@ DASHBOARD_TABLE = {
     "customer_statement": (lambda w: {"customer_id": w.b_customer.id},
                            [("GET", {}), ("GET", {"currency": "USD", "as_of": "2099-01-01"})]),
     "customer_statement_export": (lambda w: {"customer_id": w.b_customer.id}, [("GET", {"currency": "USD"})]),
+    "customer_statement_pdf": (lambda w: {"customer_id": w.b_customer.id}, [("GET", {"currency": "USD"})]),
     "customer_adjust": (lambda w: {"customer_id": w.b_customer.id},
                         [("POST", {"currency": "USD", "amount": "1.00", "direction": "debit", "reason": "x",
                                    "idempotency_key": "dash-1", "confirm": "1"}), ("GET", {})]),

@@ -34,6 +34,9 @@ urlpatterns = [
     path("customers/<str:customer_id>/statement/", statements.customer_statement, name="customer_statement"),
     path("customers/<str:customer_id>/statement.csv", statements.customer_statement_export,
          name="customer_statement_export"),
+    # the statement as a PDF (issue 12, feature 2)
+    path("customers/<str:customer_id>/statement.pdf", statements.customer_statement_pdf,
+         name="customer_statement_pdf"),
     path("ledger/", ledger.ledger, name="ledger"),
     path("ledger/export.csv", ledger.ledger_export, name="ledger_export"),
     path("wallets/low-balance/", low_balance.low_balance, name="low_balance"),

@@ -67,6 +67,7 @@ def _customer_page(request, customer: Customer, *, form=None, status: int = 200)
         "page": page,
         "form": form,
         "chart_data": _chart_data(business_id, customer, wallets),
+        "usd_total": selectors.total_balance_usd(wallets),
         "holds": movements.hold_list_active(business_id=business_id, customer_id=customer.pk),
         "pending_requests": approvals_selectors.pending_requests_of_customer(business_id=business_id,
                                                                             customer_id=customer.pk),
