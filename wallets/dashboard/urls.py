@@ -1,6 +1,7 @@
 from django.urls import path
 
 from wallets.dashboard.views import (
+    analytics,
     approvals,
     customers,
     entries,
@@ -29,6 +30,9 @@ urlpatterns = [
     path("customers/<str:customer_id>/statement/", statements.customer_statement, name="customer_statement"),
     path("customers/<str:customer_id>/statement.csv", statements.customer_statement_export,
          name="customer_statement_export"),
+    # Analytics (issue 12, feature 10): charts with their tables and CSVs.
+    path("analytics/", analytics.analytics_page, name="analytics"),
+    path("analytics/<slug:table>.csv", analytics.analytics_export, name="analytics_export"),
     path("ledger/", ledger.ledger, name="ledger"),
     path("ledger/export.csv", ledger.ledger_export, name="ledger_export"),
     path("wallets/low-balance/", low_balance.low_balance, name="low_balance"),
