@@ -191,6 +191,15 @@ def test_the_range_is_bounded_with_a_clear_message(kolkata):
     assert kolkata.get("/dashboard/analytics/nothing.csv").status_code == 404
 
 
+def test_spend_is_ranked_over_a_month_at_most(kolkata, books):
+    html = html_of(kolkata.get(URL, {**MARCH_1_2, "date_to": "2020-04-01"}))
+    assert "Ranking by spend covers ranges of up to 31 days (this one has 32)" in html
+    assert 'data-testid="flows-table-USD"' in html  # the rest of the page is there
+    rows = csv_rows(kolkata.get("/dashboard/analytics/top-customers.csv", {**MARCH_1_2, "date_to": "2020-04-01"}))
+    assert {r["ranking"] for r in rows} == {"balance"}
+    assert 'data-testid="top-spend"' in html_of(kolkata.get(URL, {**MARCH_1_2, "date_to": "2020-03-31"}))
+
+
 def test_empty_states(kolkata):
     html = html_of(kolkata.get(URL))
     assert 'data-testid="analytics-empty"' in html

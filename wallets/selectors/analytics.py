@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db.models import Count, DateTimeField, F, Q, Sum, Window
 from django.db.models.functions import RowNumber, Trunc
@@ -30,6 +31,9 @@ PERIODS = ("day", "week", "month")
 #: The most days one request may cover, per kind of period (bounds the work and the chart).
 MAX_DAYS = {"day": 400, "week": 7 * 260, "month": 3660}
 TOP_N = 10
+#: Ranking customers by spend sums every debit of the range per customer (no rollup has customers):
+#: it is offered for ranges of up to a month and a day or so, the presets included.
+MAX_SPEND_DAYS = 31
 
 #: Spend is a debit that paid for something: not the expiry of a credit (that is breakage).
 SPEND = Q(is_credit=False, expired_grant__isnull=True)
@@ -44,6 +48,10 @@ class AnalyticsRange:
     period: str
     zone: datetime.tzinfo
     now: datetime.datetime
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
 
     @property
     def start_at(self) -> datetime.datetime:
@@ -173,6 +181,10 @@ def _rollup_sums() -> dict:
     return {name: Sum(name, default=0) for name in FIELDS}
 
 
+def _dicts(queryset: Any) -> list[dict[str, Any]]:
+    return [dict(row) for row in queryset]
+
+
 def _add(cells: dict, key: tuple, row: dict) -> None:
     cell = cells.setdefault(key, dict.fromkeys(FIELDS, 0))
     for name in FIELDS:
@@ -187,13 +199,13 @@ def flows_by_period(*, business_id: str, window: AnalyticsRange) -> list[Currenc
     buckets = window.buckets()
     if not buckets:
         return []
-    wallet_rows = list(Wallet.objects.filter(business_id=business_id).values("currency")
-                       .annotate(total=Sum("balance"), entries=Sum("entry_count")).order_by())
+    wallet_rows = _dicts(Wallet.objects.filter(business_id=business_id).values("currency")
+                         .annotate(total=Sum("balance"), entry_total=Sum("entry_count")).order_by())
     totals = {r["currency"]: int(r["total"] or 0) for r in wallet_rows}
     mark = None
     if rollups.supported():
         mark = rollups.rollup_refresh(business_id=business_id, now=window.now,
-                                      ledger_entries=sum(int(r["entries"] or 0) for r in wallet_rows))
+                                      ledger_entries=sum(int(r["entry_total"] or 0) for r in wallet_rows))
     start_at, end_at = window.start_at, window.end_at
     cells: dict[tuple[str, datetime.date], dict] = {}
     after: dict[str, int] = {}
@@ -202,7 +214,7 @@ def flows_by_period(*, business_id: str, window: AnalyticsRange) -> list[Currenc
                                               slot_start__lt=min(end_at, mark))
                   .annotate(p=Trunc("slot_start", window.period, output_field=DateTimeField(), tzinfo=window.zone))
                   .values("currency", "p").annotate(**_rollup_sums()).order_by())
-        for row in rolled:
+        for row in _dicts(rolled):
             _add(cells, (row["currency"], row["p"].astimezone(window.zone).date()), row)
     live_from = start_at if mark is None else max(start_at, mark)
     if live_from < end_at:
@@ -210,17 +222,17 @@ def flows_by_period(*, business_id: str, window: AnalyticsRange) -> list[Currenc
                                            created_at__lt=end_at)
                 .annotate(p=Trunc("created_at", window.period, output_field=DateTimeField(), tzinfo=window.zone))
                 .values("currency", "p").annotate(**_entry_sums()).order_by())
-        for row in live:
+        for row in _dicts(live):
             _add(cells, (row["currency"], row["p"].astimezone(window.zone).date()), row)
     # The net of everything at or after the range's end, to walk the balances back from today's.
     net = F("credits") - F("debits")
     if mark is not None and end_at < mark:
-        for row in (LedgerRollup.objects.filter(business_id=business_id, slot_start__gte=end_at)
-                    .values("currency").annotate(net=Sum(net)).order_by()):
+        for row in _dicts(LedgerRollup.objects.filter(business_id=business_id, slot_start__gte=end_at)
+                          .values("currency").annotate(net=Sum(net)).order_by()):
             after[row["currency"]] = after.get(row["currency"], 0) + int(row["net"])
-    for row in (LedgerEntry.objects.filter(business_id=business_id,
-                                           created_at__gte=end_at if mark is None else max(end_at, mark))
-                .values("currency").annotate(**_entry_sums()).order_by()):
+    for row in _dicts(LedgerEntry.objects.filter(business_id=business_id,
+                                                 created_at__gte=end_at if mark is None else max(end_at, mark))
+                      .values("currency").annotate(**_entry_sums()).order_by()):
         after[row["currency"]] = after.get(row["currency"], 0) + int(row["credits"]) - int(row["debits"])
     currencies = sorted({c for c, _ in cells} | {c for c, t in totals.items() if t} | set(after))
     out = []

@@ -57,7 +57,9 @@ def analytics_page(request):
     context.update({
         "window": window, "flows": flows, "chart_data": _chart_data(flows),
         "top_balance": analytics.top_customers_by_balance(business_id=business_id, currencies=currencies),
-        "top_spend": analytics.top_customers_by_spend(business_id=business_id, window=window),
+        "top_spend": analytics.top_customers_by_spend(business_id=business_id, window=window)
+        if window.days <= analytics.MAX_SPEND_DAYS else None,
+        "max_spend_days": analytics.MAX_SPEND_DAYS,
         "low": [analytics.LowWallet(w, runways[w.pk]) for w in low],
         "breakage": sorted(breakage.items()),
         "query": request.GET.urlencode(),
@@ -88,7 +90,8 @@ def _top_csv(request, form):
     window = form.range()
     currencies = [f.currency for f in analytics.flows_by_period(business_id=business_id, window=window)]
     by_balance = analytics.top_customers_by_balance(business_id=business_id, currencies=currencies)
-    by_spend = analytics.top_customers_by_spend(business_id=business_id, window=window)
+    by_spend = (analytics.top_customers_by_spend(business_id=business_id, window=window)
+                if window.days <= analytics.MAX_SPEND_DAYS else [])
     header = ["ranking", "range_start_utc", "range_end_utc", "currency", "rank", "customer_id", "customer_name",
               "customer_email", "amount", "amount_minor", "debit_count"]
 
