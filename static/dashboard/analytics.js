@@ -1,5 +1,5 @@
 /* Analytics charts (uPlot): per currency, money in and out per period (bars) and the balance held at
-   each period's end (a line). Times in the user's zone; money in the page's own format and y axes as
+   each period's end (a line). Periods are the user's days (as the tables' rows); money in the page's own format and y axes as
    wide as their longest label (window.walletCharts, from charts.js). The tables under the charts
    hold the same numbers, so nothing here is needed to read them. */
 (function () {
@@ -8,17 +8,17 @@
   if (!source || !window.uPlot || !window.walletCharts) { return; }
   var data = {};
   JSON.parse(source.textContent).forEach(function (s) { data[s.currency] = s; });
-  var zone = document.body.dataset.timeZone || undefined;
   var HEIGHT = 220;
   var charts = [];
 
-  function xRange(t) {
-    var half = t.length > 1 ? (t[1] - t[0]) / 2 : 43200;
-    return function () { return [t[0] - half, t[t.length - 1] + half]; };
-  }
-  function axes(money, box) {
+  // The x axis is the periods themselves (0 … n-1), labelled as the table's rows; whole steps only.
+  function axes(money, box, labels) {
     return [
-      { stroke: "#5d6878", grid: { stroke: "#eef0f4" }, ticks: { stroke: "#e1e5eb" } },
+      { stroke: "#5d6878", grid: { show: false }, ticks: { stroke: "#e1e5eb" }, space: 64,
+        incrs: [1, 2, 3, 5, 7, 10, 14, 15, 20, 30, 50, 60, 90, 100, 180, 365],
+        values: function (u, splits) {
+          return splits.map(function (i) { return Number.isInteger(i) && labels[i] !== undefined ? labels[i] : ""; });
+        } },
       { stroke: "#5d6878", grid: { stroke: "#eef0f4" }, ticks: { stroke: "#e1e5eb" },
         size: window.walletCharts.axisSize(box),
         values: function (u, vals) {
@@ -31,7 +31,7 @@
   function draw(figure) {
     var s = data[figure.dataset.currency];
     var box = figure.querySelector(".chart-canvas");
-    if (!s || !box || !s.t.length) { return; }
+    if (!s || !box || !s.labels.length) { return; }
     var money = window.walletCharts.formatter(s.format);
     var value = function (u, v) { return v == null ? "\u2014" : money.format(v); };
     var flows = figure.dataset.chart === "flows";
@@ -44,21 +44,21 @@
     ] : [
       {},
       { label: "Balance", stroke: "#2f5bea", width: 2, fill: "rgba(47,91,234,0.08)", value: value,
-        points: { show: s.t.length < 60, size: 5 } },
+        points: { show: s.labels.length < 60, size: 5 } },
     ];
     var opts = {
       width: Math.max(240, box.clientWidth), height: HEIGHT,
-      tzDate: function (ts) { return zone ? uPlot.tzDate(new Date(ts * 1e3), zone) : new Date(ts * 1e3); },
       cursor: { drag: { x: false, y: false } },
       scales: {
-        x: { time: true, range: xRange(s.t) },
+        x: { time: false, range: function () { return [-0.5, s.labels.length - 0.5]; } },
         y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.15 : 1]; } },
       },
-      axes: axes(money, box),
+      axes: axes(money, box, s.labels),
       series: series,
     };
-    series[0] = { value: "{YYYY}-{MM}-{DD}" };
-    var values = flows ? [s.t, s.credits, s.debits] : [s.t, s.balance];
+    series[0] = { label: "Period", value: function (u, i) { return i == null ? "\u2014" : s.labels[i]; } };
+    var x = s.labels.map(function (_, i) { return i; });
+    var values = flows ? [x, s.credits, s.debits] : [x, s.balance];
     var chart = new uPlot(opts, values, box);
     box.dataset.drawn = "1";
     charts.push({ chart: chart, box: box });

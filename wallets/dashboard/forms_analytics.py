@@ -20,6 +20,9 @@ class AnalyticsRangeForm(forms.Form):
     period = forms.ChoiceField(label="Per", choices=[(p, p.title()) for p in PERIODS], required=False)
 
     def __init__(self, data, *, now: datetime.datetime | None = None):
+        data = data.copy()
+        if not data.get("preset"):  # what the page shows when nothing is chosen: this month
+            data["preset"] = "custom" if data.get("date_from") or data.get("date_to") else "this_month"
         super().__init__(data)
         self.now = now or timezone.now()
         self.zone = timezone.get_current_timezone()
@@ -55,6 +58,9 @@ class AnalyticsRangeForm(forms.Form):
                 f"(this range has {days:,}): choose a shorter range or longer periods."))
             return cleaned
         cleaned.update(preset=preset, date_from=start, date_to=end, period=period)
+        # The inputs show the days a preset stands for.
+        for name, value in (("date_from", start.isoformat()), ("date_to", end.isoformat()), ("period", period)):
+            self.data[name] = value
         return cleaned
 
     def range(self) -> AnalyticsRange:

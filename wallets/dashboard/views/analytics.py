@@ -25,12 +25,15 @@ def _form(request) -> AnalyticsRangeForm:
     return form
 
 
-def _chart_data(flows: list[analytics.CurrencyFlows]) -> list[dict]:
-    """Per currency: the periods' first instants (unix time) and the figures in major units (the
-    chart only draws them; the table beside it has the exact amounts)."""
+LABELS = {"day": "%b %-d", "week": "%b %-d", "month": "%b %Y"}
+
+
+def _chart_data(flows: list[analytics.CurrencyFlows], period: str) -> list[dict]:
+    """Per currency: the periods' labels (their first local day, as the table's rows) and the figures
+    in major units (the chart only draws them; the table beside it has the exact amounts)."""
     return [{
         "currency": f.currency, "format": format_spec(f.currency),
-        "t": [int(r.bucket.starts_at.timestamp()) for r in f.rows],
+        "labels": [r.bucket.label_day.strftime(LABELS[period]) for r in f.rows],
         "credits": [float(to_major(r.credits, f.currency)) for r in f.rows],
         "debits": [float(to_major(r.debits, f.currency)) for r in f.rows],
         "balance": [float(to_major(r.balance_at_end, f.currency)) for r in f.rows],
@@ -55,7 +58,7 @@ def analytics_page(request):
     for row in breakage_by_period(business_id=business_id, start=window.start, end=window.end, tz=window.zone):
         breakage[row.currency] = breakage.get(row.currency, 0) + row.amount
     context.update({
-        "window": window, "flows": flows, "chart_data": _chart_data(flows),
+        "window": window, "flows": flows, "chart_data": _chart_data(flows, window.period),
         "top_balance": analytics.top_customers_by_balance(business_id=business_id, currencies=currencies),
         "top_spend": analytics.top_customers_by_spend(business_id=business_id, window=window)
         if window.days <= analytics.MAX_SPEND_DAYS else None,
