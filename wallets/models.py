@@ -260,7 +260,13 @@ class LedgerEntry(models.Model):
                 name="ledger_customer_ccy_recent",
                 include=["amount", "is_credit", "after_balance"],
             ),
-            models.Index(fields=["business", "-created_at"], name="ledger_business_recent"),
+            # Covering (PostgreSQL): analytics' reads of a business's entries over a time range
+            # (money in and out of the last minutes, the ranking by spend) come from the index alone.
+            models.Index(
+                fields=["business", "-created_at"],
+                name="ledger_business_recent",
+                include=["currency", "is_credit", "amount", "customer", "expired_grant"],
+            ),
             models.Index(
                 fields=["business", "customer", "reference_object_id"],
                 condition=Q(reference_object_id__isnull=False),

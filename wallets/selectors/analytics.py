@@ -172,9 +172,9 @@ FIELDS = ("credits", "credit_count", "debits", "debit_count")
 
 def _entry_sums() -> dict:
     return {"credits": Sum("amount", filter=Q(is_credit=True), default=0),
-            "credit_count": Count("pk", filter=Q(is_credit=True)),
+            "credit_count": Count("amount", filter=Q(is_credit=True)),
             "debits": Sum("amount", filter=Q(is_credit=False), default=0),
-            "debit_count": Count("pk", filter=Q(is_credit=False))}
+            "debit_count": Count("amount", filter=Q(is_credit=False))}
 
 
 def _rollup_sums() -> dict:
@@ -272,7 +272,7 @@ def top_customers_by_spend(*, business_id: str, window: AnalyticsRange, limit: i
         LedgerEntry.objects.filter(SPEND, business_id=business_id, created_at__gte=window.start_at,
                                    created_at__lt=window.end_at)
         .values("currency", "customer_id")
-        .annotate(spent=Sum("amount"), entries=Count("pk"))
+        .annotate(spent=Sum("amount"), entries=Count("*"))
         .annotate(rank=Window(RowNumber(), partition_by=[F("currency")],
                               order_by=[F("spent").desc(), F("customer_id").asc()]))
         .filter(rank__lte=limit)

@@ -45,9 +45,9 @@ def _aggregate(entries) -> list[LedgerRollup]:
         entries.annotate(slot=_slot_of_created_at())
         .values("business_id", "currency", "slot")
         .annotate(credits=Sum("amount", filter=Q(is_credit=True), default=0),
-                  credit_count=Count("pk", filter=Q(is_credit=True)),
+                  credit_count=Count("amount", filter=Q(is_credit=True)),
                   debits=Sum("amount", filter=Q(is_credit=False), default=0),
-                  debit_count=Count("pk", filter=Q(is_credit=False)))
+                  debit_count=Count("amount", filter=Q(is_credit=False)))
         .order_by()
     )
     return [LedgerRollup(business_id=r["business_id"], currency=r["currency"], slot_start=r["slot"],
