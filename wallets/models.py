@@ -818,7 +818,7 @@ class WalletRunway(models.Model):
 class LedgerRollup(models.Model):
     """Analytics' pre-aggregate: a business's credits and debits in one currency over a closed
     15-minute slot (UTC-aligned, so every time zone's midnight falls on a slot boundary). Derived
-    from the ledger, never edited by hand; ``wallets.selectors.rollups`` fills it up to
+    from the ledger, never edited by hand; ``wallets.services.rollups`` fills it up to
     ``LedgerRollupMark.rolled_up_to`` and rebuilds it when its entry count disagrees with the ledger's."""
 
     business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="+")

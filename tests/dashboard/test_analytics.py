@@ -278,3 +278,18 @@ def test_the_rollup_is_rebuilt_when_history_is_written_under_it(kolkata, books):
 def test_membership_roles_do_not_change_the_figures(client_for, make_user, business, books):
     approver = client_for(make_user(Membership.Role.APPROVER, business))
     assert approver.get(URL, MARCH_1_2).status_code == 200
+
+
+def test_the_command_fills_the_rollup_ahead(books):
+    from django.core.management import call_command
+
+    from wallets.models import LedgerRollup, LedgerRollupMark
+
+    out = io.StringIO()
+    call_command("rollup_ledger", stdout=out)
+    assert "Rolled up 1 business." in out.getvalue()
+    mark = LedgerRollupMark.objects.get(business_id=books[0].business_id)
+    assert mark.entries == 8
+    rows = LedgerRollup.objects.filter(business_id=mark.business_id, currency="USD")
+    assert sum(r.credits for r in rows) == 5000 + 10000 + 500 + 99999
+    assert sum(r.debit_count for r in rows) == 3

@@ -24,7 +24,7 @@ from django.db.models import Count, DateTimeField, F, Q, Sum, Window
 from django.db.models.functions import RowNumber, Trunc
 
 from wallets.models import LedgerEntry, LedgerRollup, Wallet
-from wallets.selectors import rollups
+from wallets.services import rollups
 from wallets.webhooks.runway import Runway, burns
 
 PERIODS = ("day", "week", "month")
@@ -195,7 +195,7 @@ def flows_by_period(*, business_id: str, window: AnalyticsRange) -> list[Currenc
     """Per currency: credits and debits (count and sum) per period, and the total of wallet balances
     at each period's end. Currencies with neither money held nor an entry in the range are left out.
     A fixed number of queries, whatever the number of entries or periods: closed slots are read
-    from the rollup (``wallets.selectors.rollups``), the last minutes from the ledger."""
+    from the rollup (``wallets.services.rollups``), the last minutes from the ledger."""
     buckets = window.buckets()
     if not buckets:
         return []
@@ -204,7 +204,7 @@ def flows_by_period(*, business_id: str, window: AnalyticsRange) -> list[Currenc
     totals = {r["currency"]: int(r["total"] or 0) for r in wallet_rows}
     mark = None
     if rollups.supported():
-        mark = rollups.rollup_refresh(business_id=business_id, now=window.now,
+        mark = rollups.ledger_rollup_refresh(business_id=business_id, now=window.now,
                                       ledger_entries=sum(int(r["entry_total"] or 0) for r in wallet_rows))
     start_at, end_at = window.start_at, window.end_at
     cells: dict[tuple[str, datetime.date], dict] = {}

@@ -12,6 +12,9 @@ out over a year is read from about 35,000 rows per currency instead of every ent
   back-dated under the mark (demo history replayed with ``Posting.created_at``): the business's
   rollup is then rebuilt.
 - PostgreSQL only (``date_bin``); elsewhere analytics read the ledger directly.
+
+A write of derived data only (never money): analytics' selector calls it before reading, and
+``manage.py rollup_ledger`` fills it ahead (so a business's first visit does not wait for it).
 """
 
 from __future__ import annotations
@@ -36,6 +39,20 @@ def supported() -> bool:
     return connection.vendor == "postgresql"
 
 
+def ledger_rollup_refresh_all(*, now: datetime.datetime | None = None) -> int:
+    """Refresh every business's rollup (the command); returns how many businesses."""
+    from django.db.models import Sum
+    from django.utils import timezone
+
+    from wallets.models import Wallet
+
+    now = now or timezone.now()
+    counts = Wallet.objects.values("business_id").annotate(n=Sum("entry_count")).order_by("business_id")
+    for row in counts:
+        ledger_rollup_refresh(business_id=row["business_id"], now=now, ledger_entries=int(row["n"] or 0))
+    return len(counts)
+
+
 def _slot_of_created_at() -> Func:
     return Func(Value(SLOT), F("created_at"), Value(ORIGIN), function="date_bin", output_field=DateTimeField())
 
@@ -55,7 +72,7 @@ def _aggregate(entries) -> list[LedgerRollup]:
                          debit_count=r["debit_count"]) for r in rows]
 
 
-def rollup_refresh(*, business_id: str, now: datetime.datetime, ledger_entries: int) -> datetime.datetime:
+def ledger_rollup_refresh(*, business_id: str, now: datetime.datetime, ledger_entries: int) -> datetime.datetime:
     """Bring the business's rollup up to the last closed slot (rebuilding it if it disagrees with
     the ledger); returns its mark: the rollup counts exactly the entries before it. ``ledger_entries``
     is the business's entry count (the sum of its wallets' ``entry_count``), read before this call."""
