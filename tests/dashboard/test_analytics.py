@@ -293,3 +293,19 @@ def test_the_command_fills_the_rollup_ahead(books):
     rows = LedgerRollup.objects.filter(business_id=mark.business_id, currency="USD")
     assert sum(r.credits for r in rows) == 5000 + 10000 + 500 + 99999
     assert sum(r.debit_count for r in rows) == 3
+
+
+def test_a_large_build_refreshes_the_planners_statistics(kolkata, books, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from wallets.services import rollups
+
+    monkeypatch.setattr(rollups, "ANALYZE_AFTER", 3)
+    with CaptureQueriesContext(connection) as first:
+        html_of(kolkata.get(URL, MARCH_1_2))
+    with CaptureQueriesContext(connection) as again:
+        html_of(kolkata.get(URL, MARCH_1_2))
+    assert [q["sql"] for q in first.captured_queries if q["sql"].startswith("ANALYZE")] == [
+        'ANALYZE "wallets_ledgerrollup"']
+    assert not [q for q in again.captured_queries if q["sql"].startswith("ANALYZE")]  # nothing new rolled up

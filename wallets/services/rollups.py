@@ -24,8 +24,11 @@ import datetime
 from django.db import connection, transaction
 from django.db.models import Count, DateTimeField, F, Func, Q, Sum, Value
 
+from wallets.ledger import sql
 from wallets.models import LedgerEntry, LedgerRollup, LedgerRollupMark
 
+#: A build adding this many slots refreshes the planner's statistics (``sql.analyze_ledger_rollup``).
+ANALYZE_AFTER = 5000
 SLOT = datetime.timedelta(minutes=15)
 LAG = datetime.timedelta(minutes=5)
 ORIGIN = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
@@ -82,6 +85,7 @@ def ledger_rollup_refresh(*, business_id: str, now: datetime.datetime, ledger_en
         live = LedgerEntry.objects.filter(business_id=business_id, created_at__gte=mark.rolled_up_to).count()
         if mark.entries + live >= ledger_entries:
             return mark.rolled_up_to
+    added = 0
     with transaction.atomic():
         LedgerRollupMark.objects.get_or_create(business_id=business_id, defaults={"rolled_up_to": ORIGIN})
         mark = LedgerRollupMark.objects.select_for_update(no_key=True).get(business_id=business_id)
@@ -93,7 +97,10 @@ def ledger_rollup_refresh(*, business_id: str, now: datetime.datetime, ledger_en
             new = _aggregate(LedgerEntry.objects.filter(
                 business_id=business_id, created_at__gte=mark.rolled_up_to, created_at__lt=target))
             LedgerRollup.objects.bulk_create(new, batch_size=5000)
+            added = len(new)
             mark.entries += sum(r.credit_count + r.debit_count for r in new)
             mark.rolled_up_to = target
         mark.save(update_fields=["rolled_up_to", "entries"])
+    if added >= ANALYZE_AFTER:
+        sql.analyze_ledger_rollup()
     return mark.rolled_up_to
