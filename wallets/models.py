@@ -260,7 +260,13 @@ class LedgerEntry(models.Model):
                 name="ledger_customer_ccy_recent",
                 include=["amount", "is_credit", "after_balance"],
             ),
-            models.Index(fields=["business", "-created_at"], name="ledger_business_recent"),
+            # Covering (PostgreSQL): analytics' reads of a business's entries over a time range
+            # (money in and out of the last minutes, the ranking by spend) come from the index alone.
+            models.Index(
+                fields=["business", "-created_at"],
+                name="ledger_business_recent",
+                include=["currency", "is_credit", "amount", "customer", "expired_grant"],
+            ),
             models.Index(
                 fields=["business", "customer", "reference_object_id"],
                 condition=Q(reference_object_id__isnull=False),
@@ -893,3 +899,40 @@ class BulkCreditRun(models.Model):
     @property
     def percent(self) -> int:
         return 100 if not self.total_rows else min(100, self.rows_done * 100 // self.total_rows)
+
+
+# --- Analytics ---------------------------------------------------------------------------------
+
+
+class LedgerRollup(models.Model):
+    """Analytics' pre-aggregate: a business's credits and debits in one currency over a closed
+    15-minute slot (UTC-aligned, so every time zone's midnight falls on a slot boundary). Derived
+    from the ledger, never edited by hand; ``wallets.services.rollups`` fills it up to
+    ``LedgerRollupMark.rolled_up_to`` and rebuilds it when its entry count disagrees with the ledger's."""
+
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="+")
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    slot_start = models.DateTimeField()
+    credits = models.BigIntegerField(default=0)
+    credit_count = models.BigIntegerField(default=0)
+    debits = models.BigIntegerField(default=0)
+    debit_count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["business", "slot_start", "currency"], name="ledger_rollup_slot"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.business_id} {self.currency} {self.slot_start:%Y-%m-%d %H:%M}"
+
+
+class LedgerRollupMark(models.Model):
+    """How far a business's ``LedgerRollup`` reaches (exclusive), and how many entries it counts."""
+
+    business = models.OneToOneField(Business, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    rolled_up_to = models.DateTimeField()
+    entries = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.business_id} rolled up to {self.rolled_up_to:%Y-%m-%d %H:%M}"

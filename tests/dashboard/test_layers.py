@@ -65,7 +65,7 @@ def test_dashboard_views_are_split_by_page():
     modules = {pattern.callback.__module__ for pattern in urls.urlpatterns}
     assert modules == {f"wallets.dashboard.views.{name}" for name in
                        ("overview", "customers", "entries", "holds", "statements", "ledger", "low_balance",
-                        "approvals", "reports", "settings", "webhooks", "bulk",
+                        "approvals", "reports", "settings", "webhooks", "bulk", "analytics",
                         # Settings section: one module per page.
                         "settings_team", "settings_keys", "settings_policies", "settings_activity")}
     assert not (ROOT / "wallets/dashboard/views.py").exists()

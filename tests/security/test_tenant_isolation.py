@@ -242,6 +242,8 @@ DASHBOARD_TABLE = {
                   [("POST", {}), ("POST", {"action": "post"})]),
     "breakage": (lambda w: {}, [("GET", {}), ("GET", {"period": "day"})]),
     "breakage_export": (lambda w: {}, [("GET", {})]),
+    "analytics": (lambda w: {}, [("GET", {}), ("GET", {"date_from": "2020-01-01", "period": "month"})]),
+    "analytics_export": (lambda w: {"table": "flows"}, [("GET", {"date_from": "2020-01-01", "period": "month"})]),
     "ledger": (lambda w: {}, [("GET", {"customer": "b_customer"}), ("GET", {"q": "Secret"})]),
     "ledger_export": (lambda w: {}, [("GET", {"customer": "b_customer"}), ("GET", {})]),
     "low_balance": (lambda w: {}, [("GET", {"below": "1000000"})]),
@@ -294,7 +296,8 @@ DASHBOARD_TABLE = {
 }
 # Pages that show A's own data: 200 (or a redirect) is right, as long as nothing of B's shows.
 OWN_DATA_PAGES = {"overview", "customers", "ledger", "ledger_export", "low_balance", "low_balance_export",
-                  "approvals", "settings", "time_zone", "breakage", "breakage_export", "webhooks", "webhook_new",
+                  "approvals", "settings", "time_zone", "breakage", "breakage_export", "analytics", "analytics_export",
+                  "webhooks", "webhook_new",
                   "webhook_replay_failed", "bulk",
                   "settings_team", "settings_team_invite", "settings_api_keys",
                   "settings_api_key_new", "settings_policies", "settings_activity", "settings_activity_export"}

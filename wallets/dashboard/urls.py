@@ -1,6 +1,7 @@
 from django.urls import path
 
 from wallets.dashboard.views import (
+    analytics,
     approvals,
     bulk,
     customers,
@@ -37,6 +38,9 @@ urlpatterns = [
     # the statement as a PDF (issue 12, feature 2)
     path("customers/<str:customer_id>/statement.pdf", statements.customer_statement_pdf,
          name="customer_statement_pdf"),
+    # Analytics (issue 12, feature 10): charts with their tables and CSVs.
+    path("analytics/", analytics.analytics_page, name="analytics"),
+    path("analytics/<slug:table>.csv", analytics.analytics_export, name="analytics_export"),
     path("ledger/", ledger.ledger, name="ledger"),
     path("ledger/export.csv", ledger.ledger_export, name="ledger_export"),
     path("wallets/low-balance/", low_balance.low_balance, name="low_balance"),
