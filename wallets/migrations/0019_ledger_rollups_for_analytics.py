@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('wallets', '0016_security_event_business_activity'),
+        ('wallets', '0018_bulk_credit_run'),
     ]
 
     operations = [

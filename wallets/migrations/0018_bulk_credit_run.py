@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('wallets', '0016_security_event_business_activity'),
+        ('wallets', '0017_adjustment_request_hold'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
