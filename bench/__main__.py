@@ -15,7 +15,7 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the private cluster's directory afterwards")
     parser.add_argument("--out", type=Path, help="where to write the JSON (the .md goes beside it)")
     parser.add_argument("--phases",
-                        help="comma-separated subset of: reads,posting,pgbouncer,bulk,reconcile,grants,webhooks")
+                        help="comma-separated subset of: reads,pages,posting,pgbouncer,bulk,reconcile,grants,webhooks")
     parser.add_argument("--quiet", action="store_true", help="do not print the Markdown report")
     parser.add_argument("--cells", help="posting cells instead of the plan's, e.g. many:8,hot:8,many+idem:8")
     parser.add_argument("--rounds", type=int, help="rounds per posting cell (with --cells)", default=2)

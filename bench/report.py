@@ -73,6 +73,17 @@ def targets(results: dict) -> list[dict]:
         add(f"{name}, {results.get('load', {}).get('wallets', 0):,} wallets", "< 100 ms server-side (p99)",
             f"p99 {_fmt(p99, 2)} ms" if p99 is not None else figures.get("error", "not measured"),
             None if p99 is None else p99 < 100)
+    page_figures = results.get("pages", {}).get("pages", {})
+    if page_figures:
+        worst = max(((fig["server_ms"]["p99"], name) for name, fig in page_figures.items()
+                     if fig.get("server_ms", {}).get("p99") is not None), default=None)
+        over = results["pages"].get("over_target", [])
+        load = results.get("load", {})
+        add(f"every dashboard page, {load.get('entries', 0):,} entries, {load.get('wallets', 0):,} wallets",
+            "< 300 ms server-side (p99)",
+            (f"{len(page_figures)} pages; worst p99 {worst[0]:.1f} ms ({worst[1]})" if worst else "not measured")
+            + (f"; over: {', '.join(over)}" if over else ""),
+            None if worst is None else not over)
     rec = results.get("reconcile", {})
     add(f"reconcile_wallets, {results.get('load', {}).get('entries', 0):,}+ entries", "< 10 s",
         f"{rec['seconds']:.2f} s" if rec.get("seconds") else rec.get("summary", "not measured"),
@@ -236,6 +247,29 @@ def markdown(results: dict) -> str:
             lines.append(_row([f"{name} `{fig.get('path', '')}`", fig.get("requests"), _fmt(s.get("p50"), 2),
                                _fmt(s.get("p95"), 2), _fmt(s.get("p99"), 2),
                                _fmt(fig.get("client_ms", {}).get("p99"), 2), _fmt(fig.get("statements"), 1)]))
+
+    dashboard_pages = results.get("pages")
+    if dashboard_pages and dashboard_pages.get("pages"):
+        lines.append("")
+        lines.append("## Dashboard pages (every route of wallets/dashboard/urls.py; server-side = gunicorn's time)")
+        lines.append("")
+        lines.append(_row(["page", "requests", "server p50 ms", "server p99 ms", "SQL statements", "bytes",
+                           f"< {dashboard_pages.get('target_ms')} ms"]))
+        lines.append(_row(["---"] * 7))
+        for name, fig in dashboard_pages["pages"].items():
+            if "error" in fig:
+                lines.append(_row([f"{name} `{fig.get('path', '')}`", "–", "–", "–", "–", "–", fig["error"][:80]]))
+                continue
+            s = fig.get("server_ms", {})
+            met = s.get("p99") is not None and s["p99"] < dashboard_pages.get("target_ms", 300)
+            exempt = dashboard_pages.get("exempt", {}).get(name)
+            lines.append(_row([f"{name} `{fig.get('path', '')}`", fig.get("requests"), _fmt(s.get("p50"), 1),
+                               _fmt(s.get("p99"), 1), _fmt(fig.get("statements"), 1), _fmt(fig.get("bytes_last")),
+                               f"– ({exempt})" if exempt else ("yes" if met else "**no**")]))
+        for title, key in (("Skipped (no such row in the data)", "skipped"), ("Not pages", "not_pages")):
+            if dashboard_pages.get(key):
+                lines.append("")
+                lines.append(f"{title}: " + "; ".join(f"`{k}`: {v}" for k, v in dashboard_pages[key].items()) + ".")
 
     baseline = results.get("reads_sql_baseline")
     if baseline:

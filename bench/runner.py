@@ -6,6 +6,8 @@ Phases (each recorded, a failing phase is reported and does not hide the others)
    medians over rounds; statements counted server-side; invariants checked after every run;
 3. pgbouncer: the API once more through PgBouncer in transaction mode;
 4. reads: ledger pages, wallets list, dashboard pages (server-side times from gunicorn's log);
+   pages: every route of wallets/dashboard/urls.py, statements (page, CSV, PDF) included
+   (``bench/pages.py``);
 5. reconcile_wallets (at the loaded size), then bulk_credit against a COPY-based baseline;
 6. debits on wallets with many grants against plain wallets (``grants``, figures only);
 7. webhooks: API posting with one subscribed endpoint against none and against raw SQL, and the
@@ -24,7 +26,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import data, grants, paths, posting, report, webhooks
+from bench import data, grants, pages, paths, posting, report, webhooks
 from bench.pg import PrivateCluster, StatementCounter, machine_info, process_tree_cpu_seconds
 from bench.servers import Gunicorn, PgBouncer, Redis
 from tests.support import oracle
@@ -42,7 +44,7 @@ class Plan:
     variants: tuple[str, ...] = ("B1", "B2", "B3", "B0")
     read_requests: int = 200
     pgbouncer_seconds: float = 2.0
-    phases: tuple[str, ...] = ("reads", "reconcile", "posting", "pgbouncer", "bulk", "grants", "webhooks")
+    phases: tuple[str, ...] = ("reads", "pages", "reconcile", "posting", "pgbouncer", "bulk", "grants", "webhooks")
 
 
 def full_plan() -> Plan:
@@ -225,6 +227,17 @@ class Run:
             self.log(f"read {name}: server p99 {figures.get('server_ms', {}).get('p99')} ms")
         for name, figures in self.results["reads_sql_baseline"].items():
             self.log(f"raw SQL {name}: client p99 {figures['client_ms']['p99']} ms")
+
+    def pages_phase(self) -> None:
+        with self.gunicorn(self.url, access_log=True) as server:
+            self.results["pages"] = pages.pages(self, server)
+        from django.db import connections
+
+        connections.close_all()
+        for name, figures in self.results["pages"]["pages"].items():
+            self.log(f"page {name}: server p50 {figures.get('server_ms', {}).get('p50')} "
+                     f"p99 {figures.get('server_ms', {}).get('p99')} ms")
+        self.log(f"pages: {self.results['pages']['summary']}")
 
     def bulk_phase(self) -> None:
         self.results["bulk"] = paths.bulk(self)

@@ -98,3 +98,25 @@ def test_webhooks_ran_one_event_per_entry_and_delivered_them(smoke):
     assert delivery["events"] == delivery["delivered"] > 0, delivery
     assert delivery["events_per_s"] > 0
     assert hooks["backlog_after_posting"]["events"] == hooks["backlog_after_posting"]["delivered"]
+
+
+@pytest.mark.slow
+def test_every_dashboard_page_was_timed_statements_included(smoke):
+    from wallets.dashboard import urls
+
+    pages = smoke["pages"]
+    timed, skipped, not_pages = pages["pages"], pages["skipped"], pages["not_pages"]
+    for name, figures in timed.items():
+        assert "error" not in figures, (name, figures)
+        assert set(figures["statuses"]) == {"200"}, (name, figures)
+        assert figures["server_ms"]["p99"] is not None, name
+        assert figures["statements"] > 0, name
+    # Every route of urls.py is accounted for: timed, skipped for want of data, or not a page.
+    names = {p.name for p in urls.urlpatterns if p.name}
+    accounted = {name.split(" ")[0] for name in timed} | set(skipped) | set(not_pages)
+    assert names <= accounted, names - accounted
+    for must in ("overview", "customers", "customer", "entry", "ledger", "customer_statement",
+                 "customer_statement_export", "customer_statement_pdf"):
+        assert must in timed, must
+    assert any(name.startswith("customer_statement_pdf at its cap") for name in timed)
+    assert "hold_void" in not_pages  # POST only

@@ -163,6 +163,16 @@ WALLETS_SWEEP_INTERVAL = env.float("WALLETS_SWEEP_INTERVAL", default=30.0)
 # Results of finished background tasks are deleted by the sweep after this many hours.
 WALLETS_TASK_RESULT_RETENTION_HOURS = env.float("WALLETS_TASK_RESULT_RETENTION_HOURS", default=24.0)
 
+# Bulk credit from the dashboard (wallets.services.bulk_runs): the largest file accepted, in bytes and
+# rows (the preview is the service's dry run inside the upload's request: it holds the file's wallet
+# locks while it decides, about 2 s for 5,000 rows; bigger files go to manage.py bulk_credit); rows per
+# transaction of the worker's run; seconds without progress after which a run counts as stalled
+# (its worker was killed) and the sweep enqueues it again.
+WALLETS_BULK_MAX_BYTES = env.int("WALLETS_BULK_MAX_BYTES", default=2 * 1024 * 1024)
+WALLETS_BULK_MAX_ROWS = env.int("WALLETS_BULK_MAX_ROWS", default=5_000)
+WALLETS_BULK_BATCH_SIZE = env.int("WALLETS_BULK_BATCH_SIZE", default=500)
+WALLETS_BULK_STALL_SECONDS = env.float("WALLETS_BULK_STALL_SECONDS", default=120.0)
+
 # --- Webhooks (API-NOTES, "Webhooks") -------------------------------------------------------
 # Seconds between a failed attempt and the next: Dodo's schedule (5 s, 5 min, 30 min, 2 h, 5 h,
 # 10 h, 10 h), so a message gets 8 attempts. Comma-separated seconds; tests set a short one.
@@ -342,7 +352,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
     # httpx logs every request at INFO: one line per webhook attempt (the delivery log has them).
     "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"},
-                "httpcore": {"level": "WARNING"}},
+                "httpcore": {"level": "WARNING"},
+                # WeasyPrint logs each layout step of every statement PDF at INFO.
+                "weasyprint": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}},
 }
 # A wallet whose balance is below this many major units (10.00 USD, ₹10.00, ¥10) is "low",
 # unless the business set its own threshold for the currency (CurrencyPolicy).

@@ -334,10 +334,13 @@ class AdjustmentRequestFilterSet(django_filters.FilterSet):
 
     status = django_filters.ChoiceFilter(choices=AdjustmentRequest.Status.choices, label="Status",
                                          empty_label="Any status")
+    # One customer's requests (the customer page links here); the queryset is the business's already.
+    customer = django_filters.CharFilter(field_name="customer_id", label="Customer id",
+                                         widget=forms.HiddenInput)
 
     class Meta:
         model = AdjustmentRequest
-        fields = ["status"]
+        fields = ["status", "customer"]
 
 
 class CustomerHoldFilterSet(django_filters.FilterSet):

@@ -22,6 +22,7 @@ PREFIXES = {
     "webhook": "whk",
     "webhook_event": "evt",
     "webhook_delivery": "wdl",
+    "bulk_credit_run": "blk",
 }
 
 
@@ -86,3 +87,7 @@ def webhook_event_id() -> str:
 
 def webhook_delivery_id() -> str:
     return new_id(PREFIXES["webhook_delivery"])
+
+
+def bulk_credit_run_id() -> str:
+    return new_id(PREFIXES["bulk_credit_run"])

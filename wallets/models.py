@@ -265,7 +265,13 @@ class LedgerEntry(models.Model):
                 name="ledger_customer_ccy_recent",
                 include=["amount", "is_credit", "after_balance"],
             ),
-            models.Index(fields=["business", "-created_at"], name="ledger_business_recent"),
+            # Covering (PostgreSQL): analytics' reads of a business's entries over a time range
+            # (money in and out of the last minutes, the ranking by spend) come from the index alone.
+            models.Index(
+                fields=["business", "-created_at"],
+                name="ledger_business_recent",
+                include=["currency", "is_credit", "amount", "customer", "expired_grant"],
+            ),
             models.Index(
                 fields=["business", "customer", "reference_object_id"],
                 condition=Q(reference_object_id__isnull=False),
@@ -510,7 +516,8 @@ class AdjustmentRequest(models.Model):
 
     It is held as *pending* until a different user with the approver role approves it (the
     posting then happens, in the same transaction) or rejects it. Both identities, the reason
-    and the times are kept; the posted entry is linked.
+    and the times are kept; the posted entry is linked. A pending debit reserves its money with
+    a ``hold`` (it never expires on its own: see ``services.approvals``).
     """
 
     class Status(models.TextChoices):
@@ -544,6 +551,11 @@ class AdjustmentRequest(models.Model):
     )
     # A credit that expires (a grant).
     expires_at = models.DateTimeField(null=True, blank=True)
+    # The money a held debit (or a held reversal of a credit) reserves while it waits: placed at
+    # submit, captured by the approval, released by the rejection (``services.approvals``).
+    hold = models.OneToOneField(
+        "Hold", on_delete=models.PROTECT, related_name="approval_request", null=True, blank=True
+    )
 
     class Meta:
         ordering = ["-requested_at"]
@@ -817,3 +829,120 @@ class WalletRunway(models.Model):
 
     def __str__(self) -> str:
         return f"{self.wallet_id} runway {'low' if self.low else 'ok'}"
+
+
+# --- Bulk credit from the dashboard ------------------------------------------------------------
+
+
+class BulkCreditRun(models.Model):
+    """A bulk credit file uploaded in the dashboard: its bytes, the preview made at upload, and the
+    run the worker does once confirmed (``wallets.services.bulk_runs``; the posting is
+    ``wallets.services.bulk``, the same as ``manage.py bulk_credit``).
+
+    One run per file and business (``digest``, the file's SHA-256): the same file uploaded again is
+    this run. Rows carry the service's derived idempotency keys (file hash + line), so a run that is
+    resumed after its worker was killed posts each row exactly once.
+
+    Status: previewed (uploaded, not confirmed) → queued (confirmed, a task enqueued) → running →
+    finished, or failed (a batch the database refused; resumable). ``heartbeat_at`` moves with every
+    batch: a running run whose heartbeat is older than ``WALLETS_BULK_STALL_SECONDS`` lost its worker,
+    and the sweep enqueues it again.
+    """
+
+    class Status(models.TextChoices):
+        PREVIEWED = "previewed", "Awaiting confirmation"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        FINISHED = "finished", "Finished"
+        FAILED = "failed", "Stopped by an error"
+
+    id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=ids.bulk_credit_run_id, editable=False)
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="+")
+    file_name = models.CharField(max_length=255)
+    digest = models.CharField(max_length=64, help_text="SHA-256 of the file, hex")
+    data = models.BinaryField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PREVIEWED)
+    #: What the upload found (``bulk_runs.preview_data``): counts, totals per currency, refused rows.
+    preview = models.JSONField(default=dict, blank=True)
+    total_rows = models.PositiveIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0)
+    posted = models.PositiveIntegerField(default=0)
+    replayed = models.PositiveIntegerField(default=0)
+    refused = models.PositiveIntegerField(default=0)
+    #: The run's outcome: refused rows (line, column, reason, cells) and the money moved per currency.
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_by_name = models.CharField(max_length=255, blank=True, default="")
+    confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    confirmed_by_name = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["business", "digest"], name="bulk_credit_run_file_per_business"),
+            models.CheckConstraint(condition=Q(rows_done__lte=F("total_rows")), name="bulk_credit_run_progress"),
+        ]
+        indexes = [
+            models.Index(fields=["business", "-created_at", "-id"], name="bulk_credit_run_business"),
+            models.Index(fields=["status", "heartbeat_at"], name="bulk_credit_run_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.get_status_display()})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def has_outcome(self) -> bool:
+        return self.status in (self.Status.FINISHED, self.Status.FAILED)
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total_rows else min(100, self.rows_done * 100 // self.total_rows)
+
+
+# --- Analytics ---------------------------------------------------------------------------------
+
+
+class LedgerRollup(models.Model):
+    """Analytics' pre-aggregate: a business's credits and debits in one currency over a closed
+    15-minute slot (UTC-aligned, so every time zone's midnight falls on a slot boundary). Derived
+    from the ledger, never edited by hand; ``wallets.services.rollups`` fills it up to
+    ``LedgerRollupMark.rolled_up_to`` and rebuilds it when its entry count disagrees with the ledger's."""
+
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="+")
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    slot_start = models.DateTimeField()
+    credits = models.BigIntegerField(default=0)
+    credit_count = models.BigIntegerField(default=0)
+    debits = models.BigIntegerField(default=0)
+    debit_count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["business", "slot_start", "currency"], name="ledger_rollup_slot"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.business_id} {self.currency} {self.slot_start:%Y-%m-%d %H:%M}"
+
+
+class LedgerRollupMark(models.Model):
+    """How far a business's ``LedgerRollup`` reaches (exclusive), and how many entries it counts."""
+
+    business = models.OneToOneField(Business, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    rolled_up_to = models.DateTimeField()
+    entries = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.business_id} rolled up to {self.rolled_up_to:%Y-%m-%d %H:%M}"

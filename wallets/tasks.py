@@ -26,6 +26,10 @@ process every half second, and no event waits for more than about that. A wake t
 process killed right after its commit, a worker killed mid-run) loses nothing: each sweep wakes the
 pump too, and the pump finds every undispatched event in the outbox. Retries are tasks with
 ``run_after`` at the delivery's next attempt.
+
+Bulk credit: ``bulk_credit_run`` runs one confirmed dashboard upload (``wallets.services.bulk_runs``).
+A worker killed mid-file leaves its run without a heartbeat; each sweep queues such runs again
+(``bulk_runs_resume_stalled``), and the new attempt posts only the rows not yet in the ledger.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from django_tasks_db.models import DBTaskResult, get_date_max
 
 from wallets import ledger
 from wallets.models import WebhookDelivery, WebhookEvent
+from wallets.services import bulk_runs
 from wallets.webhooks import runway
 
 logger = logging.getLogger(__name__)
@@ -57,9 +62,11 @@ def sweep_expiries() -> dict[str, int]:
     runway_checks = runway.check_due()
     webhooks_wake()  # the catch-up: events whose wake was lost
     pruned = prune()
+    bulk_resumed = bulk_runs.bulk_runs_resume_stalled()
     counts = {"grants_expired": result.grants_expired, "holds_expired": result.holds_expired,
               "wallets": result.wallets, "runway_checked": runway_checks.checked,
-              "runway_low": runway_checks.episodes_started, **pruned}
+              "runway_low": runway_checks.episodes_started, **pruned,
+              "bulk_runs_resumed": bulk_resumed}
     logger.info("Expiry sweep: %(grants_expired)d grants and %(holds_expired)d holds expired in %(wallets)d wallets",
                 counts)
     return counts
@@ -77,6 +84,12 @@ def deliver_webhooks(follow_up: bool = False) -> dict[str, int]:
     if not follow_up or any(result.values()):
         webhooks_wake(at=timezone.now() + datetime.timedelta(seconds=WAKE_EVERY), follow_up=True)
     return result
+
+
+@task
+def bulk_credit_run(run_id: str) -> dict[str, int]:
+    """Post a confirmed bulk credit upload (``wallets.services.bulk_runs.bulk_run_execute``)."""
+    return bulk_runs.bulk_run_execute(run_id=run_id)
 
 
 def webhooks_wake(*, at: datetime.datetime | None = None, check: bool = True, follow_up: bool = False) -> bool:

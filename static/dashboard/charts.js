@@ -2,14 +2,6 @@
    user's time zone, amounts with the currency's own decimals. */
 (function () {
   "use strict";
-  var holder = document.getElementById("charts");
-  var source = document.getElementById("chart-data");
-  if (!holder || !source || !window.uPlot) { return; }
-  var series = JSON.parse(source.textContent);
-  var zone = holder.dataset.timeZone || undefined;
-  var HEIGHT = 220;
-  var charts = {};
-
   // The page's own money format (wallets.money.format_money, sent as ``s.format``), so the axis,
   // the tooltip and the balance cards read alike: "KWD4.144", "$1,234.50", "¥500".
   function formatter(spec) {
@@ -39,6 +31,17 @@
       return size;
     };
   }
+  // Shared with the analytics page (static/dashboard/analytics.js).
+  window.walletCharts = { formatter: formatter, axisSize: axisSize };
+
+  var holder = document.getElementById("charts");
+  var source = document.getElementById("chart-data");
+  if (!holder || !source || !window.uPlot) { return; }
+  var series = JSON.parse(source.textContent);
+  var zone = holder.dataset.timeZone || undefined;
+  var HEIGHT = 220;
+  var charts = {};
+
   function width() { return Math.max(240, holder.clientWidth); }
 
   function draw(s, box) {

@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 
+from tests.approvals.holds import release_hold
 from wallets.exceptions import IdempotencyKeyReused, InsufficientFunds, InvalidInput, InvalidState, NotAllowed
 from wallets.models import AdjustmentRequest, CurrencyPolicy, LedgerEntry, Membership, Wallet
 from wallets.services.approvals import adjustment_approve, adjustment_reject, adjustment_submit
@@ -116,7 +117,8 @@ def test_reject_keeps_both_identities_and_posts_nothing(customer, users, thresho
 def test_overdraft_at_approval_leaves_request_pending(customer, users, threshold, post):
     post(customer, 60_000)
     request = submit(customer, users["operator"], 55_000, "k1", credit=False).request
-    post(customer, 10_000, credit=False)  # the balance fell meanwhile
+    release_hold(request)  # the reservation voided through the API: then the balance can fall meanwhile
+    post(customer, 10_000, credit=False)
     with pytest.raises(InsufficientFunds):
         adjustment_approve(business_id=customer.business_id, request_id=request.id, approver=users["approver"])
     request.refresh_from_db()

@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from tests.approvals.holds import release_hold
 from wallets.exceptions import (
     EntryNotFound,
     IdempotencyKeyReused,
@@ -81,7 +82,8 @@ def test_above_threshold_is_held_then_approved_once_by_another_user(customer, po
 def test_held_reversal_refused_at_approval_stays_pending(customer, post, users, threshold, business):
     entry = post(customer, 5000).entry
     request = reverse_submit(entry, users["op"], 3000).request
-    post(customer, 4000, credit=False)  # the money is gone before the approver decides
+    release_hold(request)  # the reservation voided through the API: then the money can go meanwhile
+    post(customer, 4000, credit=False)
     with pytest.raises(InsufficientFunds):
         adjustment_approve(business_id=business.pk, request_id=request.pk, approver=users["appr"])
     request.refresh_from_db()

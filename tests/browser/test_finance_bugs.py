@@ -96,6 +96,9 @@ def test_a_refused_approval_reads_in_money(demo, approver, new_page, login, shot
     held = adjustment_submit(business_id=demo["business"].pk, customer_id=carla.pk, currency="USD", amount=10000,
                              is_credit=False, reason="Chargeback of order #1021", idempotency_key="dash_refused01",
                              user=demo["users"]["olivia"]).request
+    # The request reserves its $100.00 (bug 3); an API key releasing that hold lets the balance fall.
+    ledger.void_hold(business_id=demo["business"].pk, customer_id=carla.pk, hold_id=held.hold_id,
+                     actor=Actor.api_key(demo["key"].pk))
     ledger.post(business_id=demo["business"].pk, customer_id=carla.pk, currency="USD", amount=10375,
                 is_credit=False, actor=Actor.api_key(demo["key"].pk), reason="Purchase")  # now $46.25
     page = new_page(width=1440)
@@ -178,7 +181,7 @@ document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.bl
 
 
 @pytest.mark.parametrize(("path", "ready"), [("/api/redoc", "#redoc-container h1, redoc h1"),
-                                             ("/api/docs", ".swagger-ui .opblock")])
+                                             ("/api/docs", "#redoc-container h1, redoc h1")])
 def test_api_docs_make_no_outside_request(live_server, new_page, path, ready):
     page = new_page(width=1440)
     page.context.add_init_script(RECORD_CSP)

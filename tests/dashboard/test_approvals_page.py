@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests.approvals.holds import release_hold
 from wallets.models import AdjustmentRequest, CurrencyPolicy, LedgerEntry, Membership, Wallet
 from wallets.services.approvals import adjustment_submit
 
@@ -77,6 +78,7 @@ def test_overdraft_at_approval_keeps_it_pending(approver_client, business, custo
     held = adjustment_submit(business_id=business.pk, customer_id=customer.pk, currency="USD", amount=4000,
                              is_credit=False, reason="Clawback", idempotency_key="dash_heldkey0002",
                              user=operator).request
+    release_hold(held)  # the reservation voided through the API: then the balance can fall meanwhile
     post(customer, 2000, credit=False)  # the balance is now $30.00, less than the $40.00 debit
     response = approver_client.post(f"/dashboard/approvals/{held.pk}/decide/", {"decision": "approve"}, follow=True)
     # In money, as the page shows every amount (not the engine's minor units "3000, the debit is 4000").

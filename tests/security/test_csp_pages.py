@@ -49,7 +49,7 @@ def browser_session(chromium, live_server, transactional_db):
 
 PAGES = [
     # (path, a selector that appears only once the page's scripts have run)
-    ("/api/docs", ".swagger-ui .opblock"),  # Swagger UI rendered the operations
+    ("/api/docs", "#redoc-container h1, redoc h1"),  # Redoc here too
     ("/api/redoc", "#redoc-container h1, redoc h1"),  # Redoc rendered the title
     ("/customers", "#content .response-info, .response-info"),  # DRF's browsable API
     ("/dashboard/", "body"),

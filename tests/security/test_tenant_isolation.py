@@ -24,6 +24,7 @@ from wallets.dashboard.urls import urlpatterns as dashboard_urlpatterns
 from wallets.models import (
     AdjustmentRequest,
     ApiKey,
+    BulkCreditRun,
     CurrencyPolicy,
     Customer,
     Hold,
@@ -74,7 +75,7 @@ class World:
             Membership.objects.create(user=user, business=self.a, role=role)
             self.a_users[role] = user
         b_operator = user_model.objects.create_user(username="globex-operator", password=PASSWORD)
-        Membership.objects.create(user=b_operator, business=self.b, role=Membership.Role.OPERATOR)
+        self.b_membership = Membership.objects.create(user=b_operator, business=self.b, role=Membership.Role.OPERATOR)
         CurrencyPolicy.objects.create(business=self.b, currency="USD", approval_above=100)
         self.b_request = adjustment_submit(
             business_id=self.b.id, customer_id=self.b_customer.id, currency="USD", amount=5_000, is_credit=False,
@@ -82,6 +83,12 @@ class World:
         ).request
         # A delivery of a test event to B's endpoint (the dashboard's webhook pages).
         self.b_webhook_delivery = endpoint_send_test(business_id=self.b.id, endpoint_id=self.b_webhook.id)
+        # A bulk credit upload of B's, awaiting confirmation (the dashboard's bulk credit pages).
+        self.b_bulk_run = BulkCreditRun.objects.create(
+            business=self.b, file_name="globex-bulk-secret.csv", digest="b" * 64, total_rows=1, created_by=b_operator,
+            data=f"customer_id,amount,currency\n{self.b_customer.id},100,USD\n".encode(),
+            preview={"rows": 1, "to_post": 1, "already_done": 0, "refused": 0, "currencies": [], "rejections": [],
+                     "columns": ["customer_id", "amount", "currency"]})
 
     def b_state(self) -> tuple:
         """Everything of B's that an attack could change."""
@@ -96,13 +103,17 @@ class World:
             list(WalletPayment.objects.filter(business=self.b).values()),
             list(WebhookEndpoint.objects.filter(business=self.b).values()),
             list(WebhookDelivery.objects.filter(business=self.b).values()),
+            list(BulkCreditRun.objects.filter(business=self.b).values("id", "status", "heartbeat_at", "posted")),
+            list(Membership.objects.filter(business=self.b).values()),
+            list(get_user_model().objects.filter(membership__business=self.b).values()),
         )
 
     def secrets(self) -> list[str]:
         """What A never sends, so it can only be in a body if B's data leaked: B's customer's name
         (A searches by B's email and id, which pages may echo), entry id and key prefix."""
         return [SECRET_NAME, self.b_entry.id, self.b_key.prefix, self.b_hold.id, self.b_webhook.secret,
-                "globex-hooks.example", "globex-token", "globex-x"]
+                "globex-hooks.example", "globex-token", "globex-x", "globex-bulk-secret",
+                "globex-operator"]
 
 
 @pytest.fixture
@@ -219,6 +230,7 @@ DASHBOARD_TABLE = {
     "customer_statement": (lambda w: {"customer_id": w.b_customer.id},
                            [("GET", {}), ("GET", {"currency": "USD", "as_of": "2099-01-01"})]),
     "customer_statement_export": (lambda w: {"customer_id": w.b_customer.id}, [("GET", {"currency": "USD"})]),
+    "customer_statement_pdf": (lambda w: {"customer_id": w.b_customer.id}, [("GET", {"currency": "USD"})]),
     "customer_adjust": (lambda w: {"customer_id": w.b_customer.id},
                         [("POST", {"currency": "USD", "amount": "1.00", "direction": "debit", "reason": "x",
                                    "idempotency_key": "dash-1", "confirm": "1"}), ("GET", {})]),
@@ -230,12 +242,15 @@ DASHBOARD_TABLE = {
                   [("POST", {}), ("POST", {"action": "post"})]),
     "breakage": (lambda w: {}, [("GET", {}), ("GET", {"period": "day"})]),
     "breakage_export": (lambda w: {}, [("GET", {})]),
+    "analytics": (lambda w: {}, [("GET", {}), ("GET", {"date_from": "2020-01-01", "period": "month"})]),
+    "analytics_export": (lambda w: {"table": "flows"}, [("GET", {"date_from": "2020-01-01", "period": "month"})]),
     "ledger": (lambda w: {}, [("GET", {"customer": "b_customer"}), ("GET", {"q": "Secret"})]),
     "ledger_export": (lambda w: {}, [("GET", {"customer": "b_customer"}), ("GET", {})]),
     "low_balance": (lambda w: {}, [("GET", {"below": "1000000"})]),
     "low_balance_export": (lambda w: {}, [("GET", {"below": "1000000"})]),
     "search": (lambda w: {}, [("GET", {"q": SECRET_EMAIL}), ("GET", {"q": "Globex"}), ("GET", {"q": "b_customer"})]),
-    "approvals": (lambda w: {}, [("GET", {}), ("GET", {"status": "all"})]),
+    "approvals": (lambda w: {}, [("GET", {}), ("GET", {"status": "all"}),
+                                 ("GET", {"status": "", "customer": "b_customer"})]),  # one customer's: never B's
     "approval_decide": (lambda w: {"request_id": w.b_request.id},
                         [("POST", {"decision": "approve"}), ("POST", {"decision": "reject"})]),
     "settings": (lambda w: {}, [("GET", {}), ("POST", {"form": "add", "add-currency": "USD",
@@ -258,11 +273,36 @@ DASHBOARD_TABLE = {
                          [("GET", {})]),
     "webhook_delivery_replay": (lambda w: {"endpoint_id": w.b_webhook.id,
                                            "delivery_id": w.b_webhook_delivery.id}, [("POST", {})]),
+    "bulk": (lambda w: {}, [("GET", {})]),
+    "bulk_run": (lambda w: {"run_id": w.b_bulk_run.id}, [("GET", {})]),
+    "bulk_run_progress": (lambda w: {"run_id": w.b_bulk_run.id}, [("GET", {})]),
+    "bulk_run_confirm": (lambda w: {"run_id": w.b_bulk_run.id}, [("POST", {})]),
+    "bulk_run_resume": (lambda w: {"run_id": w.b_bulk_run.id}, [("POST", {})]),
+    "bulk_run_report": (lambda w: {"run_id": w.b_bulk_run.id}, [("GET", {})]),
+    # Settings section: team, API keys, approval policies, activity log; the invitation's page.
+    "settings_team": (lambda w: {}, [("GET", {})]),
+    "settings_team_invite": (lambda w: {}, [("POST", {"email": "new-member@acme.example", "role": "viewer"})]),
+    "settings_member": (lambda w: {"membership_id": w.b_membership.pk}, [("GET", {}), ("POST", {"role": "viewer"})]),
+    "settings_member_remove": (lambda w: {"membership_id": w.b_membership.pk},
+                               [("GET", {}), ("POST", {"confirm": "1"})]),
+    "settings_api_keys": (lambda w: {}, [("GET", {})]),
+    "settings_api_key_new": (lambda w: {}, [("POST", {"name": "own"})]),
+    "settings_api_key_revoke": (lambda w: {"key_id": w.b_key.id}, [("GET", {}), ("POST", {"confirm": "1"})]),
+    "settings_policies": (lambda w: {}, [("GET", {}), ("POST", {"form": "add", "add-currency": "USD",
+                                                                "add-approval_above": "1"})]),
+    "settings_activity": (lambda w: {}, [("GET", {}), ("GET", {"kind": "api_key_created"})]),
+    "settings_activity_export": (lambda w: {}, [("GET", {})]),
+    "set_password": (lambda w: {"uidb64": "MQ", "token": "made-up"}, [("GET", {}), ("POST", {
+        "new_password1": "hijack-pass-123", "new_password2": "hijack-pass-123"})]),
 }
 # Pages that show A's own data: 200 (or a redirect) is right, as long as nothing of B's shows.
 OWN_DATA_PAGES = {"overview", "customers", "ledger", "ledger_export", "low_balance", "low_balance_export",
-                  "approvals", "settings", "time_zone", "breakage", "breakage_export", "webhooks", "webhook_new",
-                  "webhook_replay_failed", "search"}
+                  "approvals", "settings", "time_zone", "breakage", "breakage_export", "analytics", "analytics_export",
+                  "webhooks", "webhook_new",
+                  "webhook_replay_failed", "bulk",
+                  "settings_team", "settings_team_invite", "settings_api_keys",
+                  "settings_api_key_new", "settings_policies", "settings_activity", "settings_activity_export",
+                  "search"}
 
 
 def test_the_dashboard_table_covers_every_page():

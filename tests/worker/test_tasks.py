@@ -62,7 +62,7 @@ def test_a_sweep_enqueues_its_successor_then_expires_what_is_due(settings, caplo
     with caplog.at_level(logging.INFO, logger="wallets.tasks"):
         counts = sweep_expiries.call()
     assert counts == {"grants_expired": 1, "holds_expired": 1, "wallets": 1, "runway_checked": 0, "runway_low": 0,
-                      "task_results_pruned": 0, "webhook_events_pruned": 0}
+                      "task_results_pruned": 0, "webhook_events_pruned": 0, "bulk_runs_resumed": 0}
     assert "Expiry sweep: 1 grants and 1 holds expired in 1 wallets" in caplog.messages
     assert Wallet.objects.get(customer=customer, currency="USD").balance == 0
     successor = sweep_pending().get()

@@ -13,6 +13,7 @@ Rules:
   (``wallets.services.approvals``).
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from wallets import selectors
@@ -63,33 +64,40 @@ class AdjustmentStep:
         return text
 
 
-def adjustment_form_new(*, business_id: str, customer: Customer, wallets=None) -> AdjustmentForm:
+def adjustment_form_new(*, business_id: str, customer: Customer, wallets=None,
+                        business_currencies: Sequence[str] = ()) -> AdjustmentForm:
+    """``business_currencies``: the business's currencies, listed after the customer's wallets (the
+    dashboard's picker groups, ``wallets.dashboard.currencies``)."""
     wallets = wallets if wallets is not None else selectors.wallet_list(business_id=business_id,
                                                                        customer_id=customer.pk)
     # Preselect the wallet used last (the one most likely to be adjusted).
     active = [w for w in wallets if w.entry_count]
     initial = {"currency": max(active, key=lambda w: w.updated_at).currency} if active else {}
-    return AdjustmentForm(wallet_currencies=[w.currency for w in wallets], initial=initial)
+    return AdjustmentForm(wallet_currencies=[w.currency for w in wallets], business_currencies=business_currencies,
+                          initial=initial)
 
 
-def adjustment_handle(*, data, business_id: str, customer: Customer, user) -> AdjustmentStep:
+def adjustment_handle(*, data, business_id: str, customer: Customer, user,
+                      business_currencies: Sequence[str] = ()) -> AdjustmentStep:
     """One POST of the flow. ``data["action"]``: "review" (default), "post" or "edit"."""
     wallets = selectors.wallet_list(business_id=business_id, customer_id=customer.pk)
-    currencies = [w.currency for w in wallets]
+    pickers = {"wallet_currencies": [w.currency for w in wallets],
+               "business_currencies": business_currencies}
     action = data.get("action", "review")
     if action == "edit":  # back from the confirmation: the form filled in, nothing checked yet
         initial = {name: data.get(name) for name in ("direction", "amount", "currency", "reason", "expires_at",
                                                      "form_key")}
-        return AdjustmentStep(EDIT, AdjustmentForm(initial=initial, wallet_currencies=currencies), customer,
-                              wallets=wallets)
+        return AdjustmentStep(EDIT, AdjustmentForm(initial=initial, **pickers), customer, wallets=wallets)
 
-    form = AdjustmentForm(data, wallet_currencies=currencies)
+    form = AdjustmentForm(data, **pickers)
     step = AdjustmentStep(EDIT, form, customer, wallets=wallets)
     if not form.is_valid():
         return step
     d = form.cleaned_data
     currency, amount = d["currency"], d["amount_minor"]
-    before = next((w.balance for w in wallets if w.currency == currency), 0)
+    wallet = next((w for w in wallets if w.currency == currency), None)
+    before = wallet.balance if wallet is not None else 0
+    held = wallet.held_balance if wallet is not None else 0
     step.balance_before = before
     step.balance_after = before + amount if form.is_credit else before - amount
     threshold = selectors.approval_threshold(business_id=business_id, currency=currency)
@@ -97,8 +105,8 @@ def adjustment_handle(*, data, business_id: str, customer: Customer, user) -> Ad
     # A form already posted (double click, refresh) goes straight to the service, which replays it.
     used = selectors.adjustment_key_used(business_id=business_id, customer_id=customer.pk,
                                          idempotency_key=d["form_key"])
-    if not used and not form.is_credit and amount > before:
-        form.add_error("amount", _overdraft_message(currency, before, amount))
+    if not used and not form.is_credit and amount > before - held:  # held money is not there to spend
+        form.add_error("amount", _overdraft_message(currency, before, amount, held))
         return step
     if action != "post":
         step.stage = CONFIRM
@@ -114,8 +122,8 @@ def adjustment_handle(*, data, business_id: str, customer: Customer, user) -> Ad
             expires_at=d.get("expires_at"),
         )
     except InsufficientFunds:
-        form.add_error("amount", _overdraft_message(currency, _fresh_balance(business_id, customer, currency),
-                                                    amount))
+        fresh, fresh_held = _fresh_balance(business_id, customer, currency)
+        form.add_error("amount", _overdraft_message(currency, fresh, amount, fresh_held))
         return step
     except InvalidExpiry as exc:
         form.add_error("expires_at", exc.message)
@@ -126,7 +134,7 @@ def adjustment_handle(*, data, business_id: str, customer: Customer, user) -> Ad
     except IdempotencyKeyReused:
         fresh = data.copy()
         fresh["form_key"] = new_form_key()
-        step.form = AdjustmentForm(fresh, wallet_currencies=currencies)
+        step.form = AdjustmentForm(fresh, **pickers)
         step.form.is_valid()
         step.form.add_error(None, "This form was already used for a different adjustment. "
                                   "Check the figures and submit again.")
@@ -135,11 +143,16 @@ def adjustment_handle(*, data, business_id: str, customer: Customer, user) -> Ad
     return step
 
 
-def _fresh_balance(business_id: str, customer: Customer, currency: str) -> int:
+def _fresh_balance(business_id: str, customer: Customer, currency: str) -> tuple[int, int]:
+    """The wallet's balance and held amount now."""
     wallets = selectors.wallet_list(business_id=business_id, customer_id=customer.pk)
-    return next((w.balance for w in wallets if w.currency == currency), 0)
+    return next(((w.balance, w.held_balance) for w in wallets if w.currency == currency), (0, 0))
 
 
-def _overdraft_message(currency: str, balance: int, amount: int) -> str:
+def _overdraft_message(currency: str, balance: int, amount: int, held: int = 0) -> str:
+    if held:  # part of the balance is reserved (holds, debits waiting for approval): say what is left
+        return (f"Insufficient funds: {format_money(max(balance - held, 0), currency)} available "
+                f"(the {currency} balance is {format_money(balance, currency)}, {format_money(held, currency)} "
+                f"reserved by holds and pending approvals), less than this debit of {format_money(amount, currency)}.")
     return (f"Insufficient funds: the {currency} balance is {format_money(balance, currency)}, "
             f"less than this debit of {format_money(amount, currency)}.")

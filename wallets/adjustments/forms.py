@@ -1,6 +1,7 @@
 """The manual adjustment form, shared by the dashboard and the admin's *adjust balance* page."""
 
 import secrets
+from collections.abc import Sequence
 
 from django import forms
 from django.core.validators import RegexValidator
@@ -53,20 +54,20 @@ class AdjustmentForm(forms.Form):
     # The balance the person saw on the confirmation step; posting needs it (see flow.py).
     seen_balance = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
 
-    def __init__(self, *args, wallet_currencies: list[str] = (), **kwargs):
+    def __init__(self, *args, wallet_currencies: Sequence[str] = (), business_currencies: Sequence[str] = (), **kwargs):
         # Own ids: the customer page also has the ledger's filter form, with a "currency" field.
         kwargs.setdefault("auto_id", "adj_%s")
         super().__init__(*args, **kwargs)
+        # Grouped as the other pickers (``dashboard.currencies``): the customer's wallets, then the
+        # business's other currencies, then every other code; the same codes are valid either way.
         own = list(dict.fromkeys(wallet_currencies))
-        others = [(code, code) for code, _ in CURRENCY_CHOICES if code not in own]
+        business = [code for code in dict.fromkeys(business_currencies) if code not in own]
+        others = [(code, code) for code, _ in CURRENCY_CHOICES if code not in own and code not in business]
+        groups = [("This customer's wallets", own), ("This business's currencies", business)]
+        choices: list = [(label, [(code, code) for code in codes]) for label, codes in groups if codes]
+        self.fields["currency"].choices = [*choices, ("Other currencies", others)] if choices else others
         if own:
-            self.fields["currency"].choices = [
-                ("This customer's wallets", [(code, code) for code in own]),
-                ("Other currencies", others),
-            ]
             self.fields["currency"].initial = own[0]
-        else:
-            self.fields["currency"].choices = others
         if not self.is_bound and not self.initial.get("form_key"):
             self.initial["form_key"] = new_form_key()
 

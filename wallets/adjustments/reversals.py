@@ -28,7 +28,7 @@ from wallets.exceptions import (
 )
 from wallets.models import Wallet
 from wallets.money import format_money, to_major
-from wallets.selectors import approval_threshold, ledger_entry_key_used
+from wallets.selectors import adjustment_key_used, approval_threshold
 from wallets.selectors.movements import EntryDetail
 from wallets.services.actors import Actor
 from wallets.services.approvals import AdjustmentOutcome, adjustment_submit
@@ -98,7 +98,9 @@ def reversal_handle(*, data, business_id: str, detail: EntryDetail, user) -> Rev
     step.balance_before = wallet.balance
     threshold = approval_threshold(business_id=business_id, currency=entry.currency)
     step.needs_approval = threshold is not None and amount > threshold
-    used = ledger_entry_key_used(business_id=business_id, customer_id=entry.customer_id, idempotency_key=key)
+    # A form already posted or already held (double click, refresh) goes straight to the service,
+    # which replays it: its own hold must not count against it.
+    used = adjustment_key_used(business_id=business_id, customer_id=entry.customer_id, idempotency_key=key)
     if not used:
         try:  # what the engine would do now: its refusals said on the form, in money
             preview = ledger.rehearse(ledger.reverse_in_transaction, business_id=business_id,

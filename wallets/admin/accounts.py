@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.db.models import Count
 
-from wallets.admin.common import IdSearchMixin
+from wallets.admin.common import IdSearchMixin, UtcTimesMixin
 from wallets.models import Business, Membership
 
 
@@ -18,11 +18,12 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Business)
-class BusinessAdmin(IdSearchMixin, admin.ModelAdmin):
+class BusinessAdmin(UtcTimesMixin, IdSearchMixin, admin.ModelAdmin):
     list_display = ["name", "id", "member_count", "created_at"]
     search_fields = ["name"]
     id_lookups = {"bus": "id"}
-    readonly_fields = ["id", "created_at"]
+    # Runway days change on the dashboard's Settings → General, through the service that logs it.
+    readonly_fields = ["id", "created_at", "runway_days"]
     inlines = [MembershipInline]
 
     def get_queryset(self, request):
@@ -37,7 +38,7 @@ class BusinessAdmin(IdSearchMixin, admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(UtcTimesMixin, admin.ModelAdmin):
     list_display = ["user", "business", "role", "created_at"]
     list_filter = ["role", "business"]
     list_select_related = ["user", "business"]

@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
-from wallets.admin.common import IdSearchMixin
+from wallets.admin.common import IdSearchMixin, UtcTimesMixin
 from wallets.models import ApiKey
 from wallets.services.api_keys import api_key_create, api_key_revoke
 from wallets.services.security_events import request_actor
@@ -19,7 +19,7 @@ class ApiKeyAddForm(forms.ModelForm):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(IdSearchMixin, admin.ModelAdmin):
+class ApiKeyAdmin(UtcTimesMixin, IdSearchMixin, admin.ModelAdmin):
     list_display = ["prefix_display", "name", "business", "read_only", "active", "created_at", "revoked_at"]
     list_filter = ["read_only", ("revoked_at", admin.EmptyFieldListFilter), "business"]
     list_select_related = ["business"]

@@ -2,7 +2,7 @@
 
 from django.contrib import admin, messages
 
-from wallets.admin.common import CurrencyInUseFilter, IdSearchMixin, ReadOnlyMixin
+from wallets.admin.common import CurrencyInUseFilter, IdSearchMixin, ReadOnlyMixin, UtcTimesMixin
 from wallets.exceptions import WalletError
 from wallets.models import AdjustmentRequest
 from wallets.money import format_money
@@ -10,7 +10,7 @@ from wallets.services.approvals import adjustment_approve, adjustment_reject
 
 
 @admin.register(AdjustmentRequest)
-class AdjustmentRequestAdmin(IdSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
+class AdjustmentRequestAdmin(UtcTimesMixin, IdSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["requested_at", "customer", "direction", "amount_display", "status", "requested_by",
                     "decided_by", "decided_at"]
     list_filter = ["status", CurrencyInUseFilter, "business"]

@@ -1,9 +1,14 @@
-"""What every admin page of the package shares: read-only pages, the currency filter, id search."""
+"""What every admin page of the package shares: read-only pages, the currency filter, id search, UTC
+columns."""
 
+import datetime
 import logging
 
 from django.contrib import admin
 from django.core.cache import cache
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
+from django.utils import formats
 
 from wallets import selectors
 
@@ -65,3 +70,34 @@ class IdSearchMixin:
         if field:
             return queryset.filter(**{field: term}), False
         return super().get_search_results(request, queryset, search_term)
+
+
+def utc_column(model, name: str):
+    """A list column showing the datetime field ``name`` in UTC, headed "<its name> (UTC)"."""
+    field = model._meta.get_field(name)
+
+    @admin.display(description=f"{field.verbose_name} (UTC)", ordering=name)
+    def show(obj):
+        value = getattr(obj, name)
+        return "—" if value is None else formats.localize(value.astimezone(datetime.UTC))
+
+    show.__name__ = f"{name}_utc"
+    return show
+
+
+def _is_datetime(model, name) -> bool:
+    if not isinstance(name, str):
+        return False
+    try:
+        return isinstance(model._meta.get_field(name), models.DateTimeField)
+    except FieldDoesNotExist:
+        return False
+
+
+class UtcTimesMixin:
+    """Date columns say their zone: every admin page shows times in UTC (``walletproject.admin``),
+    and each date column of the list is headed "… (UTC)"."""
+
+    def get_list_display(self, request):
+        return [utc_column(self.model, name) if _is_datetime(self.model, name) else name
+                for name in super().get_list_display(request)]  # type: ignore[misc]

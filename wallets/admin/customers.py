@@ -14,7 +14,7 @@ from django.utils.html import format_html_join
 
 from wallets import selectors
 from wallets.adjustments import flow as adjustments
-from wallets.admin.common import CurrencyInUseFilter, IdSearchMixin, ReadOnlyMixin
+from wallets.admin.common import CurrencyInUseFilter, IdSearchMixin, ReadOnlyMixin, UtcTimesMixin
 from wallets.models import Customer, LedgerEntry, Wallet
 from wallets.money import format_money
 
@@ -42,7 +42,7 @@ class WalletInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Customer)
-class CustomerAdmin(IdSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
+class CustomerAdmin(UtcTimesMixin, IdSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["name", "email", "id", "business", "balances", "created_at"]
     list_filter = ["business"]
     list_select_related = ["business"]
@@ -144,7 +144,7 @@ class LowBalanceFilter(admin.SimpleListFilter):
 
 
 @admin.register(Wallet)
-class WalletAdmin(IdSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
+class WalletAdmin(UtcTimesMixin, IdSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["customer", "currency", "balance_display", "entry_count", "business", "updated_at"]
     list_filter = [CurrencyInUseFilter, LowBalanceFilter, "business"]
     list_select_related = ["customer", "business"]
@@ -160,7 +160,7 @@ class WalletAdmin(IdSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(IdSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
+class LedgerEntryAdmin(UtcTimesMixin, IdSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
     """The audit trail: read-only for everyone. Corrections are new entries (adjust balance)."""
 
     list_display = ["created_at", "id", "customer", "currency", "direction", "amount_display", "after_display",

@@ -3,7 +3,7 @@ through the engine, ``wallets.ledger``)."""
 
 from django.contrib import admin
 
-from wallets.admin.common import CurrencyInUseFilter, IdSearchMixin, ReadOnlyMixin
+from wallets.admin.common import CurrencyInUseFilter, IdSearchMixin, ReadOnlyMixin, UtcTimesMixin
 from wallets.models import CreditGrant, GrantDraw, Hold, WalletPayment
 from wallets.money import format_money
 
@@ -17,7 +17,7 @@ def _money(field: str, description: str):
 
 
 @admin.register(Hold)
-class HoldAdmin(IdSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
+class HoldAdmin(UtcTimesMixin, IdSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["created_at", "id", "customer", "currency", "amount_display", "captured_display", "status",
                     "expires_at", "reference_object_id"]
     list_filter = ["status", CurrencyInUseFilter, "business"]
@@ -34,7 +34,7 @@ class HoldAdmin(IdSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(CreditGrant)
-class CreditGrantAdmin(IdSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
+class CreditGrantAdmin(UtcTimesMixin, IdSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["entry", "customer", "currency", "amount_display", "remaining_display", "expired_display",
                     "expires_at"]
     list_filter = [CurrencyInUseFilter, "business"]
@@ -50,7 +50,7 @@ class CreditGrantAdmin(IdSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(GrantDraw)
-class GrantDrawAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class GrantDrawAdmin(UtcTimesMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["created_at", "grant", "entry", "hold", "amount_display"]
     list_select_related = ["grant", "entry", "hold"]
     list_filter = ["business"]
@@ -64,7 +64,7 @@ class GrantDrawAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(WalletPayment)
-class WalletPaymentAdmin(IdSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
+class WalletPaymentAdmin(UtcTimesMixin, IdSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["created_at", "id", "customer", "currency", "reference_object_id", "requested_display",
                     "applied_display", "entry"]
     list_filter = [CurrencyInUseFilter, "business"]

@@ -1,16 +1,23 @@
-"""Exchange rates and the businesses' per-currency policies (low balance, approval threshold)."""
+"""Exchange rates and the businesses' per-currency policies (low balance, approval threshold).
+
+A policy is saved and deleted through ``wallets.services.policies`` (the one place that changes
+policies, and logs each change in the business's activity log: ``POLICY_CHANGED`` with before and
+after, ``POLICY_DELETED`` with what it held). The service owns its (durable) transaction, so the
+change and delete views here run without the admin's own ``atomic`` around them."""
 
 from django import forms
 from django.contrib import admin
 
 from wallets import selectors
-from wallets.admin.common import CurrencyInUseFilter
+from wallets.admin.common import CurrencyInUseFilter, UtcTimesMixin
 from wallets.models import CurrencyPolicy, ExchangeRate
 from wallets.money import MoneyParseError, format_money, parse_major, to_major
+from wallets.services.policies import currency_policy_delete, currency_policy_update
+from wallets.services.security_events import request_actor
 
 
 @admin.register(ExchangeRate)
-class ExchangeRateAdmin(admin.ModelAdmin):
+class ExchangeRateAdmin(UtcTimesMixin, admin.ModelAdmin):
     list_display = ["currency", "rate_to_usd", "as_of", "source", "created_at"]
     list_filter = ["source"]
     search_fields = ["=currency"]
@@ -45,7 +52,7 @@ class CurrencyPolicyForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        currency = cleaned.get("currency")
+        currency = cleaned.get("currency") or self.instance.currency
         for name, target in (("low_balance_major", "low_balance_below"), ("approval_above_major", "approval_above")):
             text = (cleaned.get(name) or "").strip()
             value = None
@@ -59,7 +66,7 @@ class CurrencyPolicyForm(forms.ModelForm):
 
 
 @admin.register(CurrencyPolicy)
-class CurrencyPolicyAdmin(admin.ModelAdmin):
+class CurrencyPolicyAdmin(UtcTimesMixin, admin.ModelAdmin):
     form = CurrencyPolicyForm
     list_display = ["business", "currency", "low_display", "approval_display"]
     list_filter = ["business", CurrencyInUseFilter]
@@ -76,3 +83,30 @@ class CurrencyPolicyAdmin(admin.ModelAdmin):
     @admin.display(description="approval above")
     def approval_display(self, obj):
         return "—" if obj.approval_above is None else format_money(obj.approval_above, obj.currency)
+
+    def get_readonly_fields(self, request, obj=None):
+        # A saved policy stays the business's policy for its currency; a new one is a new row.
+        return ["business", "currency"] if obj is not None else []
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # No outer atomic: ``save_model`` calls the service, whose transaction is durable.
+        return self._changeform_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        return self._delete_view(request, object_id, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        policy = currency_policy_update(
+            business_id=obj.business_id, currency=obj.currency,
+            changes={"low_balance_below": obj.low_balance_below, "approval_above": obj.approval_above},
+            **request_actor(request),
+        )
+        obj.pk = policy.pk
+        obj._state.adding = False
+
+    def delete_model(self, request, obj):
+        currency_policy_delete(business_id=obj.business_id, currency=obj.currency, **request_actor(request))
+
+    def delete_queryset(self, request, queryset):
+        for business_id, currency in queryset.values_list("business_id", "currency"):
+            currency_policy_delete(business_id=business_id, currency=currency, **request_actor(request))

@@ -2,11 +2,12 @@
 
 from django.contrib import admin
 
+from wallets.admin.common import UtcTimesMixin
 from wallets.models import SecurityEvent
 
 
 @admin.register(SecurityEvent)
-class SecurityEventAdmin(admin.ModelAdmin):
+class SecurityEventAdmin(UtcTimesMixin, admin.ModelAdmin):
     list_display = ["created_at", "kind", "business", "actor_type", "actor_name", "ip"]
     list_filter = ["kind", "actor_type", "business"]
     search_fields = ["actor_name", "actor_id", "ip", "business__name"]

@@ -35,6 +35,11 @@ class DashboardAccess:
         return self.business.pk
 
     @property
+    def can_manage(self) -> bool:
+        """May manage the team, API keys and approval policies: approvers and superusers."""
+        return self.is_superuser or self.role == Membership.Role.APPROVER
+
+    @property
     def role_label(self) -> str:
         return {"superuser": "Superuser"}.get(self.role) or Membership.Role(self.role).name.title()
 
@@ -107,6 +112,18 @@ def operator_required(view):
     def wrapper(request, *args, **kwargs):
         if not request.access.can_post:
             raise PermissionDenied("Your role may view but not change balances or settings.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def manager_required(view):
+    """Only approvers and superusers (``DashboardAccess.can_manage``) reach ``view`` (team, keys, policies)."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.access.can_manage:
+            raise PermissionDenied("Only an approver may manage the team, API keys and approval policies.")
         return view(request, *args, **kwargs)
 
     return wrapper

@@ -21,9 +21,10 @@ def business_currencies(*, business_id: str) -> list[str]:
     return sorted(code for code in used if code in DODO_CURRENCIES)
 
 
-def currency_choices(*, business_id: str, empty: tuple[str, str] | None = None) -> list:
-    """Grouped ``choices`` for a currency ``<select>``: the business's first (if any), then the rest."""
-    own = business_currencies(business_id=business_id)
+def currency_choices(*, business_id: str, empty: tuple[str, str] | None = None, own: list[str] | None = None) -> list:
+    """Grouped ``choices`` for a currency ``<select>``: the business's first (if any), then the rest.
+    ``own``: the business's currencies, when the caller read them already (one query per page)."""
+    own = business_currencies(business_id=business_id) if own is None else own
     others = [(code, code) for code in DODO_CURRENCIES if code not in own]
     choices: list = [empty] if empty else []
     if own:
@@ -33,14 +34,14 @@ def currency_choices(*, business_id: str, empty: tuple[str, str] | None = None) 
     return choices
 
 
-def order_currency_field(form, *, business_id: str, name: str = "currency") -> None:
+def order_currency_field(form, *, business_id: str, name: str = "currency", own: list[str] | None = None) -> None:
     """Reorder a form's currency field in place, keeping its empty choice ("Any currency") first."""
     field = form.fields.get(name)
     if field is None:
         return
     current = list(field.choices)
     empty = current[0] if current and current[0][0] == "" else None
-    field.choices = currency_choices(business_id=business_id)
+    field.choices = currency_choices(business_id=business_id, own=own)
     # django-filter's choice fields add their empty choice themselves; a plain form's needs it back.
     if empty and not any(value == "" for value, _ in field.choices):
         field.choices = [empty, *field.choices]

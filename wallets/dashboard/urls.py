@@ -1,7 +1,9 @@
 from django.urls import path
 
 from wallets.dashboard.views import (
+    analytics,
     approvals,
+    bulk,
     customers,
     entries,
     holds,
@@ -11,6 +13,10 @@ from wallets.dashboard.views import (
     reports,
     search,
     settings,
+    settings_activity,
+    settings_keys,
+    settings_policies,
+    settings_team,
     statements,
     webhooks,
 )
@@ -30,6 +36,12 @@ urlpatterns = [
     path("customers/<str:customer_id>/statement/", statements.customer_statement, name="customer_statement"),
     path("customers/<str:customer_id>/statement.csv", statements.customer_statement_export,
          name="customer_statement_export"),
+    # the statement as a PDF (issue 12, feature 2)
+    path("customers/<str:customer_id>/statement.pdf", statements.customer_statement_pdf,
+         name="customer_statement_pdf"),
+    # Analytics (issue 12, feature 10): charts with their tables and CSVs.
+    path("analytics/", analytics.analytics_page, name="analytics"),
+    path("analytics/<slug:table>.csv", analytics.analytics_export, name="analytics_export"),
     path("ledger/", ledger.ledger, name="ledger"),
     path("ledger/export.csv", ledger.ledger_export, name="ledger_export"),
     path("wallets/low-balance/", low_balance.low_balance, name="low_balance"),
@@ -38,9 +50,28 @@ urlpatterns = [
     path("search/", search.search_page, name="search"),
     path("approvals/", approvals.approvals, name="approvals"),
     path("approvals/<str:request_id>/decide/", approvals.approval_decide, name="approval_decide"),
+    # Bulk credit from the browser (upload, preview, confirm, progress, error report).
+    path("bulk-credit/", bulk.bulk_list, name="bulk"),
+    path("bulk-credit/<str:run_id>/", bulk.bulk_run, name="bulk_run"),
+    path("bulk-credit/<str:run_id>/progress/", bulk.bulk_run_progress, name="bulk_run_progress"),
+    path("bulk-credit/<str:run_id>/confirm/", bulk.bulk_run_confirm, name="bulk_run_confirm"),
+    path("bulk-credit/<str:run_id>/resume/", bulk.bulk_run_resume, name="bulk_run_resume"),
+    path("bulk-credit/<str:run_id>/report.csv", bulk.bulk_run_report, name="bulk_run_report"),
     path("settings/", settings.settings_page, name="settings"),
     path("settings/time-zone/", settings.set_time_zone, name="time_zone"),
     path("business/", settings.switch_business, name="switch_business"),
+    # Settings section (issue 12, feature 9): team, API keys, approval policies, activity log.
+    path("settings/team/", settings_team.team, name="settings_team"),
+    path("settings/team/invite/", settings_team.team_invite, name="settings_team_invite"),
+    path("settings/team/<str:membership_id>/", settings_team.team_member, name="settings_member"),
+    path("settings/team/<str:membership_id>/remove/", settings_team.team_member_remove, name="settings_member_remove"),
+    path("settings/api-keys/", settings_keys.api_keys, name="settings_api_keys"),
+    path("settings/api-keys/new/", settings_keys.api_key_new, name="settings_api_key_new"),
+    path("settings/api-keys/<str:key_id>/revoke/", settings_keys.api_key_revoke_page, name="settings_api_key_revoke"),
+    path("settings/policies/", settings_policies.policies, name="settings_policies"),
+    path("settings/activity/", settings_activity.activity, name="settings_activity"),
+    path("settings/activity/export.csv", settings_activity.activity_export, name="settings_activity_export"),
+    path("welcome/<uidb64>/<token>/", settings_team.set_password, name="set_password"),
     path("webhooks/", webhooks.webhook_list, name="webhooks"),
     path("webhooks/new/", webhooks.webhook_new, name="webhook_new"),
     path("webhooks/replay-failed/", webhooks.webhook_replay_failed, name="webhook_replay_failed"),

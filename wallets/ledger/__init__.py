@@ -11,13 +11,16 @@ from wallets.ledger.operations import (
     Result,
     SweepResult,
     capture_hold,
+    capture_hold_in_transaction,
     create_hold,
+    create_hold_in_transaction,
     pay,
     reverse,
     reverse_in_transaction,
     sweep_due,
     sweep_wallet,
     void_hold,
+    void_hold_in_transaction,
 )
 from wallets.ledger.posting import (
     BatchResult,
@@ -41,7 +44,9 @@ __all__ = [
     "Result",
     "SweepResult",
     "capture_hold",
+    "capture_hold_in_transaction",
     "create_hold",
+    "create_hold_in_transaction",
     "pay",
     "post",
     "post_in_transaction",
@@ -52,4 +57,5 @@ __all__ = [
     "sweep_due",
     "sweep_wallet",
     "void_hold",
+    "void_hold_in_transaction",
 ]

@@ -301,8 +301,7 @@ def pay(
 # --- Holds ------------------------------------------------------------------------------------
 
 
-@_durable
-def create_hold(
+def create_hold_in_transaction(
     *,
     business_id: str,
     customer_id: str,
@@ -368,8 +367,11 @@ def create_hold(
     return Result(_after(locked, customer_id, currency, step.state, now), hold=Hold.objects.get(pk=hold_id))
 
 
-@_durable
-def capture_hold(
+#: ``create_hold_in_transaction`` in its own durable transaction (the API's and the dashboard's holds).
+create_hold = _durable(create_hold_in_transaction)
+
+
+def capture_hold_in_transaction(
     *,
     business_id: str,
     customer_id: str,
@@ -377,8 +379,11 @@ def capture_hold(
     actor: Actor,
     amount: int | None = None,
     reason: str | None = None,
+    event_type: str = ET.PAYMENT,
 ) -> Result:
-    """Debit up to the held amount (default: all of it) as a ``payment`` entry and release the rest."""
+    """Debit up to the held amount (default: all of it) as an ``event_type`` entry (a ``payment``
+    unless the caller says otherwise: an approved adjustment is a ``merchant_adjustment``) and
+    release the rest."""
     return _resolve(
         business_id=business_id,
         customer_id=customer_id,
@@ -387,11 +392,15 @@ def capture_hold(
         amount=amount,
         reason=reason,
         capture=True,
+        event_type=event_type,
     )
 
 
-@_durable
-def void_hold(*, business_id: str, customer_id: str, hold_id: str, actor: Actor) -> Result:
+#: ``capture_hold_in_transaction`` in its own durable transaction.
+capture_hold = _durable(capture_hold_in_transaction)
+
+
+def void_hold_in_transaction(*, business_id: str, customer_id: str, hold_id: str, actor: Actor) -> Result:
     """Release all of a hold."""
     return _resolve(
         business_id=business_id,
@@ -404,6 +413,10 @@ def void_hold(*, business_id: str, customer_id: str, hold_id: str, actor: Actor)
     )
 
 
+#: ``void_hold_in_transaction`` in its own durable transaction.
+void_hold = _durable(void_hold_in_transaction)
+
+
 def _resolve(
     *,
     business_id: str,
@@ -413,6 +426,7 @@ def _resolve(
     amount: int | None,
     reason: str | None,
     capture: bool,
+    event_type: str = ET.PAYMENT,
 ) -> Result:
     hold = Hold.objects.filter(business_id=business_id, customer_id=customer_id, pk=hold_id).first()
     if hold is None:
@@ -428,7 +442,7 @@ def _resolve(
     values: dict[str, Any] = {
         "id": new_id,
         "actor": actor,
-        "event_type": ET.PAYMENT,
+        "event_type": event_type,
         "reason": reason or hold.reason,
         "reference_object_id": hold.reference_object_id,
     }

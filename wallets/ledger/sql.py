@@ -423,3 +423,14 @@ def business_currencies_statement() -> str:
     policies = connection().ops.quote_name(CurrencyPolicy._meta.db_table)
     return (f"{wallet_currencies_statement()} UNION "  # noqa: S608 - the table name is the model's, quoted
             f"SELECT currency FROM {policies} WHERE business_id = %s")
+
+
+def analyze_ledger_rollup() -> None:
+    """Refresh the planner's statistics of analytics' rollup after a build added many rows at once
+    (before autovacuum gets to it, the planner takes the new table for empty: its grouped read of a
+    year then sorted 64,000 rows on disk, 276 ms, instead of hashing them, 37 ms). PostgreSQL only."""
+    from wallets.models import LedgerRollup
+
+    conn = connection()
+    with conn.cursor() as cursor:
+        cursor.execute(f"ANALYZE {conn.ops.quote_name(LedgerRollup._meta.db_table)}")

@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import CharField, Q, Value
 from django.db.models.functions import Coalesce, Concat, NullIf
 
-from wallets.models import ApiKey, LedgerEntry
+from wallets.models import AdjustmentRequest, ApiKey, LedgerEntry
 
 USER = LedgerEntry.ActorType.USER
 API_KEY = LedgerEntry.ActorType.API_KEY
@@ -82,11 +82,19 @@ def actor_labels_for_business(*, business_id: str) -> ActorLabels:
 
 
 def ledger_entries_with_actor_labels(*, business_id: str, entries: Iterable[LedgerEntry]) -> list[LedgerEntry]:
-    """The entries, each with ``actor_label`` set (for templates)."""
+    """The entries, each with ``actor_label`` set (for templates), and ``approved_by``: the approver's
+    username of an entry a held adjustment posted (maker–checker), else "". The approvers cost one
+    query, and only when a person made an entry on the page (only a person's adjustment is held)."""
     entries = list(entries)
     labels = actor_labels_for_entries(business_id=business_id, entries=entries)
+    made_by_people = [e.pk for e in entries if e.actor_type == USER]
+    approvers = dict(
+        AdjustmentRequest.objects.filter(business_id=business_id, ledger_entry_id__in=made_by_people)
+        .values_list("ledger_entry_id", "decided_by__username")
+    ) if made_by_people else {}
     for entry in entries:
         entry.actor_label = labels.label(entry.actor_type, entry.actor_id)  # type: ignore[attr-defined]  # for templates
+        entry.approved_by = approvers.get(entry.pk) or ""  # type: ignore[attr-defined]
     return entries
 
 

@@ -16,3 +16,13 @@ def api_key_find_active(*, prefix: str, digest: str) -> ApiKey | None:
         if hmac.compare_digest(candidate.key_hash, digest):
             return candidate
     return None
+
+
+def api_key_list(*, business_id: str):
+    """The business's keys, newest first (active and revoked); never the digest."""
+    return (ApiKey.objects.filter(business_id=business_id).defer("key_hash")
+            .order_by("revoked_at", "-created_at", "-id"))
+
+
+def api_key_get(*, business_id: str, key_id: str) -> ApiKey | None:
+    return ApiKey.objects.filter(business_id=business_id, pk=key_id).defer("key_hash").first()

@@ -22,7 +22,13 @@ from wallets.money import INT64_MAX, convert_to_usd_minor
 
 def latest_rates_to_usd(currencies: set[str], *, on: datetime.date | None = None) -> dict[str, Decimal]:
     """The latest known rate of each currency (missing currencies are absent); given ``on``, the
-    latest on or before that day.
+    latest on or before that day."""
+    return {currency: rate for currency, (rate, _) in latest_rates_dated(currencies, on=on).items()}
+
+
+def latest_rates_dated(currencies: set[str], *, on: datetime.date | None = None
+                       ) -> dict[str, tuple[Decimal, datetime.date]]:
+    """``latest_rates_to_usd`` with each rate's own date: ``{currency: (rate, as_of)}``.
 
     One row per currency, found through the (currency, as_of) unique index, however long the
     history of daily rates grows."""
@@ -30,10 +36,9 @@ def latest_rates_to_usd(currencies: set[str], *, on: datetime.date | None = None
     if on is not None:
         known = known.filter(as_of__lte=on)
     latest_date = known.order_by("-as_of").values("as_of")[:1]
-    return dict(
-        ExchangeRate.objects.filter(currency__in=currencies, as_of=Subquery(latest_date))
-        .values_list("currency", "rate_to_usd")
-    )
+    rows = (ExchangeRate.objects.filter(currency__in=currencies, as_of=Subquery(latest_date))
+            .values_list("currency", "rate_to_usd", "as_of"))
+    return {currency: (rate, as_of) for currency, rate, as_of in rows}
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +46,10 @@ class UsdTotal:
     amount: int  # USD minor units, at most INT64_MAX
     capped: bool  # the exact sum was larger than INT64_MAX
     unconverted: list[str] = field(default_factory=list)  # currencies with a balance and no rate, sorted
+    # The dates of the rates used: the oldest and the newest (equal when one snapshot served them
+    # all); None when no rate was needed (only USD, or nothing converted).
+    rates_oldest: datetime.date | None = None
+    rates_newest: datetime.date | None = None
 
 
 class Balance(Protocol):
@@ -58,8 +67,11 @@ def total_balance_usd(wallets: Iterable[Balance], *, on: datetime.date | None = 
     day (exact, rounded once, half-even)."""
     balances = {w.currency: w.balance for w in wallets if w.balance}
     needed = {c for c in balances if c != "USD"}
-    rates = latest_rates_to_usd(needed, on=on) if needed else {}
+    dated = latest_rates_dated(needed, on=on) if needed else {}
+    rates = {currency: rate for currency, (rate, _) in dated.items()}
     unconverted = sorted(needed - rates.keys())
     converted = {c: amount for c, amount in balances.items() if c not in unconverted}
     exact = convert_to_usd_minor(converted, rates)
-    return UsdTotal(amount=min(exact, INT64_MAX), capped=exact > INT64_MAX, unconverted=unconverted)
+    dates = [as_of for _, as_of in dated.values()]
+    return UsdTotal(amount=min(exact, INT64_MAX), capped=exact > INT64_MAX, unconverted=unconverted,
+                    rates_oldest=min(dates, default=None), rates_newest=max(dates, default=None))

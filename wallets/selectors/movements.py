@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Sum
 
-from wallets.models import CreditGrant, GrantDraw, Hold, LedgerEntry
+from wallets.models import AdjustmentRequest, CreditGrant, GrantDraw, Hold, LedgerEntry
 
 
 @dataclass
@@ -17,6 +17,8 @@ class EntryDetail:
     draws: list[GrantDraw]
     reversed_amount: int
     adjustment_requests: list = field(default_factory=list)
+    #: The held request this entry posted when approved (maker–checker), with both people.
+    approval: AdjustmentRequest | None = None
 
     @property
     def expired_amount(self) -> int:
@@ -53,11 +55,17 @@ def entry_detail(*, business_id: str, customer_id: str, entry_id: str) -> EntryD
         entry=entry, reversals=reversals, expiries=expiries, grant=grant, draws=draws,
         reversed_amount=sum(r.amount for r in reversals),
         adjustment_requests=list(entry.reversal_requests.filter(business_id=business_id).order_by("-requested_at")),
+        approval=(AdjustmentRequest.objects.filter(business_id=business_id, ledger_entry_id=entry.pk)
+                  .select_related("requested_by", "decided_by").first()
+                  if entry.actor_type == LedgerEntry.ActorType.USER else None),  # only a person's is ever held
     )
 
 
 def hold_list_active(*, business_id: str, customer_id: str) -> list[Hold]:
+    """Active holds, soonest expiring first, each with the approval request it reserves for, if any
+    (``approval_request``; those never expire on their own, so they come last)."""
     return list(Hold.objects.filter(business_id=business_id, customer_id=customer_id, status=Hold.Status.ACTIVE)
+                .select_related("approval_request", "approval_request__requested_by")
                 .order_by("expires_at", "id"))
 
 

@@ -14,12 +14,25 @@ comes from the dashboard, the admin or a logged-in session on the API (API keys 
   the original's and its direction the opposite (else ``InvalidInput``); it posts through
   ``ledger.reverse`` (at once) or ``ledger.reverse_in_transaction`` (at approval), so the engine
   alone decides what may still be reversed;
-- a credit may carry ``expires_at`` (a grant); it travels with a held request to the posting.
+- a credit may carry ``expires_at`` (a grant); it travels with a held request to the posting;
+- a held debit (and a held reversal of a credit) reserves its money: a ``Hold`` of the amount is
+  placed through the engine in the same transaction that creates the request, so a second request
+  beyond the *available* balance is refused at submit (``InsufficientFunds``, in money), and no
+  other debit can spend the money while the request waits. An approval hold never lapses on its
+  own (its ``expires_at`` is ``APPROVAL_HOLD_EXPIRES_AT``, far beyond any sweep): only the
+  decision releases it. Its ``reference_object_id`` is the request's id, so an API reader sees
+  what it is for.
 
 ``adjustment_approve`` posts a held request, in the same transaction that marks it approved, so a
-request is approved exactly when its entry exists. That posting carries no idempotency key: the
-merchant's key namespace is the merchant's alone (an API key could otherwise pre-post an internal
-key and make the request unapprovable), and once-only comes from the request row lock, the
+request is approved exactly when its entry exists. A debit captures its hold (a
+``merchant_adjustment`` entry, by the requester, linked to the hold); a reversal releases its hold
+and reverses through the engine under the same wallet lock; a request whose hold was released
+meanwhile (voided through the API) posts as a plain debit if the money is still available, and one
+whose hold was captured through the API is refused (it would take the money twice).
+``adjustment_reject`` releases the hold in the transaction that marks the request rejected.
+The approval's posting carries no idempotency key: the merchant's key namespace is the
+merchant's alone (an API key could otherwise pre-post an internal key and make the request
+unapprovable), and once-only comes from the request row lock, the
 pending-status check and the one-to-one ``AdjustmentRequest.ledger_entry``.
 Lock order: the request row, then the wallet row.
 """
@@ -41,7 +54,7 @@ from wallets.exceptions import (
     InvalidState,
     NotAllowed,
 )
-from wallets.models import AdjustmentRequest, Customer, LedgerEntry, Membership, SecurityEvent
+from wallets.models import AdjustmentRequest, Customer, Hold, LedgerEntry, Membership, SecurityEvent
 from wallets.money import format_money
 from wallets.services.actors import Actor
 from wallets.services.security_events import security_event_record
@@ -50,6 +63,9 @@ from wallets.services.security_events import security_event_record
 approval_threshold = selectors.approval_threshold
 # The key of a held request submitted without one (AdjustmentRequest keys only; never a ledger key).
 INTERNAL_REQUEST_KEY_PREFIX = "held_"
+#: A hold must have an expiry; an approval hold's is beyond any sweep, so it lapses only by the
+#: decision (approve: captured; reject: released). Shown as "reserved for approval", never as a date.
+APPROVAL_HOLD_EXPIRES_AT = datetime.datetime(3000, 1, 1, tzinfo=datetime.UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +161,7 @@ def adjustment_submit(
     request_key = idempotency_key or f"{INTERNAL_REQUEST_KEY_PREFIX}{secrets.token_urlsafe(18)}"
     try:
         with transaction.atomic(durable=True):
-            request, _ = AdjustmentRequest.objects.get_or_create(
+            request, created = AdjustmentRequest.objects.get_or_create(
                 business_id=business_id, idempotency_key=request_key,
                 defaults={
                     "customer_id": customer_id, "currency": currency, "amount": amount, "is_credit": is_credit,
@@ -153,9 +169,31 @@ def adjustment_submit(
                     "expires_at": expires_at,
                 },
             )
+            if created and not is_credit:  # the money waits with the request (rules above)
+                request.hold = ledger.create_hold_in_transaction(
+                    business_id=business_id, customer_id=customer_id, currency=currency, amount=amount,
+                    actor=actor, expires_at=APPROVAL_HOLD_EXPIRES_AT, reference_object_id=request.pk,
+                    reason=reason,
+                ).hold
+                request.save(update_fields=["hold"])
     except IntegrityError:  # a concurrent double submit created it first
         request = AdjustmentRequest.objects.get(business_id=business_id, idempotency_key=request_key)
+    except InsufficientFunds as exc:  # nothing was written: the request went with the refused hold
+        what = "reversal" if reversal_of is not None else "debit"
+        raise InsufficientFunds(available_message(business_id=business_id, customer_id=customer_id,
+                                                  currency=currency, amount=amount, what=what)) from exc
     return AdjustmentOutcome(request=request)
+
+
+def available_message(*, business_id: str, customer_id: str, currency: str, amount: int, what: str = "debit") -> str:
+    """Why a debit cannot be held or posted now, in money: "Insufficient wallet funds: $46.25 available
+    in USD ($60.00 reserved for approval or holds), less than this debit of $100.00."."""
+    wallet = next((w for w in selectors.wallet_list(business_id=business_id, customer_id=customer_id)
+                   if w.currency == currency), None)
+    balance, held = (wallet.balance, wallet.held_balance) if wallet is not None else (0, 0)
+    reserved = f" ({format_money(held, currency)} reserved by holds and pending approvals)" if held else ""
+    return (f"Insufficient wallet funds: {format_money(max(balance - held, 0), currency)} available in "
+            f"{currency}{reserved}, less than this {what} of {format_money(amount, currency)}.")
 
 
 def _check_reversal(*, business_id: str, customer_id: str, entry_id: str, currency: str, is_credit: bool,
@@ -194,8 +232,24 @@ def adjustment_approve(*, business_id: str, request_id: str, approver, note: str
     money, for the person deciding) and leaves the request pending."""
     with transaction.atomic(durable=True):
         request = _decide(business_id=business_id, request_id=request_id, approver=approver)
+        hold = Hold.objects.filter(pk=request.hold_id).first() if request.hold_id else None
+        if hold is not None and hold.status == Hold.Status.CAPTURED:
+            raise InvalidState(f"The money this request reserved was captured through the API (hold {hold.pk}); "
+                               "approving it would take it twice. Reject it instead.")
+        active = hold is not None and hold.status == Hold.Status.ACTIVE
         try:
-            if request.reversal_of_id is not None:
+            if active and request.reversal_of_id is None:
+                assert hold is not None
+                entry = ledger.capture_hold_in_transaction(
+                    business_id=business_id, customer_id=request.customer_id, hold_id=hold.pk,
+                    actor=Actor.user(request.requested_by_id), reason=request.reason,
+                    event_type=LedgerEntry.EventType.MERCHANT_ADJUSTMENT,
+                ).entry
+            elif request.reversal_of_id is not None:
+                if active:  # released under the wallet lock the reversal takes next: nobody spends it between
+                    assert hold is not None
+                    ledger.void_hold_in_transaction(business_id=business_id, customer_id=request.customer_id,
+                                                    hold_id=hold.pk, actor=Actor.user(approver.pk))
                 entry = ledger.reverse_in_transaction(
                     business_id=business_id, customer_id=request.customer_id, entry_id=request.reversal_of_id,
                     amount=request.amount, reason=request.reason, idempotency_key=None,
@@ -236,6 +290,10 @@ def _overdraft_message(request: AdjustmentRequest) -> str:
 def adjustment_reject(*, business_id: str, request_id: str, approver, note: str = "") -> AdjustmentRequest:
     with transaction.atomic(durable=True):
         request = _decide(business_id=business_id, request_id=request_id, approver=approver)
+        if request.hold_id is not None and Hold.objects.filter(pk=request.hold_id,
+                                                               status=Hold.Status.ACTIVE).exists():
+            ledger.void_hold_in_transaction(business_id=business_id, customer_id=request.customer_id,
+                                            hold_id=request.hold_id, actor=Actor.user(approver.pk))
         request.status = AdjustmentRequest.Status.REJECTED
         request.decided_by = approver
         request.decided_at = timezone.now()

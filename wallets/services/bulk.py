@@ -75,6 +75,13 @@ class RowRejection:
     line: int
     reason: str
     raw: dict[str, str]
+    #: The column at fault ("" when the line as a whole is, e.g. too many cells).
+    column: str = ""
+    #: Decided by the engine under the wallet's lock (overdraft, a key used with another body,
+    #: overflow): in a dry run, against the balances of that moment, so an estimate of the real run.
+    under_lock: bool = False
+    #: For an overdraft: the balance the debit met (minor units).
+    balance: int | None = None
 
 
 @dataclass
@@ -99,6 +106,9 @@ class BulkResult:
     duplicates: list[tuple[int, int]] = field(default_factory=list)
     credited: Counter = field(default_factory=Counter)  # currency -> minor units
     debited: Counter = field(default_factory=Counter)
+    #: How many rows of each currency were (or would be) posted, credits and debits apart.
+    credit_rows: Counter = field(default_factory=Counter)  # currency -> rows
+    debit_rows: Counter = field(default_factory=Counter)
     batches: int = 0
 
     @property
@@ -159,8 +169,9 @@ def bulk_file_parse(*, data: bytes) -> BulkFile:
                 rejections.append(RowRejection(line, "more cells than the header has columns", _clean(raw)))
                 continue
             row_or_problem = _parse_row(line, raw, file_key, now)
-            if isinstance(row_or_problem, str):
-                rejections.append(RowRejection(line, row_or_problem, _clean(raw)))
+            if isinstance(row_or_problem, tuple):
+                column, problem = row_or_problem
+                rejections.append(RowRejection(line, problem, _clean(raw), column=column))
             else:
                 rows.append(row_or_problem)
     except csv.Error as exc:
@@ -191,38 +202,39 @@ def _clean(raw: dict) -> dict[str, str]:
     return {k: v for k, v in raw.items() if k is not None and v is not None}
 
 
-def _parse_row(line: int, raw: dict[str, str], file_key: str, now: datetime.datetime) -> BulkRow | str:
+def _parse_row(line: int, raw: dict[str, str], file_key: str, now: datetime.datetime) -> BulkRow | tuple[str, str]:
+    """The row, or ``(column at fault, problem)``."""
     with_nul = [name for name, value in raw.items() if value and "\x00" in value]
     if with_nul:
-        return f"{', '.join(with_nul)} contains a NUL character (byte 0x00), which no ledger text may hold"
+        return with_nul[0], f"{', '.join(with_nul)} contains a NUL character (byte 0x00), which no ledger text may hold"
     customer_id = (raw.get("customer_id") or "").strip()
     email = (raw.get("email") or "").strip()
     if not customer_id and not email:
-        return "no customer_id or email"
+        return "customer_id", "no customer_id or email"
     amount_text = (raw.get("amount") or "").strip()
     if not _DIGITS.fullmatch(amount_text) or int(amount_text) == 0:
-        return (
+        return "amount", (
             f"amount must be a positive whole number of minor units (e.g. 1050 for 10.50 USD), "
             f"got {amount_text!r}"
         )
     amount = int(amount_text)
     if amount > INT64_MAX:
-        return f"amount {amount_text} is larger than the maximum (2^63-1)"
+        return "amount", f"amount {amount_text} is larger than the maximum (2^63-1)"
     currency = (raw.get("currency") or "").strip()
     if not is_supported_currency(currency):
-        return f"unknown currency {currency!r} (use an upper-case ISO 4217 code such as USD)"
+        return "currency", f"unknown currency {currency!r} (use an upper-case ISO 4217 code such as USD)"
     entry_type = (raw.get("entry_type") or "").strip() or "credit"
     if entry_type not in ("credit", "debit"):
-        return f"entry_type must be credit or debit, got {entry_type!r}"
+        return "entry_type", f"entry_type must be credit or debit, got {entry_type!r}"
     reason = (raw.get("reason") or "").strip() or None
     if reason is not None and len(reason) > _REASON_MAX:
-        return f"reason is longer than {_REASON_MAX} characters"
+        return "reason", f"reason is longer than {_REASON_MAX} characters"
     key = (raw.get("idempotency_key") or "").strip()
     if len(key) > _KEY_MAX:
-        return f"idempotency_key is longer than {_KEY_MAX} characters"
+        return "idempotency_key", f"idempotency_key is longer than {_KEY_MAX} characters"
     expires_at = _parse_expiry((raw.get("expires_at") or "").strip(), is_credit=entry_type == "credit", now=now)
     if isinstance(expires_at, str):
-        return expires_at
+        return "expires_at", expires_at
     return BulkRow(
         line=line, customer_ref=customer_id or email, by_email=not customer_id, amount=amount,
         currency=currency, is_credit=entry_type == "credit", reason=reason,
@@ -272,19 +284,19 @@ def bulk_rows_resolve(*, business_id: str, rows: list[BulkRow]) -> tuple[list[Bu
             customer_id = by_email.get(row.customer_ref.lower())
             if customer_id is None:
                 rejections.append(RowRejection(row.line, f"no customer with email {row.customer_ref!r} in this "
-                                                         "business", row.raw))
+                                                         "business", row.raw, column="email"))
                 continue
         else:
             customer_id = row.customer_ref if row.customer_ref in by_id else None
             if customer_id is None:
                 rejections.append(RowRejection(row.line, f"no customer {row.customer_ref!r} in this business",
-                                               row.raw))
+                                               row.raw, column="customer_id"))
                 continue
             email = (row.raw.get("email") or "").strip()
             if email and emails_of_ids.get(email.lower()) != customer_id:
                 rejections.append(RowRejection(
                     row.line, f"customer_id {row.customer_ref!r} and email {email!r} are not the same customer",
-                    row.raw,
+                    row.raw, column="email",
                 ))
                 continue
         row.customer_id = customer_id
@@ -294,7 +306,7 @@ def bulk_rows_resolve(*, business_id: str, rows: list[BulkRow]) -> tuple[list[Bu
                 row.line,
                 f"idempotency_key {row.idempotency_key!r} is already used on line {first_use[scope]} "
                 "for this customer",
-                row.raw,
+                row.raw, column="idempotency_key",
             ))
             continue
         first_use[scope] = row.line
@@ -491,7 +503,10 @@ def _post_batch(
         elif code is ledger.Code.REPLAYED:
             result.already_done += 1
         else:
-            rejections.append(RowRejection(row.line, _refusal(row, outcome.decision), row.raw))
+            rejections.append(RowRejection(
+                row.line, _refusal(row, outcome.decision), row.raw, column=_REFUSAL_COLUMNS.get(code, ""),
+                under_lock=True, balance=outcome.decision.before if code is ledger.Code.INSUFFICIENT_FUNDS else None,
+            ))
     result.rejections += rejections
     if all_or_nothing and rejections:
         return  # nothing was written
@@ -499,6 +514,13 @@ def _post_batch(
     result.posted += len(accepted)
     for row in accepted:
         (result.credited if row.is_credit else result.debited)[row.currency] += row.amount
+        (result.credit_rows if row.is_credit else result.debit_rows)[row.currency] += 1
+
+
+_REFUSAL_COLUMNS = {
+    ledger.Code.INSUFFICIENT_FUNDS: "amount", ledger.Code.BALANCE_OVERFLOW: "amount",
+    ledger.Code.KEY_REUSED: "idempotency_key", ledger.Code.INVALID_EXPIRY: "expires_at",
+}
 
 
 def _refusal(row: BulkRow, decision) -> str:

@@ -147,3 +147,32 @@ def hidden_query(context, names_to_skip=""):
     query = context["request"].GET
     return format_html_join("", '<input type="hidden" name="{}" value="{}">',
                             ((name, value) for name in query if name not in skip for value in query.getlist(name)))
+
+
+@register.filter
+def expires_in(value) -> str:
+    """When a hold or a grant lapses, counted in calendar days of the user's time zone: "expires
+    today", "expires tomorrow", "expires in 3 days"; "expiry due" once the moment has passed (the
+    expiry job has not run yet)."""
+    if not isinstance(value, datetime.datetime):
+        return ""
+    if value <= timezone.now():
+        return "expiry due"
+    days = (timezone.localtime(value).date() - timezone.localdate()).days
+    if days <= 0:
+        return "expires today"
+    if days == 1:
+        return "expires tomorrow"
+    return f"expires in {days} days"
+
+
+@register.filter
+def when_text(value, style="datetime") -> str:
+    """``when`` as plain text for print (the PDF statement): "Mar 2, 2020 14:05 IST", or the date
+    alone; the user's time zone, labelled."""
+    if not isinstance(value, datetime.datetime):
+        return ""
+    local = timezone.localtime(value)
+    if style == "date":
+        return local.strftime("%b %-d, %Y")
+    return f"{local.strftime('%b %-d, %Y %H:%M')} {zone_label(local)}"

@@ -11,6 +11,7 @@ from wallets.dashboard.views.common import page_of, redirect_back, render_page
 from wallets.exceptions import CustomerNotFound, WalletError
 from wallets.filters import AdjustmentRequestFilterSet
 from wallets.money import format_money
+from wallets.selectors import approvals as approvals_selectors
 from wallets.services.approvals import adjustment_approve, adjustment_reject
 
 APPROVALS_PER_PAGE = 25
@@ -25,8 +26,12 @@ def approvals(request):
     data.setdefault("status", "pending")
     filterset = AdjustmentRequestFilterSet(data, queryset=selectors.adjustment_request_list(business_id=business_id),
                                            request=request)
+    page = page_of(request, approvals_selectors.adjustment_requests_with_wallets(filterset.qs), APPROVALS_PER_PAGE)
+    page.object_list = list(page.object_list)
+    for held in page.object_list:  # the balance now → after, and why it cannot post (pending ones)
+        held.preview = approvals_selectors.approval_preview(held) if held.status == "pending" else None
     return render_page(request, "dashboard/approvals.html", {
-        "nav": "approvals", "filter": filterset, "page": page_of(request, filterset.qs, APPROVALS_PER_PAGE),
+        "nav": "approvals", "filter": filterset, "page": page,
         "can_decide": request.access.role in ("approver", "superuser"),
     })
 

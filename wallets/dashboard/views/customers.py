@@ -11,13 +11,14 @@ from django.views.decorators.http import require_GET, require_http_methods
 from wallets import selectors
 from wallets.adjustments import flow as adjustments
 from wallets.dashboard.access import dashboard_view, operator_required
-from wallets.dashboard.currencies import order_currency_field
+from wallets.dashboard.currencies import business_currencies, order_currency_field
 from wallets.dashboard.date_presets import as_of_choice
 from wallets.dashboard.views.common import customer_or_404, page_of, render_page
 from wallets.dashboard.views.ledger import export_query, filtered_totals
 from wallets.filters import DashboardCustomerFilterSet, LedgerEntryFilterSet
 from wallets.models import Customer, Wallet
 from wallets.money import format_spec, minor_unit_exponent, to_major
+from wallets.selectors import approvals as approvals_selectors
 from wallets.selectors import movements
 from wallets.selectors.activity import wallet_last_entry_times
 
@@ -64,7 +65,8 @@ def _customer_page(request, customer: Customer, *, form=None, status: int = 200)
         request.GET, queryset=selectors.ledger_entry_list(business_id=business_id, customer_id=customer.pk),
         request=request,
     )
-    order_currency_field(ledger.form, business_id=business_id)
+    own_currencies = business_currencies(business_id=business_id)  # one read for both pickers
+    order_currency_field(ledger.form, business_id=business_id, own=own_currencies)
     page = page_of(request, ledger.qs, CUSTOMER_LEDGER_PER_PAGE)
     page.object_list = selectors.ledger_entries_with_actor_labels(business_id=business_id, entries=page.object_list)
     as_of_form, as_of = as_of_choice(request.GET)
@@ -74,7 +76,8 @@ def _customer_page(request, customer: Customer, *, form=None, status: int = 200)
         for w in wallets:
             w.balance_then = then.get(w.currency, 0)  # type: ignore[attr-defined]
     if form is None and request.access.can_post:
-        form = adjustments.adjustment_form_new(business_id=business_id, customer=customer, wallets=wallets)
+        form = adjustments.adjustment_form_new(business_id=business_id, customer=customer, wallets=wallets,
+                                               business_currencies=own_currencies)
     return render_page(request, "dashboard/customer_detail.html", {
         "nav": "customers",
         "customer": customer,
@@ -83,7 +86,10 @@ def _customer_page(request, customer: Customer, *, form=None, status: int = 200)
         "page": page,
         "form": form,
         "chart_data": _chart_data(business_id, customer, wallets),
+        "usd_total": selectors.total_balance_usd(wallets),
         "holds": movements.hold_list_active(business_id=business_id, customer_id=customer.pk),
+        "pending_requests": approvals_selectors.pending_requests_of_customer(business_id=business_id,
+                                                                            customer_id=customer.pk),
         "grants": movements.grant_list_active(business_id=business_id, customer_id=customer.pk),
         **filtered_totals(request, ledger, page.paginator.count),
         "as_of_form": as_of_form,
@@ -124,7 +130,8 @@ def customer_adjust(request, customer_id: str):
         query = request.GET.urlencode()
         return redirect(reverse("dashboard:customer", args=[customer.pk]) + (f"?{query}" if query else ""))
     step = adjustments.adjustment_handle(
-        data=request.POST, business_id=request.access.business_id, customer=customer, user=request.user
+        data=request.POST, business_id=request.access.business_id, customer=customer, user=request.user,
+        business_currencies=business_currencies(business_id=request.access.business_id),
     )
     if step.stage == adjustments.DONE:
         level = messages.INFO if step.outcome.held else messages.SUCCESS

@@ -10,7 +10,7 @@ from wallets import ledger, selectors
 from wallets.dashboard.access import dashboard_view, operator_required
 from wallets.dashboard.views.common import customer_or_404, render_page
 from wallets.exceptions import HoldNotActive
-from wallets.models import Hold, Wallet
+from wallets.models import AdjustmentRequest, Hold, Wallet
 from wallets.money import format_money
 from wallets.selectors.movements import hold_get
 from wallets.services.actors import Actor
@@ -27,6 +27,11 @@ def hold_void(request, customer_id: str, hold_id: str):
         raise Http404("No such hold.")
     back = HttpResponseRedirect(reverse("dashboard:customer", args=[customer.pk]), status=303)
     amount = format_money(hold.amount, hold.currency)
+    if AdjustmentRequest.objects.filter(business_id=business_id, hold_id=hold.pk).exists():
+        # Its money waits for an approver: the decision releases or captures it, nothing else here.
+        messages.error(request, f"Hold {hold.pk} reserves {amount} for a request waiting for approval; "
+                                "an approver releases it by rejecting the request.")
+        return back
     if request.POST.get("action") != "post":
         if hold.status != Hold.Status.ACTIVE:
             messages.info(request, f"Hold {hold.pk} is already {hold.status}; nothing to void.")

@@ -83,6 +83,8 @@ def ledger_export(request):
     entries = filterset.qs.values_list(
         "id", "created_at", "customer_id", "customer__name", "customer__email", "currency", "amount", "is_credit",
         "before_balance", "after_balance", "event_type", "reason", "reference_object_id", "actor_type", "actor_id",
+        # The approver of a held adjustment (maker–checker): its request links the entry, in the same query.
+        "adjustment_request__decided_by__username",
     )
     # The same "who made this entry" label as the ledger page's (one selector, one rule).
     actors = selectors.actor_labels_for_business(business_id=business_id)
@@ -96,17 +98,17 @@ def ledger_export(request):
 
     def rows():
         for (entry_id, created_at, customer_id, name, email, currency, amount, is_credit, before, after, event_type,
-             reason, reference, actor_type, actor_id) in entries.iterator(chunk_size=EXPORT_CHUNK_SIZE):
+             reason, reference, actor_type, actor_id, approved_by) in entries.iterator(chunk_size=EXPORT_CHUNK_SIZE):
             yield [
                 entry_id, iso_utc(created_at), customer_id, csv_safe_text(name), csv_safe_text(email),
                 currency, "credit" if is_credit else "debit", major(amount, currency), amount,
                 major(before, currency), major(after, currency), event_type, csv_safe_text(reason),
                 csv_safe_text(reference), actor_type, csv_safe_text(actor_id),
-                csv_safe_text(actors.label(actor_type, actor_id)),
+                csv_safe_text(actors.label(actor_type, actor_id)), csv_safe_text(approved_by or ""),
             ]
 
     header = ["entry_id", "created_at_utc", "customer_id", "customer_name", "customer_email", "currency",
               "direction", "amount", "amount_minor", "balance_before", "balance_after", "event_type", "reason",
-              "reference_object_id", "actor_type", "actor_id", "actor"]
+              "reference_object_id", "actor_type", "actor_id", "actor", "approved_by"]
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     return csv_stream_response(f"ledger-{stamp}.csv", header, rows())

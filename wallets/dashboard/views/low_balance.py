@@ -12,6 +12,7 @@ from wallets.dashboard.views.common import EXPORT_CHUNK_SIZE, iso_utc, page_of, 
 from wallets.filters import WalletFilterSet
 from wallets.money import to_major
 from wallets.selectors.activity import wallet_with_last_entry_at
+from wallets.selectors.analytics import wallet_runways
 
 LOW_BALANCE_PER_PAGE = 50
 
@@ -37,9 +38,12 @@ def low_balance(request):
     # join that reads every customer of the business first (at 100,000 wallets the join was most
     # of the query's time).
     wallets = wallet_with_last_entry_at(wallets.select_related(None).prefetch_related("customer"))
-    return render_page(request, "dashboard/low_balance.html", {
-        "nav": "low", "filter": filterset, "page": page_of(request, wallets, LOW_BALANCE_PER_PAGE),
-    })
+    page = page_of(request, wallets, LOW_BALANCE_PER_PAGE)
+    # Runway at the last 14 days' spend (the wallet.runway_low rule), for the page's wallets only.
+    runways = wallet_runways(page.object_list, now=timezone.now())
+    for wallet in page.object_list:
+        wallet.runway_now = runways[wallet.pk]
+    return render_page(request, "dashboard/low_balance.html", {"nav": "low", "filter": filterset, "page": page})
 
 
 @require_GET

@@ -1,4 +1,6 @@
-"""The overview: totals per currency, counts, the latest entries."""
+"""The overview: totals per currency and their USD equivalent, counts, the latest entries."""
+
+from typing import NamedTuple
 
 from django.views.decorators.http import require_GET
 
@@ -7,6 +9,13 @@ from wallets.dashboard.access import dashboard_view
 from wallets.dashboard.views.common import render_page
 
 RECENT_ACTIVITY = 10
+
+
+class _CurrencySum(NamedTuple):
+    """One currency's total over every wallet, in the shape ``total_balance_usd`` reads."""
+
+    currency: str
+    balance: int
 
 
 @require_GET
@@ -20,6 +29,8 @@ def overview(request):
     return render_page(request, "dashboard/overview.html", {
         "nav": "overview",
         "totals": totals,
+        # Converted per currency sum, rounded once: as the API converts one customer's wallets.
+        "usd_total": selectors.total_balance_usd([_CurrencySum(row["currency"], row["total"]) for row in totals]),
         "customer_count": selectors.customer_list(business_id=business_id).count(),
         "wallet_count": sum(row["wallets"] for row in totals),
         "low_count": selectors.wallet_low_balance_list(business_id=business_id).count(),

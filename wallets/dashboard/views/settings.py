@@ -1,4 +1,4 @@
-"""Settings: the time zone for everyone, low-balance thresholds and runway days for operators; and the two
+"""Settings → General: the time zone for everyone, low-balance thresholds and runway days for operators; and the two
 per-session choices (time zone, the business a superuser looks at)."""
 
 from django.contrib import messages
@@ -23,6 +23,7 @@ from wallets.dashboard.views.common import redirect_back, render_page
 from wallets.exceptions import InvalidInput
 from wallets.money import to_major
 from wallets.services.policies import business_set_runway_days, currency_policy_set_low_balance
+from wallets.services.security_events import request_actor
 
 
 @dashboard_view
@@ -39,7 +40,8 @@ def settings_page(request):
             if runway_form.is_valid():
                 try:
                     days = business_set_runway_days(business_id=business_id,
-                                                    runway_days=runway_form.cleaned_data["runway_days"])
+                                                    runway_days=runway_form.cleaned_data["runway_days"],
+                                                    **request_actor(request))
                 except InvalidInput as exc:
                     for problem in exc.errors.get("runway_days", [str(exc)]):
                         runway_form.add_error("runway_days", problem)
@@ -51,7 +53,8 @@ def settings_page(request):
             if add_form.is_valid():
                 currency = add_form.cleaned_data["currency"]
                 currency_policy_set_low_balance(business_id=business_id, currency=currency,
-                                                low_balance_below=add_form.cleaned_data["threshold_minor"])
+                                                low_balance_below=add_form.cleaned_data["threshold_minor"],
+                                                **request_actor(request))
                 messages.success(request, f"Saved the {currency} threshold.")
                 return redirect("dashboard:settings")
         else:
@@ -59,7 +62,8 @@ def settings_page(request):
             if formset.is_valid():
                 for form in formset:
                     currency_policy_set_low_balance(business_id=business_id, currency=form.cleaned_data["currency"],
-                                                    low_balance_below=form.cleaned_data["threshold_minor"])
+                                                    low_balance_below=form.cleaned_data["threshold_minor"],
+                                                    **request_actor(request))
                 messages.success(request, "Saved the low-balance thresholds.")
                 return redirect("dashboard:settings")
     elif request.method != "GET":
@@ -74,7 +78,7 @@ def settings_page(request):
     add_form = add_form or AddCurrencyForm(prefix="add")
     order_currency_field(add_form, business_id=business_id)
     return render_page(request, "dashboard/settings.html", {
-        "nav": "settings", "rows": rows, "formset": formset,
+        "nav": "settings", "settings_nav": "general", "rows": rows, "formset": formset,
         "add_form": add_form,
         "runway_form": runway_form or RunwayDaysForm(prefix="runway",
                                                      initial={"runway_days": request.access.business.runway_days}),

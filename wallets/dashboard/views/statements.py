@@ -1,6 +1,11 @@
 """A customer's statement: one currency over a range of days (opening and closing balances, the
-range's totals, its entries oldest first, and the same as a CSV), and every wallet's balance at the
-end of a chosen day. The figures are the API's (``selectors.wallet_statement``, ``wallet_list_as_of``).
+range's totals, its entries oldest first, and the same as a CSV and as a PDF), and every wallet's
+balance at the end of a chosen day. The figures are the API's (``selectors.wallet_statement``,
+``wallet_list_as_of``).
+
+The CSV streams any length. The PDF is laid out in memory (WeasyPrint), so it is refused above
+``statement_pdf.MAX_ENTRIES`` entries: the statement page is shown again (status 422) saying so,
+with the CSV of the same choice one click away.
 
 Days are the user's time zone's, as everywhere in the dashboard: ``From`` starts at its midnight and
 ``To`` is included whole, so the statement's interval is ``[From 00:00, the day after To 00:00)``,
@@ -15,6 +20,7 @@ from django.views.decorators.http import require_GET
 
 from wallets import selectors
 from wallets.csv_cells import csv_safe_text
+from wallets.dashboard import statement_pdf
 from wallets.dashboard.access import dashboard_view
 from wallets.dashboard.csv_export import csv_stream_response
 from wallets.dashboard.forms import StatementForm
@@ -60,9 +66,13 @@ def _choose(request, customer: Customer) -> _Choice:
 @dashboard_view
 def customer_statement(request, customer_id: str):
     customer = customer_or_404(request, customer_id)
-    choice = _choose(request, customer)
+    return _statement_page(request, customer, _choose(request, customer))
+
+
+def _statement_page(request, customer: Customer, choice: _Choice, *, pdf_refused: bool = False):
     business_id = request.access.business_id
-    context: dict = {"nav": "customers", "customer": customer, "form": choice.form, "statement": choice.statement}
+    context: dict = {"nav": "customers", "customer": customer, "form": choice.form, "statement": choice.statement,
+                     "pdf_max_entries": statement_pdf.MAX_ENTRIES, "pdf_refused": pdf_refused}
     if choice.statement is not None:
         page = page_of(request, choice.statement.entries, STATEMENT_PER_PAGE)
         page.object_list = selectors.ledger_entries_with_actor_labels(business_id=business_id,
@@ -75,7 +85,39 @@ def customer_statement(request, customer_id: str):
         context["balances_then"] = [{"currency": w.currency, "then": w.balance, "now": now.get(w.currency, 0)}
                                     for w in then]
         context["total_then"] = selectors.total_balance_usd(then, on=choice.as_of.astimezone(datetime.UTC).date())
-    return render_page(request, "dashboard/statement.html", context)
+    return render_page(request, "dashboard/statement.html", context, status=422 if pdf_refused else 200)
+
+
+def _invalid_choice(choice: _Choice) -> HttpResponse:
+    errors = choice.form.errors or {"currency": ["The customer has no wallets."]}
+    message = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in errors.items())
+    return HttpResponse(f"Invalid choice: {message}", status=400, content_type="text/plain; charset=utf-8")
+
+
+@require_GET
+@dashboard_view
+def customer_statement_pdf(request, customer_id: str):
+    """The statement as a PDF: the page's figures, every entry of the range oldest first with its
+    running balance and id, page numbers. Above ``MAX_ENTRIES`` entries: refused (see above)."""
+    customer = customer_or_404(request, customer_id)
+    choice = _choose(request, customer)
+    statement = choice.statement
+    if statement is None:
+        return _invalid_choice(choice)
+    if statement.entry_count > statement_pdf.MAX_ENTRIES:
+        return _statement_page(request, customer, choice, pdf_refused=True)
+    data = choice.form.cleaned_data
+    now = timezone.now()
+    pdf = statement_pdf.statement_pdf({
+        "business": request.access.business, "customer": customer, "statement": statement,
+        "entries": list(statement.entries[:statement_pdf.MAX_ENTRIES]),
+        "period_from": data["from_date"], "period_to": data["to_date"],
+        "time_zone": timezone.get_current_timezone_name(), "generated_at": now,
+    })
+    name = f"statement-{customer.pk}-{statement.currency}-{statement_pdf.generated_stamp(now)}.pdf"
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 @require_GET
@@ -88,9 +130,7 @@ def customer_statement_export(request, customer_id: str):
     choice = _choose(request, customer)
     statement = choice.statement
     if statement is None:
-        errors = choice.form.errors or {"currency": ["The customer has no wallets."]}
-        message = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in errors.items())
-        return HttpResponse(f"Invalid choice: {message}", status=400, content_type="text/plain; charset=utf-8")
+        return _invalid_choice(choice)
     currency = statement.currency
     entries = statement.entries.values_list(
         "id", "created_at", "is_credit", "amount", "before_balance", "after_balance", "event_type", "reason",
