@@ -159,7 +159,8 @@ def create_api_key() -> str:
 
 
 def create_dashboard_session() -> str:
-    """A logged-in dashboard user (operator of the benchmark business); returns the session cookie."""
+    """A logged-in dashboard user (approver of the benchmark business: every page, the settings that only
+    approvers manage included); returns the session cookie."""
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
     from django.contrib.sessions.backends.db import SessionStore
@@ -168,7 +169,7 @@ def create_dashboard_session() -> str:
 
     user_model = get_user_model()
     user, _ = user_model.objects.get_or_create(username="bench-operator", defaults={"email": "ops@bench.example"})
-    Membership.objects.get_or_create(user=user, defaults={"business_id": BUSINESS_ID, "role": "operator"})
+    Membership.objects.get_or_create(user=user, defaults={"business_id": BUSINESS_ID, "role": "approver"})
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
     session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
