@@ -20,6 +20,13 @@ def nav(page, name: str):
     page.wait_for_load_state("networkidle")
 
 
+def low_balance(page):
+    """The low-balance report: one of Analytics' reports."""
+    nav(page, "Analytics")
+    page.get_by_role("link", name="Low-balance wallets").click()
+    page.wait_for_load_state("networkidle")
+
+
 def test_credit_through_confirmation(demo, new_page, login, shot):
     page = new_page()
     page.goto("/dashboard/")
@@ -93,7 +100,7 @@ def test_overdraft_is_refused_next_to_the_amount(demo, new_page, login, shot):
 def test_low_balance_filter_and_csv(demo, new_page, login, shot):
     page = new_page()
     login(page)
-    nav(page, "Low balance")
+    low_balance(page)
     table = page.get_by_test_id("low-table")
     # USD below $50.00 (the business's threshold): Ann ($25) and Bob ($5). The INR wallets that
     # were never credited (Ann, Carla, Emma) are not "running low" and are left out.
@@ -177,7 +184,7 @@ def test_operator_edits_a_threshold(demo, new_page, login, shot):
     page.get_by_role("button", name="Save thresholds").click()
     expect(page.get_by_text("Saved the low-balance thresholds.")).to_be_visible()
     shot(page, "12-settings")
-    nav(page, "Low balance")
+    low_balance(page)
     page.get_by_label("Currency").select_option("INR")
     expect(page.get_by_test_id("result-count")).to_have_text("1")  # ₹1,500 (Bob) is under ₹2,000
     page.get_by_test_id("include-unused").check()

@@ -43,7 +43,7 @@ def low_balance(request):
     runways = wallet_runways(page.object_list, now=timezone.now())
     for wallet in page.object_list:
         wallet.runway_now = runways[wallet.pk]
-    return render_page(request, "dashboard/low_balance.html", {"nav": "low", "filter": filterset, "page": page})
+    return render_page(request, "dashboard/low_balance.html", {"nav": "analytics", "filter": filterset, "page": page})
 
 
 @require_GET

@@ -48,7 +48,7 @@ def breakage(request):
     for row in rows or ():
         totals[row.currency] = totals.get(row.currency, 0) + row.amount
     return render_page(request, "dashboard/breakage.html", {
-        "nav": "breakage", "form": form, "rows": rows, "period": form.cleaned_data.get("period") or "month",
+        "nav": "analytics", "form": form, "rows": rows, "period": form.cleaned_data.get("period") or "month",
         "totals": sorted(totals.items()),
     }, status=200 if rows is not None else 400)
 
