@@ -4,6 +4,7 @@ It asserts that every variant and path ran and that the ledger's invariants held
 it never asserts a time (speed is measured by ``python -m bench run``, see docs/scaling.md).
 """
 
+import fcntl
 import json
 import os
 import shutil
@@ -14,15 +15,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-# One smoke run serves the three tests (module fixture): under pytest-xdist they stay on one worker.
+# One smoke run serves every test here, whichever xdist worker runs them: the first to get here runs it
+# under a file lock in the run's shared temporary directory and leaves its results there; the others read
+# them (pytest-xdist's recipe for a once-per-run fixture; its loadgroup scheduling did not keep these
+# tests on one worker).
 pytestmark = pytest.mark.xdist_group("bench_smoke")
 
 
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
+def _run_smoke(out: Path) -> dict:
     assert shutil.which("pgbench") or list(Path("/usr/lib/postgresql").glob("*/bin/pgbench")), "pgbench is needed"
     assert shutil.which("pgbouncer") or Path("/usr/sbin/pgbouncer").exists(), "apt-get install -y pgbouncer"
-    out = tmp_path_factory.mktemp("bench") / "smoke.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_") and k != "DATABASE_URL"}
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "smoke", "--quiet", "--out", str(out)],
@@ -33,6 +35,21 @@ def smoke(tmp_path_factory):
     results["_exit"] = proc.returncode
     results["_output"] = proc.stdout[-3000:] + proc.stderr[-3000:]
     return results
+
+
+@pytest.fixture(scope="session")
+def smoke(tmp_path_factory, worker_id):
+    if worker_id == "master":  # no xdist
+        return _run_smoke(tmp_path_factory.mktemp("bench") / "smoke.json")
+    shared = tmp_path_factory.getbasetemp().parent  # the same directory for every worker of this run
+    done = shared / "bench-smoke-results.json"
+    with (shared / "bench-smoke.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the others wait here while the first runs it
+        if not done.exists():
+            (shared / "bench-smoke").mkdir(exist_ok=True)
+            results = _run_smoke(shared / "bench-smoke" / "smoke.json")
+            done.write_text(json.dumps(results))
+    return json.loads(done.read_text())
 
 
 @pytest.mark.slow

@@ -185,7 +185,7 @@ def test_api_docs_and_the_admin_have_no_serious_violation(full_demo, new_page, l
     get_user_model().objects.create_superuser(username="root", password=PASSWORD)
     page = new_page(width=1440, height=900)
     problems = []
-    for path in ("/api/docs", "/api/redoc"):
+    for path in ("/api/docs",):  # /api/redoc is the same page (Redoc at both)
         page.goto(path)
         page.wait_for_selector("#redoc-container h1, redoc h1")
         page.wait_for_load_state("networkidle")
