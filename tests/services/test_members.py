@@ -118,7 +118,7 @@ def test_another_business_member_is_not_found(business, other_business, member):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(connection.vendor == "sqlite",
-                    reason="SQLite serializes every writer (BEGIN IMMEDIATE): there are no concurrent row locks to prove")
+                    reason="SQLite serializes every writer (BEGIN IMMEDIATE): no concurrent row locks to prove")
 def test_two_concurrent_demotions_leave_one_approver(business, member):
     """Each demotion alone is allowed (there are two approvers); together they would leave none."""
     a, b = member("a", Role.APPROVER), member("b", Role.APPROVER)

@@ -9,6 +9,19 @@ from wallets.filters import BoundedDateField
 from wallets.money import CURRENCY_CHOICES, MoneyParseError, parse_major
 
 
+def clean_threshold(form: forms.Form, cleaned: dict, field: str, key: str) -> None:
+    """A threshold typed in major units of the form's ``currency`` into ``cleaned[key]`` in minor
+    units (None when blank), or the parse error next to ``field``: one rule for every threshold form."""
+    currency, text = cleaned.get("currency"), (cleaned.get(field) or "").strip()
+    cleaned[key] = None
+    if currency and text:
+        try:
+            cleaned[key] = parse_major(text, currency, allow_zero=True)
+        except MoneyParseError as exc:
+            form.add_error(field, str(exc))
+
+
+
 class LowBalanceThresholdForm(forms.Form):
     """One currency's threshold in major units; blank means the default, 0 means never low."""
 
@@ -20,13 +33,7 @@ class LowBalanceThresholdForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        currency, text = cleaned.get("currency"), (cleaned.get("low_balance_below") or "").strip()
-        cleaned["threshold_minor"] = None
-        if currency and text:
-            try:
-                cleaned["threshold_minor"] = parse_major(text, currency, allow_zero=True)
-            except MoneyParseError as exc:
-                self.add_error("low_balance_below", str(exc))
+        clean_threshold(self, cleaned, "low_balance_below", "threshold_minor")
         return cleaned
 
 
@@ -39,12 +46,7 @@ class AddCurrencyForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        currency, text = cleaned.get("currency"), cleaned.get("low_balance_below")
-        if currency and text is not None:
-            try:
-                cleaned["threshold_minor"] = parse_major(text, currency, allow_zero=True)
-            except MoneyParseError as exc:
-                self.add_error("low_balance_below", str(exc))
+        clean_threshold(self, cleaned, "low_balance_below", "threshold_minor")
         return cleaned
 
 

@@ -2,9 +2,10 @@
 
 from django import forms
 
+from wallets.dashboard.forms import clean_threshold
 from wallets.filters import BoundedDateField
 from wallets.models import Membership, SecurityEvent
-from wallets.money import CURRENCY_CHOICES, MoneyParseError, parse_major
+from wallets.money import CURRENCY_CHOICES
 
 
 class InviteForm(forms.Form):
@@ -38,13 +39,7 @@ class ApprovalThresholdForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        currency, text = cleaned.get("currency"), (cleaned.get("approval_above") or "").strip()
-        cleaned["approval_minor"] = None
-        if currency and text:
-            try:
-                cleaned["approval_minor"] = parse_major(text, currency, allow_zero=True)
-            except MoneyParseError as exc:
-                self.add_error("approval_above", str(exc))
+        clean_threshold(self, cleaned, "approval_above", "approval_minor")
         return cleaned
 
 
