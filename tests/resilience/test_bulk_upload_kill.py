@@ -21,7 +21,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from tests.resilience.conftest import assert_migrated, live_database_url
-from tests.support.servers import TaskWorker
+from tests.support.servers import TaskWorker, wait_until
 from wallets.models import BulkCreditRun, LedgerEntry, Membership, SecurityEvent, Wallet
 from wallets.services import bulk_runs
 
@@ -30,16 +30,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ROWS = 1500
 CUSTOMERS = 30
 WORKER_ENV = {"WALLETS_BULK_BATCH_SIZE": "5", "WALLETS_BULK_STALL_SECONDS": "2", "WALLETS_SWEEP_INTERVAL": "1"}
-
-
-def wait_until(predicate, *, timeout: float, what: str, workers=()):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.02)
-    logs = "\n".join(w.log_tail() for w in workers)
-    pytest.fail(f"{what} did not happen within {timeout}s\n{logs}")
 
 
 def _settled(entries, quiet: float = 0.5, timeout: float = 10) -> int:

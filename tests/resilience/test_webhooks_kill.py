@@ -14,14 +14,13 @@ leased deliveries lapse and the next pass, woken by a posting or by the sweep's 
 from __future__ import annotations
 
 import collections
-import time
 
 import pytest
 from django.db import connection
 from standardwebhooks.webhooks import Webhook
 
 from tests.resilience.conftest import assert_migrated, live_database_url
-from tests.support.servers import TaskWorker
+from tests.support.servers import TaskWorker, wait_until
 from tests.webhooks.receiver import Receiver
 from wallets import ledger
 from wallets.exceptions import InsufficientFunds
@@ -42,16 +41,6 @@ WORKER_ENV = {
     "WEBHOOK_TIMEOUT_S": "2",
     "WALLETS_SWEEP_INTERVAL": "1",
 }
-
-
-def wait_until(predicate, *, timeout: float, what: str, workers=()):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.05)
-    logs = "\n".join(w.log_tail() for w in workers)
-    pytest.fail(f"{what} did not happen within {timeout}s\n{logs}")
 
 
 def test_sigkill_mid_delivery_loses_no_event_and_makes_no_second_id(business, make_customer):

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.support.postgres import as_postgres_user, chown_for_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -380,3 +382,15 @@ def manage(*args: str, database_url: str, env: dict | None = None, timeout: floa
     if result.returncode != 0:
         raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result.stdout
+
+
+def wait_until(predicate, *, timeout: float = 30.0, what: str = "the condition", workers=()):
+    """``predicate()``'s first truthy value within ``timeout`` seconds, else a failure naming ``what``
+    with the log tails of the ``workers`` (``TaskWorker``s) that should have made it true."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.05)
+    logs = "\n".join(w.log_tail() for w in workers)
+    pytest.fail(f"{what} did not happen within {timeout}s\n{logs}")

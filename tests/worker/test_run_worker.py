@@ -15,7 +15,7 @@ from django.tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from tests.resilience.conftest import assert_migrated, live_database_url
-from tests.support.servers import TaskWorker, manage
+from tests.support.servers import TaskWorker, manage, wait_until
 from tests.worker.tasks import append_line
 from wallets.tasks import sweep_expiries
 
@@ -24,16 +24,6 @@ on_postgres = pytest.mark.skipif(
     reason="the worker subprocess needs the test database on a server (SQLite's is in memory): "
            "test_the_worker_runs_a_task_on_an_sqlite_file covers SQLite",
 )
-
-
-def wait_until(predicate, *, timeout: float = 30.0, what: str = "the condition", worker: TaskWorker | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.05)
-    log = f"\nworker log:\n{worker.log_tail()}" if worker else ""
-    pytest.fail(f"{what} did not happen within {timeout}s{log}")
 
 
 def status_of(result_id) -> str:
@@ -76,7 +66,7 @@ def test_the_worker_runs_an_enqueued_task(worker, tmp_path):
     running = worker(args=("--interval", "0.1"))
     result = append_line.enqueue(str(trace), "ran")
     wait_until(lambda: status_of(result.id) == TaskResultStatus.SUCCESSFUL, what="the task's success",
-               worker=running)
+               workers=[running])
     done = DBTaskResult.objects.get(id=result.id)
     assert done.return_value == "ran"
     assert len(done.worker_ids) == 1
@@ -88,7 +78,7 @@ def test_a_task_enqueued_while_the_worker_was_killed_runs_once_after_the_restart
     trace = tmp_path / "trace.txt"
     first = worker(args=("--interval", "0.1"))
     before = append_line.enqueue(str(trace), "before")
-    wait_until(lambda: status_of(before.id) == TaskResultStatus.SUCCESSFUL, what="the first task", worker=first)
+    wait_until(lambda: status_of(before.id) == TaskResultStatus.SUCCESSFUL, what="the first task", workers=[first])
 
     first.kill()  # idle: SIGKILL between two looks at the queue
     assert first.process.returncode == -9
@@ -98,7 +88,7 @@ def test_a_task_enqueued_while_the_worker_was_killed_runs_once_after_the_restart
 
     second = worker(args=("--interval", "0.1"))
     wait_until(lambda: status_of(meanwhile.id) == TaskResultStatus.SUCCESSFUL, what="the task after the restart",
-               worker=second)
+               workers=[second])
     time.sleep(0.5)  # a second run, if there were one, would have happened by now
     assert lines(trace) == ["before", "meanwhile"]
     assert len(DBTaskResult.objects.get(id=meanwhile.id).worker_ids) == 1
@@ -139,9 +129,9 @@ def test_the_worker_runs_a_task_on_an_sqlite_file(tmp_path):
     enqueue = f"from tests.worker.tasks import append_line; print(append_line.enqueue({str(trace)!r}, 'ran').id)"
     result_id = manage("shell", "-v", "0", "-c", enqueue, database_url=database_url).strip().splitlines()[-1]
     with TaskWorker(database_url=database_url, args=("--interval", "0.1")) as running:
-        wait_until(lambda: lines(trace), what="the task's run", worker=running)
+        wait_until(lambda: lines(trace), what="the task's run", workers=[running])
         show = ("from django_tasks_db.models import DBTaskResult; "
                 f"print(DBTaskResult.objects.get(id={result_id!r}).status)")
         wait_until(lambda: manage("shell", "-v", "0", "-c", show, database_url=database_url).split()[-1]
-                   == TaskResultStatus.SUCCESSFUL, what="SUCCESSFUL in the result table", worker=running)
+                   == TaskResultStatus.SUCCESSFUL, what="SUCCESSFUL in the result table", workers=[running])
     assert lines(trace) == ["ran"]
