@@ -37,6 +37,8 @@ class LedgerEntryViewSet(CustomerScopedViewSet):
     queryset = LedgerEntry.objects.none()
     lookup_url_kwarg = "entry_id"
     lookup_value_regex = ID_REGEX
+    #: A posting confirms a cached API key in its own lock statement (``wallets.api.auth``).
+    confirms_api_key = ("create",)
 
     def get_serializer_class(self):
         """The body a write accepts: what the browsable API's raw-data form and OPTIONS show."""
@@ -150,6 +152,7 @@ class LedgerEntryViewSet(CustomerScopedViewSet):
             idempotency_key=key, actor=request.auth.actor, event_type=data["event_type"],
             reference_object_id=data.get("reference_object_id"), metadata=data.get("metadata"),
             expires_at=data.get("expires_at"), dry_run=data["dry_run"],
+            confirm_api_key=request.auth.unconfirmed_key,
         )
         response = _wallet_response(posted.posting, posted.wallet)
         if posted.dry_run:
