@@ -140,9 +140,7 @@ class LedgerEntryViewSet(CustomerScopedViewSet):
                               400: OpenApiResponse(description="Insufficient balance (INSUFFICIENT_WALLET_FUNDS)"),
                               **WRITE_ERROR_RESPONSES})
     def create(self, request, customer_id: str):
-        body = s.LedgerEntryCreateRequest(data=request.data)
-        body.is_valid(raise_exception=True)
-        data = body.validated_data
+        data = s.prebuilt(s.LedgerEntryCreateRequest).run_validation(request.data)
         key = _idempotency_key(request, data.get("idempotency_key"))
         if request.auth.actor.type == LedgerEntry.ActorType.USER:
             return self._user_adjustment(request, customer_id, data, key)
@@ -185,7 +183,7 @@ class LedgerEntryViewSet(CustomerScopedViewSet):
 
 def _wallet_response(result, wallet) -> Response:
     """The wallet right after the entry, exactly as ``GET …/wallets`` shows it."""
-    response = Response(s.WalletResponse(wallet).data)
+    response = Response(s.prebuilt(s.WalletResponse).to_representation(wallet))
     if result.replayed:
         response["Idempotent-Replayed"] = "true"
     return response
@@ -202,6 +200,6 @@ def _idempotency_key(request, body_key: str | None) -> str | None:
         )
     # The header obeys the body field's rules: a blank or over-long key is refused, not stored.
     try:
-        return s.LedgerEntryCreateRequest().fields["idempotency_key"].run_validation(header_key)
+        return s.prebuilt(s.LedgerEntryCreateRequest).fields["idempotency_key"].run_validation(header_key)
     except exceptions.ValidationError as exc:
         raise exceptions.ValidationError({"idempotency_key": exc.detail}) from exc
