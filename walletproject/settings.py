@@ -105,6 +105,8 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # instead of failing with "database is locked" on lock upgrade.
     _db.setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
 elif _db["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend with a health check that sends nothing while the socket is quiet.
+    _db["ENGINE"] = "walletproject.db.postgresql"
     _db["CONN_MAX_AGE"] = env.int("WALLETS_DB_CONN_MAX_AGE", default=60)
     _db["CONN_HEALTH_CHECKS"] = True
     # A stuck client must not hold a wallet row forever: bounded lock waits and statements.
