@@ -83,3 +83,26 @@ def test_an_error_of_the_pipelined_insert_surfaces_at_the_commit_and_rolls_back(
     monkeypatch.undo()
     assert LedgerEntry.objects.filter(customer=customer, currency="USD").count() == 1
     assert _post(customer, 1).balance == 101
+
+
+def test_the_insert_travels_with_the_commit(customer, tmp_path):
+    """libpq's own protocol trace: after the locking SELECT's answer, the INSERT and the COMMIT go out
+    with nothing from the server in between (one flight, one wait while the row is locked)."""
+    import psycopg
+
+    _post(customer, 100)
+    trace = tmp_path / "trace"
+    with trace.open("wb") as out:
+        pgconn = connection.connection.pgconn
+        pgconn.trace(out.fileno())
+        pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            _post(customer, 5)
+        finally:
+            pgconn.untrace()
+    lines = trace.read_text().splitlines()
+    insert = next(i for i, line in enumerate(lines) if line.startswith("F") and "INSERT INTO" in line)
+    commit = next(i for i, line in enumerate(lines) if line.startswith("F") and '"COMMIT"' in line)
+    assert insert < commit
+    assert not [line for line in lines[insert:commit] if line.startswith("B")], lines[insert:commit]
+    assert any(line.startswith("B") and "FOR NO KEY UPDATE" not in line for line in lines[:insert])  # the lock's answer

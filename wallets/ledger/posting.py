@@ -408,11 +408,13 @@ def _holds_known(locked: locking.LockedWallet, state: machine.WalletState) -> bo
 
 def _with_retry[T](run: Callable[[], T], *, retry_on: tuple[type[Exception], ...], pipelined: bool = False) -> T:
     """``run`` in its own durable transaction, once more on ``retry_on``. ``pipelined``: in the
-    database driver's pipeline mode (``sql.pipelined``), for a transaction whose writes answer nothing
-    that the code reads before the commit (a single posting)."""
+    database driver's pipeline mode (``sql.pipeline_rest_of_transaction``), for a transaction whose
+    writes answer nothing that the code reads before the commit (a single posting)."""
     for attempt in range(1, _ATTEMPTS + 1):
         try:
-            with sql.pipelined(pipelined), transaction.atomic(durable=True):
+            with transaction.atomic(durable=True):
+                if pipelined:
+                    sql.pipeline_rest_of_transaction()
                 return run()
         except retry_on:
             if attempt == _ATTEMPTS:

@@ -19,10 +19,9 @@ never change a key, and the weaker lock does not block the ``FOR KEY SHARE`` tha
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,26 +63,20 @@ def connection() -> BaseDatabaseWrapper:
     return connections[router.db_for_write(LedgerEntry)]
 
 
-@contextlib.contextmanager
-def pipelined(on: bool = True) -> Iterator[None]:
-    """PostgreSQL: statements whose results nobody reads yet go out with the next one (psycopg's
-    pipeline mode), so a single posting is two round trips where it was four: ``BEGIN`` with the
-    locking ``SELECT``, then the ``INSERT`` with the ``COMMIT``; the row lock is held for one round
-    trip of the client (the commit), not three. An error of the ``INSERT`` (the chain guard, a unique
-    key) is raised by the commit, which rolls the transaction back as before. Nothing else changes:
-    the same statements, in the same order, in one transaction. Elsewhere (SQLite), a no-op."""
+def pipeline_rest_of_transaction() -> None:
+    """PostgreSQL: from here to the commit, statements whose results nobody reads yet go out with the
+    next one (psycopg's pipeline mode; ``walletproject/db/postgresql``): a single posting's ``INSERT``
+    travels with its ``COMMIT``, so the wallet's row lock is held for one round trip of the client (the
+    commit's) where it was two, and a hot wallet's next posting waits that much less. An error of the
+    ``INSERT`` (the chain guard, a unique key) is raised by the commit, which rolls the transaction
+    back as before. The same statements, in the same order, in one transaction.
+
+    Only in a transaction of its own (the outermost atomic block: a savepoint's RELEASE would not
+    collect the errors) on the project's backend; elsewhere (SQLite, a test case's transaction), a
+    no-op."""
     conn = connection()
-    if not on or conn.vendor != "postgresql" or conn.in_atomic_block:
-        # Only where the posting's transaction is a real one, whose COMMIT collects the errors; a
-        # savepoint's RELEASE would leave them to the pipeline's end, outside the transaction's rules.
-        yield
-        return
-    # Health-check a reused connection, and connect, before the pipeline: in it, the check's own
-    # SELECT 1 would still be in flight when the transaction begins.
-    conn.close_if_health_check_failed()
-    conn.ensure_connection()
-    with conn.wrap_database_errors, conn.connection.pipeline():
-        yield
+    if len(conn.atomic_blocks) == 1 and hasattr(conn, "pipeline_until_transaction_end"):
+        conn.pipeline_until_transaction_end()
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +274,7 @@ def insert_rows(conn: BaseDatabaseWrapper, rows: Sequence[dict[str, Any]]) -> No
 
 
 def _in_pipeline(conn: BaseDatabaseWrapper) -> bool:
-    return bool(conn.connection is not None and conn.connection.pgconn.pipeline_status)
+    return bool(getattr(conn, "in_transaction_pipeline", lambda: False)())
 
 
 def store_event_payloads(
