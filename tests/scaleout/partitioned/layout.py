@@ -19,11 +19,13 @@ Invariants kept, and how (each an obstacle met; docs/partitions.md):
   (a wallet and its entries share ``business_id``, hence a partition): they are made per partition
   pair, on each node. Keys to the coordinator's other tables (business, customer, hold) are kept on
   local partitions only (a shard cannot see them).
-- Row triggers run where the row is stored: per local partition, and on the shard's tables.
-- The chain guard (migration 0009) is a statement trigger with a transition table: on a partitioned
-  table only the parent's statement triggers fire, and its transition table holds every row,
-  foreign ones included. The coordinator's copy reads only the rows of its local partitions; the
-  shard's tables run the migration's own function.
+- Row triggers run where the row is stored: per local partition, and on the shard's tables, whose
+  functions get ``search_path = public`` (postgres_fdw's sessions run with ``pg_catalog`` only).
+- The chain guard (migration 0009) is a statement trigger with a transition table. PostgreSQL
+  refuses one on a partitioned table with foreign partitions ("cannot collect transition tuples
+  from child foreign tables"), and a partition's own statement triggers do not fire for an insert
+  through the parent. The shards run the migration's function (each remote ``INSERT`` is a
+  statement there); the local partitions run ``ROW_CHAIN_GUARD``, the same check row by row.
 """
 
 from __future__ import annotations
@@ -170,6 +172,9 @@ class Layout:
 
     coordinator: list[str] = field(default_factory=list)
     shards: dict[int, list[str]] = field(default_factory=dict)
+    #: Run on each shard after the coordinator's transaction has copied the rows (postgres_fdw does
+    #: not carry ``session_replication_role`` over: the shard's triggers would re-apply them).
+    shard_triggers: list[str] = field(default_factory=list)
 
 
 def plan(cur: psycopg.Cursor, *, host: str, port: int, remote_user: str = "postgres") -> Layout:
@@ -184,14 +189,15 @@ def plan(cur: psycopg.Cursor, *, host: str, port: int, remote_user: str = "postg
     # The shards: plain tables with the migration's names, so the trigger functions run verbatim.
     for r in remotes:
         s = layout.shards[r]
-        s += list(functions.values())
-        # postgres_fdw's remote sessions run with search_path = pg_catalog: the functions name
-        # their tables unqualified, as the migrations wrote them.
-        s += [f"ALTER FUNCTION {name}() SET search_path = public" for name in functions]
         for t in tables.values():
             s.append(_create_table(t, t.name))
         for t in tables.values():
-            s += _per_partition(t, t.name, tables, suffix="", colocated_only=True)
+            s += _per_partition(t, t.name, tables, suffix="", colocated_only=True, triggers=False)
+    layout.shard_triggers += list(functions.values())
+    # postgres_fdw's remote sessions run with search_path = pg_catalog: the functions name their
+    # tables unqualified, as the migrations wrote them.
+    layout.shard_triggers += [f"ALTER FUNCTION {name}() SET search_path = public" for name in functions]
+    layout.shard_triggers += [definition for t in tables.values() for _, definition in t.triggers]
 
     c.append("CREATE EXTENSION IF NOT EXISTS postgres_fdw")
     for r in remotes:
@@ -223,8 +229,8 @@ def plan(cur: psycopg.Cursor, *, host: str, port: int, remote_user: str = "postg
         for r in LOCAL:
             c += _per_partition(t, partition_name(t.name, r), tables, suffix=f"_p{r}", colocated_only=False,
                                 remainder=r)
-    # The rows (none in a fresh test database): wallets first, their entries' trigger is not run
-    # by a copy of already-applied entries (INSERT … SELECT would fire it: go around it).
+    # The rows (none in a fresh test database), wallets first. Entries already applied must not be
+    # applied again: no trigger runs here (replica role), nor on the shards (theirs come after).
     c.append("SET LOCAL session_replication_role = replica")
     for t in tables.values():
         c.append(f"INSERT INTO {t.name} SELECT * FROM {t.name}_unpartitioned")
@@ -243,7 +249,7 @@ def _create_table(t: Table, name: str) -> str:
 
 
 def _per_partition(t: Table, target: str, tables: dict[str, Table], *, suffix: str, colocated_only: bool,
-                   remainder: int | None = None) -> list[str]:
+                   remainder: int | None = None, triggers: bool = True) -> list[str]:
     """Indexes, keys and row triggers of ``t`` on ``target`` (a local partition, or a shard's table)."""
     out: list[str] = []
     if target != t.name:  # a local partition: its own primary key and unique constraints
@@ -259,7 +265,7 @@ def _per_partition(t: Table, target: str, tables: dict[str, Table], *, suffix: s
         elif colocated_only:
             continue
         out.append(f'ALTER TABLE {target} ADD CONSTRAINT "{name}{suffix}" {key}')
-    for name, definition in t.triggers:
+    for name, definition in t.triggers if triggers else ():
         if "REFERENCING" in definition and target != t.name:  # a local partition: the row version
             assert name == CHAIN_GUARD_TRIGGER, f"{name}: a statement trigger the layout does not know"
             out.append(f"CREATE TRIGGER {name} AFTER INSERT ON {target} FOR EACH ROW "
@@ -286,4 +292,8 @@ def apply(conn: psycopg.Connection, shard_connect: Any, *, host: str, port: int)
     with conn.transaction():
         for statement in layout.coordinator:
             conn.execute(statement)
+    for r in layout.shards:
+        with shard_connect(shard_database(r)) as shard, shard.transaction():
+            for statement in layout.shard_triggers:
+                shard.execute(statement)
     return layout
