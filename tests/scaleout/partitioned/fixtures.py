@@ -37,6 +37,8 @@ def _connect(dbname: str, settings: dict) -> psycopg.Connection:
 
 @contextlib.contextmanager
 def partitioned_copy(cluster: PrivatePostgres) -> Iterator[layout.Layout]:
+    if connection.vendor != "postgresql":
+        pytest.fail("the partitioned layout is PostgreSQL's: set DATABASE_URL=postgres://...")
     settings = connection.settings_dict
     source = settings["NAME"]
     target = f"{source}_partitioned"

@@ -34,6 +34,9 @@ from wallets.exceptions import IdempotencyKeyReused, InsufficientFunds
 from wallets.models import LedgerEntry, Wallet
 from wallets.services.actors import Actor
 
+# One xdist worker runs the module: one second cluster and one converted copy, not one per worker.
+pytestmark = pytest.mark.xdist_group("partitioned")
+
 ACTOR = Actor.command("partitions")
 #: The bank client's attempts at one posting (a hot wallet's waiters fail together, and try again).
 MAX_ATTEMPTS = 200
