@@ -69,6 +69,8 @@ class Table:
     indexes: list[str] = field(default_factory=list)  # CREATE INDEX … (not backing a constraint)
     foreign_keys: list[tuple[str, str, str]] = field(default_factory=list)  # (name, definition, referenced table)
     triggers: list[tuple[str, str]] = field(default_factory=list)  # (name, CREATE TRIGGER …)
+    #: Unique indexes (constraints included) without ``business_id``, the primary key excepted.
+    unique_without_partition_key: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -106,11 +108,29 @@ def read_table(cur: psycopg.Cursor, name: str) -> Table:
         "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) "
         "ORDER BY i.indexrelid::regclass::text", [name]
     ).fetchall()]
+    table.unique_without_partition_key = [row[0] for row in cur.execute(
+        "SELECT i.indexrelid::regclass::text FROM pg_index i WHERE i.indrelid = %s::regclass AND i.indisunique "
+        "AND NOT i.indisprimary AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = i.indrelid "
+        "AND a.attname = 'business_id' AND a.attnum = ANY(i.indkey)) ORDER BY 1", [name]
+    ).fetchall()]
     table.triggers = [(tgname, definition) for tgname, definition in cur.execute(
         "SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = %s::regclass AND NOT tgisinternal "
         "ORDER BY tgname", [name]
     ).fetchall()]
     return table
+
+
+class UnshardableKey(Exception):
+    """A unique key that the layout (and Citus) could only keep per partition."""
+
+
+def check_unique_keys(tables: Iterable[Table]) -> None:
+    """Refuse a unique key without ``business_id``: made per partition it would no longer be
+    unique (Citus refuses one on a distributed table). The primary key on ``id`` is the one
+    exception (obstacle 1 of docs/partitions.md)."""
+    found = [f"{t.name}: {index}" for t in tables for index in t.unique_without_partition_key]
+    if found:
+        raise UnshardableKey("unique keys without business_id: " + ", ".join(found))
 
 
 def referencing(cur: psycopg.Cursor, names: Iterable[str]) -> list[Referencing]:
@@ -180,6 +200,7 @@ class Layout:
 def plan(cur: psycopg.Cursor, *, host: str, port: int, remote_user: str = "postgres") -> Layout:
     """The statements that convert the migrated database that ``cur`` is connected to."""
     tables = {name: read_table(cur, name) for name in TABLES}
+    check_unique_keys(tables.values())
     refs = referencing(cur, TABLES)
     functions = trigger_functions(cur, TABLES)
     remotes = [r for r in range(MODULUS) if r not in LOCAL]
@@ -297,3 +318,23 @@ def apply(conn: psycopg.Connection, shard_connect: Any, *, host: str, port: int)
             for statement in layout.shard_triggers:
                 shard.execute(statement)
     return layout
+
+
+def main(argv: list[str]) -> None:
+    """``python -m tests.scaleout.partitioned.layout postgres://…/db [shard-port]`` prints the SQL that
+    would convert that migrated database (read only: nothing is changed)."""
+    url, port = argv[0], int(argv[1]) if len(argv) > 1 else 5433
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        converted = plan(cur, host="127.0.0.1", port=port)
+    for title, statements in [(f"shard {r}", s) for r, s in converted.shards.items()] + [
+        ("coordinator (one transaction)", converted.coordinator),
+        ("every shard, after the coordinator's transaction", converted.shard_triggers),
+    ]:
+        print(f"-- {title}")  # noqa: T201 - the command's output
+        print(";\n".join(statements) + ";\n")  # noqa: T201
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])

@@ -82,6 +82,24 @@ def test_a_wallet_and_its_entries_are_stored_together_on_either_node(business, o
                                                                                            remainder)
 
 
+@pytest.mark.django_db
+def test_the_layout_refuses_a_unique_key_without_business_id():
+    """A unique key without the partition key would be unique per partition only: the conversion
+    (of the test database, for every module here) stops on one."""
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE partition_probe (id varchar(32) PRIMARY KEY, business_id varchar(32), "
+                       "customer_id varchar(32), reference varchar(64), CONSTRAINT probe_per_business "
+                       "UNIQUE (business_id, customer_id, reference))")
+        raw = connection.connection.cursor()
+        assert layout.read_table(raw, "partition_probe").unique_without_partition_key == []
+        layout.check_unique_keys([layout.read_table(raw, "partition_probe")])
+        cursor.execute("CREATE UNIQUE INDEX probe_reference ON partition_probe (customer_id, reference)")
+        probe = layout.read_table(raw, "partition_probe")
+    assert probe.unique_without_partition_key == ["probe_reference"]
+    with pytest.raises(layout.UnshardableKey, match="partition_probe: probe_reference"):
+        layout.check_unique_keys([probe])
+
+
 def explain(statement: str, params: list) -> str:
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (VERBOSE, COSTS OFF) " + statement, params)
