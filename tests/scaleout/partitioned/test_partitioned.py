@@ -110,7 +110,7 @@ def explain(statement: str, params: list) -> str:
 def test_the_posting_lock_routes_to_one_shard_and_locks_there(business, customer, post):
     post(customer, 100)
     statements = ledger.sql.statements("postgresql")
-    plan = explain(statements.lock_with_key, ["some-key", business.id, customer.id, "USD"])
+    plan = explain(statements.lock_with_key, [None, "some-key", business.id, customer.id, "USD"])
     scans = re.findall(r"Foreign Scan on public\.(\w+)", plan)
     # Pruned to the business's partitions, both on its shard (one server, one connection). The
     # LEFT JOIN is not pushed down as one remote query with the row lock: two remote queries.
