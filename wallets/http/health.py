@@ -42,7 +42,7 @@ def health(request):
     except Exception as exc:  # any failure means unhealthy
         return JsonResponse({"status": "unavailable", "database": type(exc).__name__, "cache": cache_state()},
                             status=503)
-    body = {"status": "ok", "database": connection.vendor, "cache": cache_state()}
+    body: dict[str, object] = {"status": "ok", "database": connection.vendor, "cache": cache_state()}
     if db_router.replica_aliases():
         states = db_router.replica_states(fresh=True)
         body["replicas"] = {state.alias: state.as_dict() for state in states}
