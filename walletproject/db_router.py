@@ -323,7 +323,9 @@ def reads_from_replica(view: Callable | None = None, *, when: Callable[[HttpRequ
                 _request_state().replica_failures.append(scope.alias)
                 scope.alias, scope.used_replica = "", False
                 response = view(*args, **kwargs)
-        if getattr(response, "streaming", False) and scope is not None and scope.alias:
+        # A streamed body (CSV) reads as it is sent, after the view returned: in the same scope, unless
+        # the view already fell back to the primary.
+        if getattr(response, "streaming", False) and scope is not None and scope.alias != "":
             response.streaming_content = _InScope(response.streaming_content, scope)
         return response
 

@@ -141,3 +141,16 @@ def test_an_api_key_reads_the_primary_after_its_write_but_a_refused_write_leaves
     read.auth = principal
     with db_router.replica_reads(read) as scope:
         assert scope is None
+
+
+def test_a_streamed_export_reads_the_replica_while_it_is_sent(one_replica):
+    from django.http import StreamingHttpResponse
+
+    @db_router.reads_from_replica
+    def export(request):
+        # The rows are read as the body is sent, after the view has returned.
+        return StreamingHttpResponse(router.db_for_read(LedgerEntry) or "default" for _ in range(2))
+
+    response = export(RequestFactory().get("/dashboard/ledger/export.csv"))
+    assert router.db_for_read(LedgerEntry) == "default"  # outside the view
+    assert b"".join(response.streaming_content) == f"{ALIAS}{ALIAS}".encode()
