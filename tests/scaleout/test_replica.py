@@ -35,6 +35,8 @@ APP_NAME = "wallets-replica-test"  # the replica connections' application_name, 
 
 SETUP = """
 import json
+from django.core.management import call_command
+call_command("migrate", interactive=False, verbosity=0)
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.sessions.backends.db import SessionStore
@@ -65,8 +67,7 @@ def pair():
     standby = PrivateStandby(primary)
     try:
         primary.create_database("wallets")
-        manage("migrate", "--no-input", "-v", "0", database_url=primary.url("wallets"))
-        # The servers' secret key: the session's auth hash is made with it.
+        # Migrated, then the data; with the servers' secret key: the session's auth hash is made with it.
         out = manage("shell", "-c", SETUP, database_url=primary.url("wallets"),
                      env={"DJANGO_SETTINGS_MODULE": "walletproject.settings", "DJANGO_SECRET_KEY": RUN_SECRET_KEY})
         data = json.loads(out.strip().splitlines()[-1])
@@ -223,21 +224,28 @@ def test_a_client_reads_its_own_write_while_the_standby_is_behind(pair, clients)
     primary, standby, data = pair
     web, writer, reader = clients
     customer = data["customer"]
-    heartbeat(primary, standby)
-    standby.replay_pause()
-    began = time.monotonic()
-    wallet = credit(writer, customer, 700, "ryw-api")  # the answer is the wallet after it: the primary's
-    assert wallet["currency"] == "USD"
-    assert wallet["balance"] >= 700
-    # The writer's key is sticky: its next reads are the primary's, and see the entry.
-    assert "ryw-api" in history(writer, customer)
-    # Another key, not sticky, reads the standby: the entry is not replayed there yet.
-    stale = history(reader, customer)
-    assert time.monotonic() - began < MAX_LAG, "too slow to prove a stale read; the standby counted as lagging"
-    assert "ryw-api" not in stale
+    # On a loaded machine the four requests may outlast the lag limit (then the standby counts as
+    # lagging and the stale read cannot be shown): a fresh heartbeat and another try, at most three.
+    for attempt in range(3):
+        heartbeat(primary, standby)
+        standby.replay_pause()
+        began = time.monotonic()
+        reason = f"ryw-api-{attempt}"
+        wallet = credit(writer, customer, 700, reason)  # the answer is the wallet after it: the primary's
+        assert wallet["currency"] == "USD"
+        assert wallet["balance"] >= 700
+        # The writer's key is sticky: its next reads are the primary's, and see the entry.
+        assert reason in history(writer, customer)
+        # Another key, not sticky, reads the standby: the entry is not replayed there yet.
+        stale = history(reader, customer)
+        if time.monotonic() - began < MAX_LAG - 0.5:
+            break
+        standby.replay_resume()
+    else:
+        pytest.fail("three tries each took longer than the lag limit: the stale read could not be shown")
+    assert reason not in stale
 
     # The dashboard session's own adjustment: its next pages read the primary.
-    heartbeat_free = time.monotonic()
     form_key = secrets.token_hex(12)
     balance_before = json.loads(writer.get(f"/customers/{customer}/wallets").text)["items"]
     usd = next(w for w in balance_before if w["currency"] == "USD")["balance"]
@@ -248,7 +256,7 @@ def test_a_client_reads_its_own_write_while_the_standby_is_behind(pair, clients)
     assert "ryw-dashboard" in page(web, f"/dashboard/customers/{customer}/")
     assert "ryw-dashboard" in page(web, "/dashboard/ledger/")
     stale = history(reader, customer)
-    if time.monotonic() - heartbeat_free < MAX_LAG:  # the standby still counts as fresh: it served this
+    if time.monotonic() - began < MAX_LAG - 0.5:  # the standby still counts as fresh: it served this
         assert "ryw-dashboard" not in stale
 
     standby.replay_resume()
