@@ -2,6 +2,10 @@
 reads it routes, when it refuses (a transaction, a write, a sticky client, a bad replica), and the
 view decorator's second run on the primary. test_replica.py proves the same against a real standby."""
 
+import json
+import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -154,3 +158,50 @@ def test_a_streamed_export_reads_the_replica_while_it_is_sent(one_replica):
     response = export(RequestFactory().get("/dashboard/ledger/export.csv"))
     assert router.db_for_read(LedgerEntry) == "default"  # outside the view
     assert b"".join(response.streaming_content) == f"{ALIAS}{ALIAS}".encode()
+
+
+SETTINGS_PROBE = """
+import json
+from django.conf import settings
+AUTH = settings.MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware")
+print(json.dumps({alias: {k: db.get(k) for k in ("ENGINE", "PORT", "OPTIONS", "CONN_MAX_AGE", "TEST")}
+                  for alias, db in settings.DATABASES.items()} | {
+    "routers": settings.DATABASE_ROUTERS,
+    "after_auth": settings.MIDDLEWARE[AUTH + 1],
+}))
+"""
+
+
+def _settings_with(replicas: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "walletproject.settings",
+           "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/wallets", "DATABASE_REPLICA_URLS": replicas}
+    return subprocess.run([sys.executable, "-c", "import django; django.setup()\n" + SETTINGS_PROBE], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_each_replica_url_becomes_an_alias_with_the_primarys_options():
+    result = _settings_with("postgres://postgres@10.0.0.2:5433/wallets,postgres://postgres@10.0.0.3:5434/wallets")
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [alias for alias in found if alias.startswith("replica_")] == ["replica_0", "replica_1"]
+    for alias, port in (("replica_0", 5433), ("replica_1", 5434)):
+        replica = found[alias]
+        assert replica["PORT"] == port
+        assert replica["ENGINE"] == found["default"]["ENGINE"]
+        assert replica["CONN_MAX_AGE"] == found["default"]["CONN_MAX_AGE"]
+        assert replica["OPTIONS"]["options"] == found["default"]["OPTIONS"]["options"]  # the same timeouts
+        assert replica["OPTIONS"]["connect_timeout"] == 2
+        assert replica["TEST"]["MIRROR"] == "default"  # a test run reads the test database through it
+    assert found["routers"] == ["walletproject.db_router.ReplicaRouter"]
+    assert found["after_auth"] == "walletproject.db_router.ReadYourWritesMiddleware"
+
+
+def test_no_replica_urls_no_router_and_a_mismatched_engine_is_refused():
+    result = _settings_with("")
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert list(found) == ["default", "routers", "after_auth"]
+    assert found["routers"] == []
+    refused = _settings_with("sqlite:////tmp/not-a-standby.sqlite3")
+    assert refused.returncode != 0
+    assert "DATABASE_REPLICA_URLS[0]" in refused.stderr
