@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
@@ -95,7 +95,6 @@ class _Scope:
 @dataclass(slots=True)
 class _RequestState:
     wrote: bool = False
-    replica_failures: list[str] = field(default_factory=list)
 
 
 _scope: ContextVar[_Scope | None] = ContextVar("wallets_replica_scope", default=None)
@@ -320,7 +319,6 @@ def reads_from_replica(view: Callable | None = None, *, when: Callable[[HttpRequ
                 replica_mark_down(scope.alias, type(exc).__name__)
                 logger.warning("read replica %s failed a read (%s); the view runs again on the primary",
                                scope.alias, type(exc).__name__)
-                _request_state().replica_failures.append(scope.alias)
                 scope.alias, scope.used_replica = "", False
                 response = view(*args, **kwargs)
         # A streamed body (CSV) reads as it is sent, after the view returned: in the same scope, unless
