@@ -129,8 +129,10 @@ WALLETS_REPLICA_STICKY_SECONDS = env.float("WALLETS_REPLICA_STICKY_SECONDS", def
 WALLETS_REPLICA_CHECK_SECONDS = env.float("WALLETS_REPLICA_CHECK_SECONDS", default=1.0)
 for _n, _replica_url in enumerate(DATABASE_REPLICA_URLS):
     _replica = env.db_url_config(_replica_url)
-    if _replica["ENGINE"] != _db["ENGINE"]:
+    _both_postgresql = "postgresql" in _replica["ENGINE"] and "postgresql" in _db["ENGINE"]
+    if _replica["ENGINE"] != _db["ENGINE"] and not _both_postgresql:
         raise ImproperlyConfigured(f"DATABASE_REPLICA_URLS[{_n}] is {_replica['ENGINE']}, DATABASE_URL {_db['ENGINE']}")
+    _replica["ENGINE"] = _db["ENGINE"]  # the primary's backend class, whatever the URL's scheme named
     for _name in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS"):
         if _name in _db:
             _replica[_name] = _db[_name]
