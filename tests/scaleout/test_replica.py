@@ -18,14 +18,14 @@ import time
 
 import httpx
 import pytest
-from django.conf import settings
+from django.db import connection
 
 from tests.support import oracle
 from tests.support.postgres import PRIMARY_SETTINGS, PrivatePostgres, PrivateStandby
 from tests.support.servers import RUN_SECRET_KEY, Gunicorn, manage, wait_until
 
 pytestmark = pytest.mark.skipif(
-    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+    connection.vendor != "postgresql",
     reason="streaming replication is PostgreSQL's: the replica tests need DATABASE_URL=postgres://...",
 )
 
@@ -37,7 +37,7 @@ SETUP = """
 import json
 from django.core.management import call_command
 call_command("migrate", interactive=False, verbosity=0)
-from django.conf import settings
+from django.db import connection
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.sessions.backends.db import SessionStore
 from wallets import services
