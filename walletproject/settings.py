@@ -121,6 +121,34 @@ _db.setdefault("TEST", {})
 if env.str("WALLETS_DB_TEST_NAME", default=""):
     _db["TEST"]["NAME"] = env.str("WALLETS_DB_TEST_NAME")
 
+# --- Read replicas (docs/operations.md, "Read replicas") ------------------------------------
+# DATABASE_REPLICA_URLS: comma-separated standbys of DATABASE_URL, each an alias replica_0, replica_1 …
+# with default's engine options. Only the views that opt in (walletproject.db_router.reads_from_replica:
+# dashboard pages, ledger history, statements, exports, analytics) read them; empty: everything on default.
+DATABASE_REPLICA_URLS = env.list("DATABASE_REPLICA_URLS", default=[])
+WALLETS_REPLICA_MAX_LAG_SECONDS = env.float("WALLETS_REPLICA_MAX_LAG_SECONDS", default=5.0)
+WALLETS_REPLICA_STICKY_SECONDS = env.float("WALLETS_REPLICA_STICKY_SECONDS", default=5.0)
+WALLETS_REPLICA_CHECK_SECONDS = env.float("WALLETS_REPLICA_CHECK_SECONDS", default=1.0)
+for _n, _replica_url in enumerate(DATABASE_REPLICA_URLS):
+    _replica = env.db_url_config(_replica_url)
+    _both_postgresql = "postgresql" in _replica["ENGINE"] and "postgresql" in _db["ENGINE"]
+    if _replica["ENGINE"] != _db["ENGINE"] and not _both_postgresql:
+        raise ImproperlyConfigured(f"DATABASE_REPLICA_URLS[{_n}] is {_replica['ENGINE']}, DATABASE_URL {_db['ENGINE']}")
+    _replica["ENGINE"] = _db["ENGINE"]  # the primary's backend class, whatever the URL's scheme named
+    for _name in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS"):
+        if _name in _db:
+            _replica[_name] = _db[_name]
+    _replica["OPTIONS"] = {**_db.get("OPTIONS", {}), **_replica.get("OPTIONS", {})}
+    # A replica that does not answer must cost little: reads fall back to default.
+    _replica["OPTIONS"]["connect_timeout"] = env.int("WALLETS_REPLICA_CONNECT_TIMEOUT_S", default=2)
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES[f"replica_{_n}"] = _replica
+if DATABASE_REPLICA_URLS:
+    DATABASE_ROUTERS = ["walletproject.db_router.ReplicaRouter"]
+    # After sessions and authentication: remembers a client's write for WALLETS_REPLICA_STICKY_SECONDS.
+    MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+                      "walletproject.db_router.ReadYourWritesMiddleware")
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Production: CACHE_URL=redis://host:6379/0, so the per-key rate limit is counted once for

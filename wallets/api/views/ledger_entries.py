@@ -10,6 +10,7 @@ from rest_framework import exceptions, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from walletproject.db_router import reads_from_replica
 from wallets import ledger, selectors
 from wallets.api import serializers as s
 from wallets.api.pagination import DodoPagination
@@ -62,6 +63,7 @@ class LedgerEntryViewSet(CustomerScopedViewSet):
                    parameters=[OpenApiParameter("currency", OpenApiTypes.STR, enum=DODO_CURRENCIES,
                                                 description="Only this currency")],
                    responses={200: s.LedgerEntryListResponse, **ERROR_RESPONSES})
+    @reads_from_replica
     def list(self, request, customer_id: str):
         customer = self.customer()
         entries = selectors.ledger_entry_list(business_id=self.business_id, customer_id=customer.id)
@@ -73,6 +75,7 @@ class LedgerEntryViewSet(CustomerScopedViewSet):
                        "Extension: one ledger entry of the customer (another's is 404)."
                    ),
                    responses={200: s.LedgerEntryResponse, **ERROR_RESPONSES})
+    @reads_from_replica
     def retrieve(self, request, customer_id: str, entry_id: str):
         entry = ledger_entry_get(business_id=self.business_id, customer_id=customer_id, entry_id=entry_id)
         return Response(self._entries_data(entry))
