@@ -25,6 +25,7 @@ import random
 import statistics
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from bench import data, posting
 from bench.pg import StatementCounter
@@ -131,8 +132,11 @@ def _median(values: list[float]) -> float | None:
     return round(statistics.median(values), 1) if values else None
 
 
-def pooling(run, *, db: str, rounds: int, seconds: float) -> dict:
+def pooling(run, *, db: str, rounds: int, seconds: float, workers: int | None = None) -> dict:
+    """``workers``: gunicorn processes per server (default: ``gunicorn.conf.py``'s); the smoke run
+    boots one each, to stay short."""
     threads = int(os.environ.get("WALLETS_GUNICORN_THREADS", "2"))
+    sized = {"WEB_CONCURRENCY": str(workers)} if workers else {}
     names = {c: f"bench-{c}" for c in CONFIGS}
     workload = posting.Workload("many")
     rng = random.Random(11)
@@ -142,13 +146,16 @@ def pooling(run, *, db: str, rounds: int, seconds: float) -> dict:
         bouncer = stack.enter_context(PgBouncer(run.cluster.port))
         direct = run.cluster.url(db)
         servers = {
-            "persistent": stack.enter_context(run.gunicorn(f"{direct}?application_name={names['persistent']}")),
-            "pool": stack.enter_context(run.gunicorn(f"{direct}?application_name={names['pool']}",
-                                                     extra_env={"WALLETS_DB_POOL": f"1:{threads}"})),
-            "pgbouncer": stack.enter_context(run.gunicorn(
-                f"{run.cluster.url(db, port=bouncer.port)}?disable_server_side_cursors=true"
-                f"&application_name={names['pgbouncer']}")),
+            "persistent": run.gunicorn(f"{direct}?application_name={names['persistent']}", extra_env=sized),
+            "pool": run.gunicorn(f"{direct}?application_name={names['pool']}",
+                                 extra_env={**sized, "WALLETS_DB_POOL": f"1:{threads}"}),
+            "pgbouncer": run.gunicorn(f"{run.cluster.url(db, port=bouncer.port)}?disable_server_side_cursors=true"
+                                      f"&application_name={names['pgbouncer']}", extra_env=sized),
         }
+        for server in servers.values():
+            stack.callback(server.stop)
+        with ThreadPoolExecutor(len(servers)) as starting:  # three boots at once: the smoke run stays short
+            list(starting.map(lambda server: server.start(), servers.values()))
         conn = stack.enter_context(run.cluster.connect(db, autocommit=True))
         counter = StatementCounter(run.cluster, db)
         stack.callback(counter.close)

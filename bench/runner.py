@@ -219,7 +219,8 @@ class Run:
     def pooling_phase(self) -> None:
         """Persistent connections, Django's psycopg pool and PgBouncer, interleaved (``bench/pooling.py``)."""
         smoke = self.plan.mode == "smoke"
-        self.results["pooling"] = pooling.pooling(self, db=DB, rounds=1 if smoke else 3, seconds=0.5 if smoke else 2.0)
+        self.results["pooling"] = pooling.pooling(self, db=DB, rounds=1 if smoke else 3, seconds=0.5 if smoke else 2.0,
+                                                  workers=1 if smoke else None)
         for row in self.results["pooling"]["summary"]:
             self.log(f"pooling {row['cell']} {row['config']}: {row['throughput']}/s (x{row['ratio_to_b1']} of B1), "
                      f"{row['server_connections_peak']} server connections")

@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 
 from tests.support.servers import REPO_ROOT
+from tests.test_bench_smoke import smoke  # noqa: F401 (the suite's one smoke run, for the pooling phase)
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the pool is psycopg's")
 
@@ -56,3 +57,19 @@ def test_a_bad_pool_setting_is_refused_at_start(bad):
     ran = probe(bad)
     assert ran.returncode != 0
     assert "WALLETS_DB_POOL must be min:max" in ran.stderr
+
+
+# The benchmark's pooling phase (bench/pooling.py), in the suite's one smoke run.
+def test_the_bench_smoke_ran_the_three_pooling_configurations_with_the_invariants_kept(smoke):  # noqa: F811
+    pooling = smoke["pooling"]
+    rows = {(r["cell"], r["config"]): r for r in pooling["summary"]}
+    for cell in ("posting many x8", "read wallets x8"):
+        for config in ("persistent", "pool", "pgbouncer", "B1 raw psycopg"):
+            row = rows[(cell, config)]
+            assert row["throughput"] > 0, row
+            assert row["invariants_ok"], row
+            assert row["server_connections_peak"] >= 1, row
+    assert pooling["invariants_all"]["ok"] is True
+    # PgBouncer never holds more server connections than its pool.
+    bouncer_pool = int(pooling["configs"]["pgbouncer"].rsplit(" ", 1)[1])
+    assert rows[("posting many x8", "pgbouncer")]["server_connections_peak"] <= bouncer_pool

@@ -10,7 +10,10 @@ every connection is captured (``execute_wrapper``) with the project frame that s
 
 Allowed: ``MULTI_SHARD`` below, each a statement that has to look across businesses, with why (a
 worker's queue scan); a multi-shard statement under Citus runs on every shard in parallel, which is
-right for a background scan and wrong for a request. Reference tables (API keys, memberships,
+right for a background scan and wrong for a request. A multi-shard statement that locks rows is never
+allowed (Citus runs ``FOR UPDATE`` on one shard only). What is not pinned yet is listed too
+(``NOT_PINNED_YET``, ``LOCKS_NOT_PINNED_YET``: the work before distribution, docs/sharding.md); a
+statement from a new place that is not pinned fails the test. Reference tables (API keys, memberships,
 businesses, exchange rates) and other apps' tables route anywhere, so they are not checked.
 """
 
@@ -49,9 +52,6 @@ MULTI_SHARD = {
     ("wallets/tasks.py:prune", "wallets_webhookevent"): _QUEUE,
     ("wallets/tasks.py:prune", "wallets_webhookdelivery"): _QUEUE,
     ("wallets/webhooks/delivery.py:claim", "wallets_webhookdelivery"): _QUEUE,
-    ("wallets/webhooks/delivery.py:claim", "wallets_webhookendpoint"): _QUEUE,
-    ("wallets/webhooks/delivery.py:claim", "wallets_webhookevent"): _QUEUE,
-    ("wallets/webhooks/dispatch.py:dispatch_batch", "wallets_webhookevent"): _QUEUE,
     ("wallets/webhooks/pump.py:next_due", "wallets_webhookdelivery"): _QUEUE,
     ("wallets/webhooks/pump.py:next_due", "wallets_webhookendpoint"): _QUEUE,
     ("wallets/webhooks/runway.py:check_due", "wallets_wallet"): _QUEUE,
@@ -61,9 +61,24 @@ MULTI_SHARD = {
     ("wallets/webhooks/render.py:render_many", "wallets_ledgerentry"): _BATCH,
     ("wallets/webhooks/delivery.py:record", "wallets_webhookattempt"): _BATCH,
     ("wallets/webhooks/delivery.py:record", "wallets_webhookdelivery"): _BATCH,
-    ("wallets/webhooks/delivery.py:record", "wallets_webhookendpoint"): _BATCH,
     ("wallets/webhooks/runway.py:burns", "wallets_ledgerentry"): _BATCH,
     ("wallets/webhooks/runway.py:check", "wallets_walletrunway"): _BATCH,
+}
+
+_LOCK = re.compile(r"\bFOR (NO KEY )?UPDATE\b", re.IGNORECASE)
+_CLAIM = ("a lock across businesses: Citus runs SELECT ... FOR UPDATE on one shard only, so the worker must "
+          "find due rows with a read across businesses, then lock them business by business")
+
+#: (origin, table) -> locking statements not pinned to one business today (Citus would refuse them).
+#: A multi-shard statement that locks is never allowed: MULTI_SHARD holds reads and writes only.
+LOCKS_NOT_PINNED_YET = {
+    ("wallets/webhooks/delivery.py:claim", "wallets_webhookdelivery"): _CLAIM,
+    ("wallets/webhooks/delivery.py:claim", "wallets_webhookendpoint"): _CLAIM,
+    ("wallets/webhooks/delivery.py:claim", "wallets_webhookevent"): _CLAIM,
+    ("wallets/webhooks/delivery.py:record", "wallets_webhookdelivery"): _CLAIM,
+    ("wallets/webhooks/delivery.py:record", "wallets_webhookendpoint"): _CLAIM,
+    ("wallets/webhooks/dispatch.py:dispatch_batch", "wallets_webhookevent"): _CLAIM,
+    ("wallets/webhooks/runway.py:check", "wallets_walletrunway"): _CLAIM,
 }
 
 #: (origin, table) -> request-path statements not pinned to one business today: the work to do before
@@ -214,32 +229,44 @@ def capture_run(business, tmp_path, settings):
     return capture
 
 
+def _unpinned_by_place(statements, tables) -> tuple[dict, dict]:
+    """(origin, table) -> the unpinned statements sent from there: (reads and writes, locks)."""
+    unpinned: dict[tuple[str, str], list[str]] = defaultdict(list)
+    locking: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for statement in statements:
+        for problem in unpinned_tables(statement.sql, tables):
+            into = locking if _LOCK.search(statement.sql) else unpinned
+            into[(statement.origin, problem.split(" AS ")[0])].append(statement.sql)
+    return unpinned, locking
+
+
+def _listing(found: dict) -> str:
+    return "\n".join(f"{origin} [{table}]: {sql[0][:400]}" for (origin, table), sql in sorted(found.items()))
+
+
 def test_every_statement_on_a_distributed_table_is_pinned_to_one_business(capture_run, business):
     tables = rules.distributed_tables()
-    touched: dict[str, int] = defaultdict(int)
-    unpinned: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for statement in capture_run.statements:
-        for table in tables:
-            if f'"{table}"' in statement.sql or f" {table}" in statement.sql:
-                touched[table] += 1
-        for problem in unpinned_tables(statement.sql, tables):
-            unpinned[(statement.origin, problem.split(" AS ")[0])].append(statement.sql)
+    touched = {t for s in capture_run.statements for t in tables if f'"{t}"' in s.sql}
     # The run did reach the tables that matter, through each layer.
     assert {"wallets_ledgerentry", "wallets_wallet", "wallets_customer", "wallets_hold", "wallets_creditgrant",
-            "wallets_webhookevent", "wallets_webhookdelivery", "wallets_bulkcreditrun"} <= set(touched)
+            "wallets_webhookevent", "wallets_webhookdelivery", "wallets_bulkcreditrun"} <= touched
     assert LedgerEntry.objects.filter(business=business).count() >= 10
     assert WebhookDelivery.objects.filter(business=business, status="delivered").exists()
     assert CreditGrant.objects.filter(business=business, remaining=0).exists()  # the sweep expired it
-    allowed = MULTI_SHARD.keys() | NOT_PINNED_YET.keys()
-    unexpected = {k: v[0] for k, v in unpinned.items() if k not in allowed}
-    assert not unexpected, "statements not pinned to one business_id:\n" + "\n".join(
-        f"{origin} [{table}]: {sql[:400]}" for (origin, table), sql in sorted(unexpected.items()))
+    unpinned, locking = _unpinned_by_place(capture_run.statements, tables)
+    unexpected = {k: v for k, v in unpinned.items() if k not in MULTI_SHARD.keys() | NOT_PINNED_YET.keys()}
+    assert not unexpected, "statements not pinned to one business_id:\n" + _listing(unexpected)
+    unexpected_locks = {k: v for k, v in locking.items() if k not in LOCKS_NOT_PINNED_YET}
+    assert not unexpected_locks, "locks not pinned to one business_id:\n" + _listing(unexpected_locks)
+
     kinds: dict[str, int] = defaultdict(int)
     for statement in capture_run.statements:
         if not any(t in statement.sql for t in tables):
             continue
         found = {(statement.origin, p.split(" AS ")[0]) for p in unpinned_tables(statement.sql, tables)}
-        kinds["not pinned yet" if found & NOT_PINNED_YET.keys() else "multi-shard" if found else "one shard"] += 1
+        kind = ("one shard" if not found else "lock not pinned yet" if _LOCK.search(statement.sql)
+                else "not pinned yet" if found & NOT_PINNED_YET.keys() else "multi-shard")
+        kinds[kind] += 1
     print(f"\n{len(capture_run.statements)} statements; on distributed tables: {dict(kinds)}")  # noqa: T201 (the figure of docs/sharding.md, with -s)
 
 
