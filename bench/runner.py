@@ -12,7 +12,8 @@ Phases (each recorded, a failing phase is reported and does not hide the others)
 6. debits on wallets with many grants against plain wallets (``grants``, figures only);
 7. webhooks: API posting with one subscribed endpoint against none and against raw SQL, and the
    worker's delivery rate (``bench/webhooks.py``);
-8. a full invariant check of both databases.
+8. pooling: persistent connections, Django's psycopg pool and PgBouncer, interleaved (``bench/pooling.py``);
+9. a full invariant check of both databases.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import data, grants, pages, paths, posting, report, webhooks
+from bench import data, grants, pages, paths, pooling, posting, report, webhooks
 from bench.pg import PrivateCluster, StatementCounter, machine_info, process_tree_cpu_seconds
 from bench.servers import Gunicorn, PgBouncer, Redis
 from tests.support import oracle
@@ -44,7 +45,8 @@ class Plan:
     variants: tuple[str, ...] = ("B1", "B2", "B3", "B0")
     read_requests: int = 200
     pgbouncer_seconds: float = 2.0
-    phases: tuple[str, ...] = ("reads", "pages", "reconcile", "posting", "pgbouncer", "bulk", "grants", "webhooks")
+    phases: tuple[str, ...] = ("reads", "pages", "reconcile", "posting", "pgbouncer", "bulk", "grants", "webhooks",
+                               "pooling")
 
 
 def full_plan() -> Plan:
@@ -213,6 +215,15 @@ class Run:
             if not full.ok:
                 self.void.append(f"pgbouncer run broke invariants: {full.problems}")
         self.log(f"pgbouncer: B3 many x8 {result['throughput']:.0f}/s, invariants {'ok' if full.ok else 'BROKEN'}")
+
+    def pooling_phase(self) -> None:
+        """Persistent connections, Django's psycopg pool and PgBouncer, interleaved (``bench/pooling.py``)."""
+        smoke = self.plan.mode == "smoke"
+        self.results["pooling"] = pooling.pooling(self, db=DB, rounds=1 if smoke else 3, seconds=0.5 if smoke else 2.0,
+                                                  workers=1 if smoke else None)
+        for row in self.results["pooling"]["summary"]:
+            self.log(f"pooling {row['cell']} {row['config']}: {row['throughput']}/s (x{row['ratio_to_b1']} of B1), "
+                     f"{row['server_connections_peak']} server connections")
 
     def reads_phase(self) -> None:
         with self.cluster.connect(DB, autocommit=True) as conn:

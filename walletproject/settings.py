@@ -117,6 +117,15 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
     )
     _db.setdefault("OPTIONS", {}).setdefault("options", _timeouts)
     _db["OPTIONS"].setdefault("connect_timeout", env.int("WALLETS_DB_CONNECT_TIMEOUT_S", default=5))
+    # WALLETS_DB_POOL=min:max: Django's psycopg pool per process instead of one persistent connection
+    # per thread (docs/sharding.md, "Connection pooling"); Django requires CONN_MAX_AGE=0 with it.
+    if _pool := env.str("WALLETS_DB_POOL", default=""):
+        _min, _, _max = _pool.partition(":")
+        if not (_min.isdigit() and _max.isdigit() and int(_max) > 0 and int(_min) <= int(_max)):
+            raise ImproperlyConfigured(f"WALLETS_DB_POOL must be min:max, 0 <= min <= max, max > 0; got {_pool!r}")
+        _db["CONN_MAX_AGE"] = 0
+        _db["OPTIONS"]["pool"] = {"min_size": int(_min), "max_size": int(_max),
+                                  "timeout": env.float("WALLETS_DB_POOL_TIMEOUT_S", default=10.0)}
 _db.setdefault("TEST", {})
 if env.str("WALLETS_DB_TEST_NAME", default=""):
     _db["TEST"]["NAME"] = env.str("WALLETS_DB_TEST_NAME")
