@@ -105,6 +105,8 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # instead of failing with "database is locked" on lock upgrade.
     _db.setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
 elif _db["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend with a health check that sends nothing while the socket is quiet.
+    _db["ENGINE"] = "walletproject.db.postgresql"
     _db["CONN_MAX_AGE"] = env.int("WALLETS_DB_CONN_MAX_AGE", default=60)
     _db["CONN_HEALTH_CHECKS"] = True
     # A stuck client must not hold a wallet row forever: bounded lock waits and statements.
@@ -131,11 +133,10 @@ if "redis" in CACHES["default"]["BACKEND"].lower():
     CACHES["default"].setdefault("OPTIONS", {}).setdefault(
         "socket_connect_timeout", env.float("WALLETS_CACHE_CONNECT_TIMEOUT_S", default=0.25))
     CACHES["default"]["OPTIONS"].setdefault("socket_timeout", env.float("WALLETS_CACHE_TIMEOUT_S", default=0.5))
-# Found API keys are cached per process for this many seconds, under a version kept in the cache
-# above. A revocation bumps the version, which reaches other processes only through a shared cache,
-# so with the per-process default the key cache is off and a revoked key fails at once everywhere.
-_shared_cache = "locmem" not in CACHES["default"]["BACKEND"].lower()
-WALLETS_API_KEY_CACHE_SECONDS = env.float("WALLETS_API_KEY_CACHE_SECONDS", default=2.0 if _shared_cache else 0.0)
+# Found API keys are kept per process for this many seconds (0: never). Every use is still confirmed
+# against the database (a primary-key lookup, or inside a posting's own lock statement), so a revoked
+# key fails at once in every process, with or without a shared cache (wallets/services/api_keys.py).
+WALLETS_API_KEY_CACHE_SECONDS = env.float("WALLETS_API_KEY_CACHE_SECONDS", default=300.0)
 
 # --- Background tasks (django.tasks) --------------------------------------------------------
 # Django's own tasks framework. By default its queue is a table in the app's database (django-tasks-db),
