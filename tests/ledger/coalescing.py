@@ -88,7 +88,7 @@ class Posters:
 
         def run():
             try:
-                self.answers[n] = ledger.post(**self.base, **request)
+                self.answers[n] = ledger.post(**{**self.base, **request})
             except Exception as exc:
                 self.answers[n] = exc
             finally:

@@ -18,11 +18,12 @@ from django.db import connection, transaction
 from tests.ledger.coalescing import Posters, held, lock_wallet_row, queued, wait_for
 from tests.support import oracle
 from wallets import ledger
-from wallets.exceptions import CustomerNotFound, IdempotencyKeyReused, InsufficientFunds
+from wallets.exceptions import ApiKeyRevoked, CustomerNotFound, IdempotencyKeyReused, InsufficientFunds, NotAllowed
 from wallets.ledger import coalesce
-from wallets.models import LedgerEntry, Wallet, WebhookEvent
+from wallets.models import ApiKey, LedgerEntry, Wallet, WebhookEvent
 from wallets.selectors import low_balance_default
 from wallets.services.actors import Actor
+from wallets.services.api_keys import api_key_create, api_key_revoke
 from wallets.services.webhooks import endpoint_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -183,6 +184,32 @@ def _an_insert_waits_on_a_lock() -> bool:
         cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
                        "AND query ILIKE 'COPY%%wallets_ledgerentry%%' AND pid <> pg_backend_pid()")
         return cursor.fetchone()[0] > 0
+
+
+@postgres_only
+def test_a_batch_confirms_each_cached_api_key_as_post_does(business, make_customer, coalescing):
+    """The API passes a key it took from its cache (``confirm_api_key``): in a batch, a key revoked or
+    made read-only since is refused, the others post."""
+    customer = make_customer()
+    ledger.post(business_id=business.id, customer_id=customer.id, currency="USD", amount=10, is_credit=True,
+                actor=ACTOR)
+    keys = {name: api_key_create(business=business, name=name)[0] for name in ("ok", "revoked", "read-only")}
+    api_key_revoke(key_id=keys["revoked"].id)
+    ApiKey.objects.filter(pk=keys["read-only"].id).update(read_only=True)
+    wallet = Wallet.objects.get(customer_id=customer.id, currency="USD")
+    before = Counter(coalesce.batch_sizes)
+    posters = Posters(business.id, customer.id)
+    with held(lock_wallet_row(wallet.id)):
+        for name in ("ok", "ok", "revoked", "read-only", "ok"):
+            key = keys[name]
+            posters.start(**credit(1, reason=name), confirm_api_key=key.id, actor=Actor.api_key(key.id))
+    answers = posters.join()
+
+    assert [a.balance if not isinstance(a, Exception) else type(a) for a in answers] == [
+        11, 12, ApiKeyRevoked, NotAllowed, 13]
+    assert sizes_since(before) == Counter({1: 1, 4: 1})
+    assert list(LedgerEntry.objects.filter(wallet_id=wallet.id).order_by("sequence")
+                .values_list("actor_id", flat=True))[1:] == [keys["ok"].id] * 3
 
 
 @postgres_only

@@ -49,12 +49,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from wallets.exceptions import WalletError
 from wallets.ledger import locking, rules, sql
 from wallets.ledger import posting as engine
 from wallets.ledger.rules import Code
 from wallets.models import LedgerEntry
+from wallets.services.actors import Actor
 
 log = logging.getLogger(__name__)
 
@@ -185,11 +187,12 @@ def _lead(key: WalletKey, leader: _Ticket, post_alone: Callable[..., engine.Post
         with transaction.atomic(durable=True):
             conn = sql.connection()
             locked = locking.lock_wallet(conn, business_id=business_id, customer_id=customer_id,
-                                         currency=currency, idempotency_key=None)
+                                         currency=currency, idempotency_key=None,
+                                         api_key_id=leader.kwargs.get("confirm_api_key"))
             if locked is not None:
                 # What queued while the lock was awaited joins too.
                 batch += _take(key, max(settings.WALLETS_COALESCE_MAX_BATCH - 1, 0))
-                answers = _post_batch(business_id, locked, batch)
+                answers = _post_batch(conn, business_id, locked, batch)
                 committing = True
     except IntegrityError:
         _all_alone(batch)  # refused by the server, at any point: rolled back
@@ -239,12 +242,47 @@ def _copy(exc: BaseException) -> BaseException:
 
 
 def _post_batch(
-    business_id: str, locked: locking.LockedWallet, batch: list[_Ticket]
+    conn: BaseDatabaseWrapper, business_id: str, locked: locking.LockedWallet, batch: list[_Ticket]
 ) -> list[tuple[engine.PostingResult | None, BaseException | None]]:
     """Post the batch in the open transaction; per ticket, its result or its refusal."""
-    postings = [_posting(ticket.kwargs) for ticket in batch]
-    done = engine._post_many_in_transaction(business_id, postings, batch[0].kwargs["actor"],
-                                            all_or_nothing=False, dry_run=False, settle_known_first=False)
+    refused = _unconfirmed_keys(conn, business_id, locked, batch)
+    tickets = [t for t in batch if t not in refused]
+    postings = [_posting(ticket.kwargs) for ticket in tickets]
+    answered: dict[_Ticket, tuple[engine.PostingResult | None, BaseException | None]] = {}
+    if postings:
+        actor = tickets[0].kwargs["actor"]  # each posting carries its own; this one is post_many's default
+        answered = dict(zip(tickets, _answers(business_id, locked, postings, actor), strict=True))
+    return [(None, refused[t]) if t in refused else answered[t] for t in batch]
+
+
+def _unconfirmed_keys(
+    conn: BaseDatabaseWrapper, business_id: str, locked: locking.LockedWallet, batch: list[_Ticket]
+) -> dict[_Ticket, BaseException]:
+    """The tickets whose cached API key (``confirm_api_key``) was revoked or made read-only since: refused
+    before anything else, as ``post`` refuses them. The leader's key was read by the lock statement."""
+    states: dict[str, str | None] = {}
+    leader_key = batch[0].kwargs.get("confirm_api_key")
+    if leader_key is not None:
+        states[leader_key] = locked.key_state
+    refused: dict[_Ticket, BaseException] = {}
+    for ticket in batch:
+        key_id = ticket.kwargs.get("confirm_api_key")
+        if key_id is None:
+            continue
+        if key_id not in states:
+            states[key_id] = locking.api_key_state(conn, business_id=business_id, api_key_id=key_id)
+        try:
+            engine._check_api_key(states[key_id])
+        except WalletError as exc:
+            refused[ticket] = exc
+    return refused
+
+
+def _answers(
+    business_id: str, locked: locking.LockedWallet, postings: list[engine.Posting], actor: Actor
+) -> list[tuple[engine.PostingResult | None, BaseException | None]]:
+    done = engine._post_many_in_transaction(business_id, postings, actor, all_or_nothing=False, dry_run=False,
+                                            settle_known_first=False)
     customer_id, currency = postings[0].customer_id, postings[0].request.currency
     held, granted = locked.hints.held, locked.hints.granted
     written: dict[str, LedgerEntry] = {}
