@@ -255,7 +255,7 @@ def test_bank_through_http_api_coalescing(gunicorn_server):
 
     clients = [httpx.Client(base_url=server.url, headers=headers, timeout=60) for _ in range(WORKERS)]
     finish_db_readers = start_readers(db_snapshot_read, count=1)
-    outcomes = bank.run_workers(workload, workers=WORKERS, ops_per_worker=scaled(40),
+    outcomes = bank.run_workers(workload, workers=WORKERS, ops_per_worker=scaled(30),
                                 post=lambda worker, body: http_post(clients[worker], body))
     db_problems, _ = finish_db_readers()
     for client in clients:
