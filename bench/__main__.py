@@ -21,6 +21,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, help="rounds per posting cell (with --cells)", default=2)
     parser.add_argument("--seconds", type=float, help="seconds per posting run (with --cells)", default=1.5)
     parser.add_argument("--sizes", choices=["smoke", "mid", "full"], help="data sizes (default: the mode's)")
+    parser.add_argument("--coalesce", action="store_true",
+                        help="also post through gunicorn 2x8 threads with coalescing off (B3t) and on (B3c)")
     args = parser.parse_args(argv)
     plan = runner.smoke_plan() if args.mode == "smoke" else runner.full_plan()
     if args.phases:
@@ -33,6 +35,7 @@ def main(argv=None) -> int:
             name, clients = cell.split(":")
             workload = runner.posting.Workload(name.removesuffix("+idem"), idempotency=name.endswith("+idem"))
             plan.cells.append((workload, int(clients), args.rounds, args.seconds))
+    plan.coalesce = args.coalesce
     results, out = runner.execute(plan, keep=args.keep, out=args.out)
     if not args.quiet:
         print(out.with_suffix(".md").read_text())

@@ -47,6 +47,8 @@ class Plan:
     pgbouncer_seconds: float = 2.0
     phases: tuple[str, ...] = ("reads", "pages", "reconcile", "posting", "pgbouncer", "bulk", "grants", "webhooks",
                                "pooling")
+    #: Add B3t/B3c (gunicorn 2x8 threads, coalescing off/on: ``posting.COALESCE_SERVERS``) to the posting cells.
+    coalesce: bool = False
 
 
 def full_plan() -> Plan:
@@ -151,7 +153,7 @@ class Run:
             if issued_now:
                 pg_cpu = process_tree_cpu_seconds(self.cluster.postmaster_pid) - cpu["pg"]
                 result["pg_cpu_ms_per_op"] = round(pg_cpu / issued_now * 1000, 3)
-                if variant == "B3":
+                if variant.startswith("B3"):
                     app_cpu = process_tree_cpu_seconds(server.process.pid) - cpu["app"]
                     result["app_cpu_ms_per_op"] = round(app_cpu / issued_now * 1000, 3)
             total, statements = counter.read()
@@ -160,6 +162,8 @@ class Run:
                 "SELECT count(*) FROM wallets_ledgerentry WHERE business_id = %s AND created_at >= %s",
                 [data.BUSINESS_ID, since]).fetchone()[0]
             result["entries_in_db"] = written
+            if variant in posting.COALESCE_SERVERS:
+                result["batch_sizes"] = posting.batch_sizes(conn, data.BUSINESS_ID, since)
             if written != result["written"]:
                 check.ok = False
                 check.problems["entries written != successes reported to clients"] = written - result["written"]
@@ -176,27 +180,30 @@ class Run:
 
     def posting_phase(self) -> None:
         runs = []
+        variants = self.plan.variants + (tuple(posting.COALESCE_SERVERS) if self.plan.coalesce else ())
         with self.gunicorn(self.url) as server, self.cluster.connect(DB, autocommit=True) as conn, \
-                self.cluster.connect(RAW_DB, autocommit=True) as raw_conn:
+                self.cluster.connect(RAW_DB, autocommit=True) as raw_conn, contextlib.ExitStack() as extra:
             self.results["server"] = server.describe()
+            servers = {v: extra.enter_context(self.gunicorn(self.url, extra_env=env))
+                       for v, env in posting.COALESCE_SERVERS.items() if v in variants}
             counter = StatementCounter(self.cluster, DB)
             counter_raw = StatementCounter(self.cluster, RAW_DB)
             for workload, clients, rounds, seconds in self.plan.cells:
                 for round_no in range(1, rounds + 1):
-                    for variant in self.plan.variants:
+                    for variant in variants:
                         result = self._measure(variant, workload, clients=clients, seconds=seconds,
-                                               round_no=round_no, server=server, counter=counter,
+                                               round_no=round_no, server=servers.get(variant, server), counter=counter,
                                                counter_raw=counter_raw, conn=conn, raw_conn=raw_conn)
                         runs.append(result)
                 line = " ".join(
                     f"{v}={_median([r['throughput'] for r in runs if r['variant'] == v and r['workload'] == workload.name and r['clients'] == clients]):.0f}/s"  # noqa: E501
-                    for v in self.plan.variants
+                    for v in variants
                 )
                 self.log(f"posting {workload.name:12} x{clients:<2}: {line}")
             counter.close()
             counter_raw.close()
         self.results["posting_runs"] = runs
-        self.results["posting"] = summarize_posting(runs, self.plan.variants)
+        self.results["posting"] = summarize_posting(runs, variants)
 
     def pgbouncer_phase(self) -> None:
         workload = posting.Workload("many")

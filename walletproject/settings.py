@@ -211,6 +211,15 @@ WALLETS_BULK_MAX_ROWS = env.int("WALLETS_BULK_MAX_ROWS", default=5_000)
 WALLETS_BULK_BATCH_SIZE = env.int("WALLETS_BULK_BATCH_SIZE", default=500)
 WALLETS_BULK_STALL_SECONDS = env.float("WALLETS_BULK_STALL_SECONDS", default=120.0)
 
+# Coalescing (wallets/ledger/coalesce.py, docs/architecture.md#coalescing-postings): concurrent
+# postings on one wallet in one process share one lock and one commit. Off by default; it helps only
+# a hot wallet served by several threads of one process (gthread with WALLETS_GUNICORN_THREADS > 2).
+WALLETS_COALESCE_POSTINGS = env.bool("WALLETS_COALESCE_POSTINGS", default=False)
+WALLETS_COALESCE_MAX_BATCH = env.int("WALLETS_COALESCE_MAX_BATCH", default=64)
+# How long a queued posting waits for its turn before it posts alone (taken into a batch, it waits for
+# the batch's answer).
+WALLETS_COALESCE_WAIT_S = env.float("WALLETS_COALESCE_WAIT_S", default=5.0)
+
 # --- Webhooks (API-NOTES, "Webhooks") -------------------------------------------------------
 # Seconds between a failed attempt and the next: Dodo's schedule (5 s, 5 min, 30 min, 2 h, 5 h,
 # 10 h, 10 h), so a message gets 8 attempts. Comma-separated seconds; tests set a short one.

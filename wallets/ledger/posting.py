@@ -39,7 +39,7 @@ from wallets.exceptions import (
     NotReversible,
     ReversalExceedsOriginal,
 )
-from wallets.ledger import effects, locking, machine, rules, sql
+from wallets.ledger import coalesce, effects, locking, machine, rules, sql
 from wallets.ledger.rules import Code
 from wallets.models import LedgerEntry
 from wallets.services.actors import Actor
@@ -88,6 +88,8 @@ class Posting:
     #: A credit that expires (a grant).
     expires_at: datetime.datetime | None = None
     metadata: dict[str, Any] | None = None
+    #: Who asked, when not the batch's actor (a coalesced batch joins several requests: ``coalesce``).
+    actor: Actor | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,8 @@ class Outcome:
     posting: Posting
     decision: rules.Decision
     values: dict[str, Any] | None = None
+    #: The accepted step (the wallet's state right after it), when written.
+    step: machine.Step | None = None
 
     @property
     def entry(self) -> LedgerEntry | None:
@@ -223,7 +227,9 @@ def _in_own_transaction[**P](posting: Callable[P, PostingResult]) -> Callable[P,
     return run
 
 
-post = _in_own_transaction(post_in_transaction)
+#: ``post`` never coalesced: what a posting the coalescer cannot take, or a failed batch's posting, runs.
+post_alone = _in_own_transaction(post_in_transaction)
+post = coalesce.when_enabled(post_alone)
 
 
 class _RolledBack(Exception):
@@ -361,7 +367,7 @@ def _post_many_in_transaction(
             currency,
             locked[(customer_id, currency)],
             [steps[i] for i in indexes],
-            [_batch_values(postings[i], entry_ids[i], actor) for i in indexes],
+            [_batch_values(postings[i], entry_ids[i], postings[i].actor or actor) for i in indexes],
             holds_known=_holds_known(locked[(customer_id, currency)], loaded[(customer_id, currency)]),
         )
         for (customer_id, currency), indexes in by_wallet.items()
@@ -373,7 +379,8 @@ def _post_many_in_transaction(
             assert w.main_row is not None
             values[i] = w.main_row
     return BatchResult(
-        [Outcome(p, d, values.get(i)) for i, (p, d) in enumerate(zip(postings, final, strict=True))], written=True
+        [Outcome(p, d, values.get(i), steps.get(i)) for i, (p, d) in enumerate(zip(postings, final, strict=True))],
+        written=True,
     )
 
 
