@@ -191,13 +191,15 @@ class LedgerEntry(models.Model):
         SYSTEM = "system", "System"
 
     id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=ids.ledger_entry_id, editable=False)
-    # No index of a foreign key alone: every read names the business, and the composite indexes
-    # below start with (business, customer) or (business, wallet). Parents are never deleted
-    # (PROTECT, and the admin deletes none), so no referencing-side index is needed for that either.
+    # No index of business_id or customer_id alone: every read names the business, and the composite
+    # indexes below start with (business, customer). Parents are never deleted (PROTECT, and the
+    # admin deletes none), so no referencing-side index is needed for that either. wallet_id keeps
+    # its own: joins on the wallet alone (the oracle's invariants, the admin's wal_ search, the
+    # runway's burn) would otherwise walk all of (business, wallet, sequence) per wallet.
     # Every index is written by every posting: tests/ledger/test_indexes.py lists each with its reason.
     business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="+", db_index=False)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="ledger_entries", db_index=False)
-    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries", db_index=False)
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries")
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
     sequence = models.BigIntegerField()
     amount = models.BigIntegerField()

@@ -46,7 +46,7 @@ def test_customer_and_wallet_are_read_only(admin_client, customer):
 
 
 def test_ledger_search_by_a_customer_or_a_wallet_id_finds_its_entries(admin_client, customer, post, make_customer):
-    """The ids are looked up with their business (the ledger's indexes start with it)."""
+    """An id typed in the search box is looked up exactly (the customer's with its business)."""
     usd = post(customer, 111).entry
     eur = post(customer, 222, "EUR").entry
     other = post(make_customer(email="zed@x.test"), 333).entry

@@ -29,7 +29,9 @@ EXPECTED: dict[str, dict[str, str]] = {
         "ledger_business_recent": "the business's entries by time: dashboard ledger, overview, analytics, rollups "
                                   "(covering)",
         "ledger_entry_wallet_sequence": "unique (business, wallet, sequence): the chain; a wallet's last entry "
-                                        "(activity), the runway's burn per wallet",
+                                        "(activity)",
+        "wallets_ledgerentry_wallet_id_686913ed": "the wallet alone: the oracle's invariants join on it, the "
+                                                  "admin's wal_ search, the runway's burn per wallet",
         "ledger_entry_idempotency_key_per_customer": "unique: the posting's idempotency lookup (lock_with_key)",
         "ledger_entry_reversal_key_per_customer": "unique: a reversal's idempotency lookup",
         "ledger_reference": "the customer's ledger filtered on a reference (API filter, payments)",

@@ -34,14 +34,12 @@ from dataclasses import dataclass, field
 
 
 def _scope(business_id: str | None, since: datetime.datetime | None) -> str:
-    """The wallets to check, as ``SELECT business_id, wallet_id``: the joins to the ledger name the
-    business too, the first column of its (business, wallet, sequence) index (there is no index of
-    wallet_id alone: migration 0021)."""
+    """The wallets to check, as ``SELECT wallet_id``."""
     business = "business_id = %(bid)s" if business_id is not None else "true"
     if since is None:
-        return f"SELECT business_id, id AS wallet_id FROM wallets_wallet WHERE {business}"
-    return (f"SELECT business_id, wallet_id FROM wallets_ledgerentry WHERE {business} AND created_at >= %(since)s "
-            f"UNION SELECT business_id, id FROM wallets_wallet WHERE {business} AND updated_at >= %(since)s")
+        return f"SELECT id AS wallet_id FROM wallets_wallet WHERE {business}"
+    return (f"SELECT wallet_id FROM wallets_ledgerentry WHERE {business} AND created_at >= %(since)s "
+            f"UNION SELECT id FROM wallets_wallet WHERE {business} AND updated_at >= %(since)s")
 
 
 # Each query selects the offending rows (at most five are kept) and how many there are.
@@ -61,23 +59,21 @@ INVARIANTS: dict[str, str] = {
             SELECT e.id, e.wallet_id, e.sequence, e.before_balance, e.after_balance,
                    lag(e.after_balance, 1, 0::bigint) OVER w AS previous_after,
                    lag(e.sequence, 1, 0::bigint) OVER w AS previous_sequence
-            FROM wallets_ledgerentry e JOIN scope
-              ON scope.business_id = e.business_id AND scope.wallet_id = e.wallet_id
-            WINDOW w AS (PARTITION BY e.business_id, e.wallet_id ORDER BY e.sequence)
+            FROM wallets_ledgerentry e JOIN scope ON scope.wallet_id = e.wallet_id
+            WINDOW w AS (PARTITION BY e.wallet_id ORDER BY e.sequence)
         ) chain
         WHERE before_balance <> previous_after OR sequence <> previous_sequence + 1
            OR after_balance < 0 OR before_balance < 0
     """,
     "amounts positive and balances agree with them": """
         SELECT e.id, e.amount, e.is_credit, e.before_balance, e.after_balance
-        FROM wallets_ledgerentry e JOIN scope
-              ON scope.business_id = e.business_id AND scope.wallet_id = e.wallet_id
+        FROM wallets_ledgerentry e JOIN scope ON scope.wallet_id = e.wallet_id
         WHERE e.amount <= 0
            OR e.after_balance <> e.before_balance + CASE WHEN e.is_credit THEN e.amount ELSE -e.amount END
     """,
     "an entry belongs to its wallet's business, customer and currency": """
         SELECT e.id FROM wallets_ledgerentry e
-        JOIN wallets_wallet w ON w.id = e.wallet_id JOIN scope ON scope.wallet_id = w.id
+        JOIN scope ON scope.wallet_id = e.wallet_id JOIN wallets_wallet w ON w.id = e.wallet_id
         WHERE e.business_id <> w.business_id OR e.customer_id <> w.customer_id OR e.currency <> w.currency
     """,
     "an idempotency key is applied at most once per customer": """
@@ -123,7 +119,7 @@ INVARIANTS: dict[str, str] = {
     """,
     "reversals go the other way, never exceed their entry, and are never reversed": """
         SELECT o.id, o.amount, sum(r.amount) FROM wallets_ledgerentry r
-        JOIN scope ON scope.business_id = r.business_id AND scope.wallet_id = r.wallet_id
+        JOIN scope ON scope.wallet_id = r.wallet_id
         JOIN wallets_ledgerentry o ON o.id = r.reversal_of_id
         WHERE r.reversal_of_id IS NOT NULL
         GROUP BY o.id, o.amount, o.is_credit, o.reversal_of_id, o.expired_grant_id, o.wallet_id, r.wallet_id

@@ -67,10 +67,6 @@ class IdSearchMixin:
             # With the customer's business the (business, customer, …) indexes serve the query.
             business_id = selectors.customer_business_id(customer_id=term)
             return queryset.filter(business_id=business_id, customer_id=term), False
-        if field == "wallet_id" and hasattr(self.model, "business_id"):
-            # Likewise (business, wallet, sequence): the ledger has no index of wallet_id alone.
-            business_id = selectors.wallet_business_id(wallet_id=term)
-            return queryset.filter(business_id=business_id, wallet_id=term), False
         if field:
             return queryset.filter(**{field: term}), False
         return super().get_search_results(request, queryset, search_term)

@@ -216,7 +216,6 @@ from wallets.selectors.actors import (  # noqa: E402, F401 - re-exported
 from wallets.selectors.admin import (  # noqa: E402, F401 - re-exported
     customer_business_id,
     customer_find_any_business,
-    wallet_business_id,
     wallet_currencies_in_use,
 )
 from wallets.selectors.approvals import (  # noqa: E402, F401 - re-exported

@@ -12,10 +12,6 @@ def customer_business_id(*, customer_id: str) -> str | None:
     return Customer.objects.filter(pk=customer_id).values_list("business_id", flat=True).first()
 
 
-def wallet_business_id(*, wallet_id: str) -> str | None:
-    return Wallet.objects.filter(pk=wallet_id).values_list("business_id", flat=True).first()
-
-
 def wallet_currencies_in_use() -> list[str]:
     """Every currency some wallet of any business is in, sorted."""
     return list(Wallet.objects.order_by("currency").values_list("currency", flat=True).distinct())
