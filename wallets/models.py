@@ -129,7 +129,9 @@ class Customer(models.Model):
 
 class Wallet(models.Model):
     id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=ids.wallet_id, editable=False)
-    business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="+")
+    # (No index of business_id alone: wallet_business_ccy_balance and the unique key start with it.
+    # customer_id keeps its own: the admin's customer list prefetches wallets by customer_id alone.)
+    business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="+", db_index=False)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="wallets")
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
     balance = models.BigIntegerField(default=0)
@@ -189,8 +191,14 @@ class LedgerEntry(models.Model):
         SYSTEM = "system", "System"
 
     id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=ids.ledger_entry_id, editable=False)
-    business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="+")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="ledger_entries")
+    # No index of business_id or customer_id alone: every read names the business, and the composite
+    # indexes below start with (business, customer). Parents are never deleted (PROTECT, and the
+    # admin deletes none), so no referencing-side index is needed for that either. wallet_id keeps
+    # its own: joins on the wallet alone (the oracle's invariants, the admin's wal_ search, the
+    # runway's burn) would otherwise walk all of (business, wallet, sequence) per wallet.
+    # Every index is written by every posting: tests/ledger/test_indexes.py lists each with its reason.
+    business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="+", db_index=False)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="ledger_entries", db_index=False)
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries")
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
     sequence = models.BigIntegerField()
@@ -257,7 +265,10 @@ class LedgerEntry(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["business", "customer", "-created_at", "-sequence"], name="ledger_customer_recent"),
+            # The customer's ledger (API list, dashboard customer page) in its total order: a page at
+            # any depth is read in index order, and its ids from the index alone (selectors.deep_page).
+            models.Index(fields=["business", "customer", "-created_at", "-sequence", "-id"],
+                         name="ledger_customer_newest"),
             # Covering (PostgreSQL): a statement's totals over a range and the balances at its
             # bounds (and as_of) are read from the index alone, without visiting the table.
             models.Index(
@@ -313,8 +324,9 @@ class Hold(models.Model):
         EXPIRED = "expired"
 
     id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=ids.hold_id, editable=False)
-    business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="+")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="holds")
+    # business and customer: hold_customer_recent and the key's unique index start with them.
+    business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="+", db_index=False)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="holds", db_index=False)
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="holds")
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
     amount = models.BigIntegerField()
@@ -366,7 +378,8 @@ class CreditGrant(models.Model):
 
     entry = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT, primary_key=True, related_name="grant")
     business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="+")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
+    # customer: every read of a customer's grants names the business too; none uses customer_id alone.
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+", db_index=False)
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="grants")
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
     amount = models.BigIntegerField()
@@ -434,8 +447,9 @@ class WalletPayment(models.Model):
     applied (as a ``payment`` entry, none when 0) once per customer, currency and reference."""
 
     id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=ids.payment_id, editable=False)
-    business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="+")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="wallet_payments")
+    # business and customer: wallet_payment_once starts with them.
+    business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="+", db_index=False)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="wallet_payments", db_index=False)
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
     reference_object_id = models.CharField(max_length=255)
     requested = models.BigIntegerField()
@@ -705,7 +719,8 @@ class WebhookEvent(models.Model):
     on every attempt) and fans it out to the endpoints (``dispatched_at``)."""
 
     id = models.CharField(primary_key=True, max_length=ID_MAX_LENGTH, default=ids.webhook_event_id, editable=False)
-    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="+")
+    # business: webhook_event_business starts with it (and businesses are never deleted).
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="+", db_index=False)
     type = models.CharField(max_length=64)
     customer_id = models.CharField(max_length=ID_MAX_LENGTH, null=True, blank=True)
     currency = models.CharField(max_length=3, null=True, blank=True)

@@ -45,6 +45,21 @@ def test_customer_and_wallet_are_read_only(admin_client, customer):
     assert Wallet.objects.get(pk=wallet.pk).balance == 0
 
 
+def test_ledger_search_by_a_customer_or_a_wallet_id_finds_its_entries(admin_client, customer, post, make_customer):
+    """An id typed in the search box is looked up exactly (the customer's with its business)."""
+    usd = post(customer, 111).entry
+    eur = post(customer, 222, "EUR").entry
+    other = post(make_customer(email="zed@x.test"), 333).entry
+    base = "/admin/wallets/ledgerentry/"
+    for q, found, not_found in ((customer.pk, [usd, eur], [other]), (usd.wallet_id, [usd], [eur, other]),
+                                ("wal_unknown", [], [usd, eur, other])):
+        body = admin_client.get(base, {"q": q}).content.decode()
+        for e in found:
+            assert e.pk in body, q
+        for e in not_found:
+            assert e.pk not in body, q
+
+
 def test_customer_search_and_inline_balances(admin_client, customer, post, make_customer):
     post(customer, 123456)
     make_customer(email="zed@x.test", name="Zed")

@@ -10,6 +10,7 @@ from wallets.ledger import sql
 from wallets.models import Customer, LedgerEntry, Wallet
 from wallets.selectors.api_keys import api_key_find_active  # noqa: F401  (re-exported)
 from wallets.selectors.exchange_rates import UsdTotal, latest_rates_to_usd, total_balance_usd  # noqa: F401
+from wallets.selectors.pages import deferred_pages
 
 
 def customer_list(*, business_id: str) -> QuerySet[Customer]:
@@ -28,10 +29,12 @@ def wallet_list(*, business_id: str, customer_id: str) -> list[Wallet]:
 
 
 def ledger_entry_list(*, business_id: str, customer_id: str, currency: str | None = None) -> QuerySet[LedgerEntry]:
+    """The customer's entries, newest first, in ``ledger_customer_newest``'s order (total: it ends in
+    the id). Deep pages are read as a deferred join (``selectors.pages``)."""
     entries = LedgerEntry.objects.filter(business_id=business_id, customer_id=customer_id)
     if currency:
         entries = entries.filter(currency=currency)
-    return entries.order_by("-created_at", "-sequence", "-id")
+    return deferred_pages(entries.order_by("-created_at", "-sequence", "-id"))
 
 
 def low_balance_thresholds(*, business_id: str, currencies) -> dict[str, int]:
@@ -114,8 +117,9 @@ def wallet_totals_by_currency(*, business_id: str) -> list[dict]:
 
 
 def ledger_entry_list_business(*, business_id: str) -> QuerySet[LedgerEntry]:
-    """Every entry of a business, newest first, with the customer's name and email joined."""
-    return (
+    """Every entry of a business, newest first, with the customer's name and email joined. Deep
+    pages are read as a deferred join (``selectors.pages``)."""
+    return deferred_pages(
         LedgerEntry.objects.filter(business_id=business_id)
         .select_related("customer")
         .defer("customer__metadata", "customer__phone_number")

@@ -33,7 +33,8 @@ def with_entry_extensions(entries: QuerySet[LedgerEntry]) -> QuerySet[LedgerEntr
         .annotate(total=Sum("amount"))
         .values("total")
     )
-    grant_expired = CreditGrant.objects.filter(entry=OuterRef("pk")).values("expired_amount")[:1]
+    # (The grant's primary key is its entry: at most one row, no ORDER BY needed to pick it.)
+    grant_expired = CreditGrant.objects.filter(entry=OuterRef("pk")).order_by().values("expired_amount")[:1]
     return entries.annotate(
         reversed_total=Coalesce(Subquery(reversed_total, output_field=BigIntegerField()), 0,
                                 output_field=BigIntegerField()),
