@@ -111,7 +111,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ('wallets', '0020_search_indexes'),
+        ('wallets', '0021_shard_webhook_delivery_unique'),
     ]
 
     operations = [
