@@ -38,12 +38,15 @@ def _get(conn: http.client.HTTPConnection, path: str, headers: dict) -> tuple[in
     return response.status, size
 
 
-def _measure_get(run, server, counter, name: str, paths: list[str], *, headers: dict, requests: int) -> dict:
+def _measure_get(run, server, counter, name: str, paths: list[str], *, headers: dict, requests: int,
+                 warm: bool = True) -> dict:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
     try:
-        for path in paths[:3]:  # warm up: connections, caches, the plan cache
-            _get(conn, path, headers)
-        time.sleep(0.2)
+        if warm:  # connections, caches, the plan cache (``warm=False``: the caller has requested it already)
+            server.clear_access_log()
+            for path in paths[:3]:
+                _get(conn, path, headers)
+            server.wait_access_lines(len(paths[:3]))  # the warm-up's lines are written before they are cleared
         server.clear_access_log()
         counter.reset()
         client_ms = []
@@ -55,7 +58,7 @@ def _measure_get(run, server, counter, name: str, paths: list[str], *, headers: 
             status, size = _get(conn, path, headers)
             client_ms.append((time.perf_counter() - started) * 1000)
             statuses[status] = statuses.get(status, 0) + 1
-        time.sleep(0.3)  # the access log line is written after the response
+        server.wait_access_lines(requests)  # the access log line is written just after the response
         total, _ = counter.read()
         server_ms = sorted(server.server_times_ms(""))
     finally:

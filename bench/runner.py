@@ -2,8 +2,13 @@
 
 Phases (each recorded, a failing phase is reported and does not hide the others):
 1. load: migrate, seed set-based, check every invariant, copy the database for pgbench;
-2. posting: workloads x concurrency, variants interleaved in rounds (B1 B2 B3 B0, B1 B2 B3 B0, …),
-   medians over rounds; statements counted server-side; invariants checked after every run;
+2. posting: workloads x concurrency, variants interleaved in rounds (B1 B2 B3 B3L … B0, B1 B2 B3 …),
+   medians over rounds; statements counted server-side; invariants checked after every run. The API
+   variants (``AppVariant``): B3 with Redis as CACHE_URL, B3L with the local-memory default, B3W/B3WL with
+   one enabled webhook endpoint and the worker delivering, B3-sync/-granian/-uvicorn on the other
+   application servers (``--servers``); each application server is started once for the whole run;
+   profile: one cell against gunicorn under py-spy, app CPU per request and the top frames
+   (``bench/profile.py``);
 3. pgbouncer: the API once more through PgBouncer in transaction mode;
 4. reads: ledger pages, wallets list, dashboard pages (server-side times from gunicorn's log);
    pages: every route of wallets/dashboard/urls.py, statements (page, CSV, PDF) included
@@ -27,8 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import data, grants, pages, paths, posting, report, webhooks
+from bench import profile as profiling
 from bench.pg import PrivateCluster, StatementCounter, machine_info, process_tree_cpu_seconds
-from bench.servers import Gunicorn, PgBouncer, Redis
+from bench.servers import SERVERS, Gunicorn, PgBouncer, Redis, app_server, stop_all
 from tests.support import oracle
 
 DB = "wallets_bench"
@@ -36,15 +42,74 @@ RAW_DB = "wallets_bench_raw"  # pgbench's copy
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
+CACHES = ("redis", "local")
+
+
+@dataclass(frozen=True)
+class AppVariant:
+    """One B3 variant: the HTTP API on one application server with one cache, webhooks off or on.
+
+    ``cache``: ``redis`` (our redis-server as CACHE_URL, production with Redis) or ``local`` (no
+    CACHE_URL: the per-process local-memory default a new deployment has). ``webhooks``: the business
+    has one enabled endpoint (every posting writes its event) and the worker delivers to the bench's
+    receiver while the clients run. ``only``: the cells (``"many:8"``) it runs in; None: every cell.
+    """
+
+    server: str = "gthread"
+    cache: str = "redis"
+    webhooks: bool = False
+    only: tuple[str, ...] | None = None
+
+    @property
+    def name(self) -> str:
+        return ("B3" + ("W" if self.webhooks else "") + ("L" if self.cache == "local" else "")
+                + ("" if self.server == "gthread" else f"-{self.server}"))
+
+    def runs_in(self, workload: posting.Workload, clients: int) -> bool:
+        return self.only is None or f"{workload.name.replace(' ', '')}:{clients}" in self.only
+
+
+def app_variants(*, servers=("gthread",), caches=CACHES, webhooks: bool = True,
+                 server_cells: tuple[str, ...] | None = None,
+                 webhook_cells: tuple[str, ...] | None = None) -> tuple[AppVariant, ...]:
+    """gthread with every cache; the other servers with every cache in ``server_cells``; webhooks on
+    (gthread, every cache) in ``webhook_cells``."""
+    out = [AppVariant("gthread", cache) for cache in caches]
+    out += [AppVariant(server, cache, only=server_cells) for server in servers if server != "gthread"
+            for cache in caches]
+    if webhooks:
+        out += [AppVariant("gthread", cache, webhooks=True, only=webhook_cells) for cache in caches]
+    return tuple(out)
+
+
 @dataclass
 class Plan:
     mode: str
     sizes: data.Sizes
     cells: list[tuple[posting.Workload, int, int, float]]  # workload, clients, rounds, seconds
-    variants: tuple[str, ...] = ("B1", "B2", "B3", "B0")
+    app: tuple[AppVariant, ...] = app_variants(server_cells=("many:8", "hot:8"), webhook_cells=("many:8",))
     read_requests: int = 200
     pgbouncer_seconds: float = 2.0
-    phases: tuple[str, ...] = ("reads", "pages", "reconcile", "posting", "pgbouncer", "bulk", "grants", "webhooks")
+    profile_cell: tuple[posting.Workload, int, float] = (posting.Workload("many"), 8, 4.0)
+    webhooks_rounds: int = 3
+    webhooks_seconds: float = 3.0
+    phases: tuple[str, ...] = ("reads", "pages", "reconcile", "posting", "profile", "pgbouncer", "bulk", "grants",
+                               "webhooks")
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        """The interleaving order of one round: B1, B2, the API variants, B0."""
+        return ("B1", "B2", *(a.name for a in self.app), "B0")
+
+    @property
+    def caches(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(a.cache for a in self.app))
+
+    def app_variant(self, name: str) -> AppVariant:
+        return next(a for a in self.app if a.name == name)
+
+    def runs_in(self, variant: str, workload: posting.Workload, clients: int) -> bool:
+        return not variant.startswith("B3") or self.app_variant(variant).runs_in(workload, clients)
 
 
 def full_plan() -> Plan:
@@ -58,8 +123,12 @@ def full_plan() -> Plan:
 
 
 def smoke_plan() -> Plan:
-    cells = [(posting.Workload("many"), 4, 1, 0.5), (posting.Workload("hot", idempotency=True), 4, 1, 0.5)]
-    return Plan(mode="smoke", sizes=data.SMOKE, cells=cells, read_requests=10, pgbouncer_seconds=0.5)
+    """Every path once, at the least cost: two short cells, the other servers and webhooks on the first
+    only, two requests per page."""
+    cells = [(posting.Workload("many"), 4, 1, 0.3), (posting.Workload("hot", idempotency=True), 4, 1, 0.3)]
+    app = app_variants(servers=SERVERS, server_cells=("many:4",), webhook_cells=("many:4",))
+    return Plan(mode="smoke", sizes=data.SMOKE, cells=cells, app=app, read_requests=8, pgbouncer_seconds=0.3,
+                profile_cell=(posting.Workload("many"), 4, 0.5), webhooks_rounds=1, webhooks_seconds=0.3)
 
 
 @dataclass
@@ -69,11 +138,38 @@ class Run:
     results: dict = field(default_factory=dict)
     void: list[str] = field(default_factory=list)
     cache_url: str | None = None
+    stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    servers: dict[tuple[str, str], Gunicorn] = field(default_factory=dict)
 
     def gunicorn(self, database_url: str, **kwargs) -> Gunicorn:
         """The product as deployed: with the shared (Redis) cache when there is one."""
         extra = {"CACHE_URL": self.cache_url} if self.cache_url else {}
         return Gunicorn(database_url, extra_env={**extra, **kwargs.pop("extra_env", {})}, **kwargs)
+
+    def cache_env(self, cache: str) -> dict[str, str]:
+        if cache == "redis":
+            if not self.cache_url:
+                raise RuntimeError("no redis-server: the Redis variants cannot run (apt-get install -y redis-server)")
+            return {"CACHE_URL": self.cache_url}
+        return {"CACHE_URL": "locmemcache://wallets"}  # settings.py's default, explicit
+
+    def app_servers(self, keys) -> dict[tuple[str, str], Gunicorn]:
+        """The application servers (server, cache) on the benchmark database, started once per run (all
+        at once) and stopped at its end; the posting, profile and webhooks phases share them."""
+        keys = list(keys)
+        new = [key for key in dict.fromkeys(keys) if key not in self.servers]
+        launched = []
+        for server, cache in new:
+            instance = app_server(server, self.url, extra_env={**self.cache_env(cache), **webhooks.PRIVATE_OK})
+            instance.launch()
+            launched.append(((server, cache), instance))
+        if launched:
+            self.stack.callback(stop_all, [instance for _, instance in launched])
+        for key, instance in launched:
+            instance.wait_ready(120)
+            self.servers[key] = instance
+            self.results.setdefault("servers", {})[f"{key[0]} {key[1]}"] = instance.describe()
+        return {key: self.servers[key] for key in keys}
 
     def log(self, message: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
@@ -149,7 +245,7 @@ class Run:
             if issued_now:
                 pg_cpu = process_tree_cpu_seconds(self.cluster.postmaster_pid) - cpu["pg"]
                 result["pg_cpu_ms_per_op"] = round(pg_cpu / issued_now * 1000, 3)
-                if variant == "B3":
+                if variant.startswith("B3"):
                     app_cpu = process_tree_cpu_seconds(server.process.pid) - cpu["app"]
                     result["app_cpu_ms_per_op"] = round(app_cpu / issued_now * 1000, 3)
             total, statements = counter.read()
@@ -174,27 +270,70 @@ class Run:
 
     def posting_phase(self) -> None:
         runs = []
-        with self.gunicorn(self.url) as server, self.cluster.connect(DB, autocommit=True) as conn, \
+        plan = self.plan
+        servers = self.app_servers((a.server, a.cache) for a in plan.app)
+        self.results["server"] = servers[("gthread", plan.app[0].cache)].describe()
+        self.results["app_variants"] = {a.name: {"server": servers[(a.server, a.cache)].describe(), "cache": a.cache,
+                                                 "webhooks": a.webhooks, "cells": a.only} for a in plan.app}
+        hooks = webhooks.Subscription(self) if any(a.webhooks for a in plan.app) else None
+        with contextlib.ExitStack() as stack, self.cluster.connect(DB, autocommit=True) as conn, \
                 self.cluster.connect(RAW_DB, autocommit=True) as raw_conn:
-            self.results["server"] = server.describe()
+            if hooks:
+                stack.enter_context(hooks)
             counter = StatementCounter(self.cluster, DB)
             counter_raw = StatementCounter(self.cluster, RAW_DB)
-            for workload, clients, rounds, seconds in self.plan.cells:
+            stack.callback(counter.close)
+            stack.callback(counter_raw.close)
+            for workload, clients, rounds, seconds in plan.cells:
+                variants = [v for v in plan.variants if plan.runs_in(v, workload, clients)]
                 for round_no in range(1, rounds + 1):
-                    for variant in self.plan.variants:
-                        result = self._measure(variant, workload, clients=clients, seconds=seconds,
-                                               round_no=round_no, server=server, counter=counter,
-                                               counter_raw=counter_raw, conn=conn, raw_conn=raw_conn)
+                    for variant in variants:
+                        app = plan.app_variant(variant) if variant.startswith("B3") else None
+                        server = servers[(app.server, app.cache)] if app else servers[next(iter(servers))]
+                        since = datetime.datetime.now(datetime.UTC)
+                        if app and app.webhooks:
+                            hooks.on()
+                        try:
+                            result = self._measure(variant, workload, clients=clients, seconds=seconds,
+                                                   round_no=round_no, server=server, counter=counter,
+                                                   counter_raw=counter_raw, conn=conn, raw_conn=raw_conn)
+                        finally:
+                            if app and app.webhooks:
+                                hooks.off()
+                        if app and hooks:
+                            hooks.check(result, conn, since=since, enabled=app.webhooks)
                         runs.append(result)
                 line = " ".join(
                     f"{v}={_median([r['throughput'] for r in runs if r['variant'] == v and r['workload'] == workload.name and r['clients'] == clients]):.0f}/s"  # noqa: E501
-                    for v in self.plan.variants
+                    for v in variants
                 )
                 self.log(f"posting {workload.name:12} x{clients:<2}: {line}")
-            counter.close()
-            counter_raw.close()
+            if hooks:
+                self.results["posting_webhooks"] = hooks.drain(conn)
+                self.log(f"posting webhooks: {self.results['posting_webhooks']}")
         self.results["posting_runs"] = runs
-        self.results["posting"] = summarize_posting(runs, self.plan.variants)
+        self.results["posting"] = summarize_posting(runs, plan.variants)
+
+    def profile_phase(self) -> None:
+        """One cell per cache against gunicorn gthread under py-spy (``bench/profile.py``)."""
+        workload, clients, seconds = self.plan.profile_cell
+        out = {}
+        with self.cluster.connect(DB, autocommit=True) as conn:
+            for cache in self.plan.caches:
+                server = self.app_servers([("gthread", cache)])[("gthread", cache)]
+                variant = AppVariant("gthread", cache).name
+                since = datetime.datetime.now(datetime.UTC)
+                result = profiling.profile(self, server, workload, clients=clients, seconds=seconds, variant=variant)
+                check = oracle.check(conn, snapshot=True, business_id=data.BUSINESS_ID, since=since)
+                result["invariants"] = check.as_dict()
+                if not check.ok or result["errors"] or not result["samples"]:
+                    self.void.append(f"profile {variant}: {check.problems or ''} {result['errors'][:2] or ''} "
+                                     f"{result['samples']} samples")
+                out[variant] = result
+                top = ", ".join(f"{f['frame'].split(' (')[0]} {f['ms_per_req']}" for f in result["self"][:5])
+                self.log(f"profile {variant} {workload.name} x{clients}: app CPU {result['app_cpu_ms_per_req']} ms/req "
+                         f"(sampled {result['sampled_cpu_ms_per_req']}); top self: {top}")
+        self.results["profile"] = out
 
     def pgbouncer_phase(self) -> None:
         workload = posting.Workload("many")
@@ -252,7 +391,7 @@ class Run:
     def webhooks_phase(self) -> None:
         smoke = self.plan.mode == "smoke"
         self.results["webhooks"] = webhooks.webhooks(
-            self, db=DB, raw_db=RAW_DB, rounds=1 if smoke else 3, seconds=0.5 if smoke else 3.0,
+            self, db=DB, raw_db=RAW_DB, rounds=self.plan.webhooks_rounds, seconds=self.plan.webhooks_seconds,
             burst=100 if smoke else 2000)
         self.log(f"webhooks: {self.results['webhooks'].get('summary')}")
 
@@ -325,6 +464,7 @@ def execute(plan: Plan, *, keep: bool = False, out: Path | None = None) -> tuple
             run.results["cache"] = f"{redis_server.version()} (CACHE_URL, as in production)"
         except RuntimeError as exc:
             run.results["cache"] = f"per-process local memory (no Redis: {exc})"
+        stack.callback(run.stack.close)  # the application servers stop before Redis and the cluster
         run.load()
         for phase in plan.phases:
             try:
