@@ -79,7 +79,9 @@ def main(argv=None) -> int:
         servers=servers or tuple(dict.fromkeys(a.server for a in plan.app)),
         caches=caches or plan.caches,
         webhooks=(args.webhooks != "off") if args.webhooks else any(a.webhooks for a in plan.app),
-        server_cells=server_cells, webhook_cells=webhook_cells)
+        server_cells=server_cells, webhook_cells=webhook_cells,
+        server_caches=None if args.caches else
+        tuple(dict.fromkeys(a.cache for a in plan.app if a.server != "gthread")) or None)
     if args.profile_seconds:
         plan.profile_cell = (*plan.profile_cell[:2], args.profile_seconds)
     results, out = runner.execute(plan, keep=args.keep, out=args.out)

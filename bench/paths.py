@@ -276,7 +276,7 @@ def bulk(run) -> dict:
     baseline, product, checks = [], [], []
     last_output = ""
     with run.cluster.connect("wallets_bench", autocommit=True) as conn:
-        for round_no in (1, 2):  # interleaved: baseline, product, baseline, product
+        for round_no in (1,) if run.plan.mode == "smoke" else (1, 2):  # interleaved: baseline, product, …
             for variant in ("baseline", "product"):
                 payload = _bulk_file(run, round_no * 10 + (variant == "product"))
                 since = datetime.datetime.now(datetime.UTC)
@@ -320,7 +320,7 @@ def reconcile(run) -> dict:
     out: dict = {"entries": entries}
     if "reconcile_wallets" in get_commands():
         timings = []
-        for _ in range(2):
+        for _ in range(1 if run.plan.mode == "smoke" else 2):
             started = time.perf_counter()
             proc = subprocess.run([sys.executable, "manage.py", "reconcile_wallets"], cwd=REPO,
                                   env=production_env(run.url), capture_output=True, text=True, check=False)

@@ -70,13 +70,13 @@ class AppVariant:
 
 
 def app_variants(*, servers=("gthread",), caches=CACHES, webhooks: bool = True,
-                 server_cells: tuple[str, ...] | None = None,
-                 webhook_cells: tuple[str, ...] | None = None) -> tuple[AppVariant, ...]:
-    """gthread with every cache; the other servers with every cache in ``server_cells``; webhooks on
-    (gthread, every cache) in ``webhook_cells``."""
+                 server_cells: tuple[str, ...] | None = None, webhook_cells: tuple[str, ...] | None = None,
+                 server_caches: tuple[str, ...] | None = None) -> tuple[AppVariant, ...]:
+    """gthread with every cache; the other servers with every cache (or ``server_caches``) in
+    ``server_cells``; webhooks on (gthread, every cache) in ``webhook_cells``."""
     out = [AppVariant("gthread", cache) for cache in caches]
     out += [AppVariant(server, cache, only=server_cells) for server in servers if server != "gthread"
-            for cache in caches]
+            for cache in caches if server_caches is None or cache in server_caches]
     if webhooks:
         out += [AppVariant("gthread", cache, webhooks=True, only=webhook_cells) for cache in caches]
     return tuple(out)
@@ -93,6 +93,7 @@ class Plan:
     profile_cell: tuple[posting.Workload, int, float] = (posting.Workload("many"), 8, 4.0)
     webhooks_rounds: int = 3
     webhooks_seconds: float = 3.0
+    workers: int | None = None  # processes per application server; None: gunicorn.conf.py's
     phases: tuple[str, ...] = ("reads", "pages", "reconcile", "posting", "profile", "pgbouncer", "bulk", "grants",
                                "webhooks")
 
@@ -123,12 +124,12 @@ def full_plan() -> Plan:
 
 
 def smoke_plan() -> Plan:
-    """Every path once, at the least cost: two short cells, the other servers and webhooks on the first
-    only, two requests per page."""
+    """Every path once, at the least cost: two short cells, the other servers (with Redis) and webhooks
+    on the first only, two processes per server, two requests per page."""
     cells = [(posting.Workload("many"), 4, 1, 0.3), (posting.Workload("hot", idempotency=True), 4, 1, 0.3)]
-    app = app_variants(servers=SERVERS, server_cells=("many:4",), webhook_cells=("many:4",))
+    app = app_variants(servers=SERVERS, server_cells=("many:4",), webhook_cells=("many:4",), server_caches=("redis",))
     return Plan(mode="smoke", sizes=data.SMOKE, cells=cells, app=app, read_requests=8, pgbouncer_seconds=0.3,
-                profile_cell=(posting.Workload("many"), 4, 0.5), webhooks_rounds=1, webhooks_seconds=0.3)
+                profile_cell=(posting.Workload("many"), 4, 0.5), webhooks_rounds=1, webhooks_seconds=0.3, workers=2)
 
 
 @dataclass
@@ -144,7 +145,8 @@ class Run:
     def gunicorn(self, database_url: str, **kwargs) -> Gunicorn:
         """The product as deployed: with the shared (Redis) cache when there is one."""
         extra = {"CACHE_URL": self.cache_url} if self.cache_url else {}
-        return Gunicorn(database_url, extra_env={**extra, **kwargs.pop("extra_env", {})}, **kwargs)
+        return Gunicorn(database_url, extra_env={**extra, **kwargs.pop("extra_env", {})}, workers=self.plan.workers,
+                        **kwargs)
 
     def cache_env(self, cache: str) -> dict[str, str]:
         if cache == "redis":
@@ -160,7 +162,8 @@ class Run:
         new = [key for key in dict.fromkeys(keys) if key not in self.servers]
         launched = []
         for server, cache in new:
-            instance = app_server(server, self.url, extra_env={**self.cache_env(cache), **webhooks.PRIVATE_OK})
+            instance = app_server(server, self.url, extra_env={**self.cache_env(cache), **webhooks.PRIVATE_OK},
+                                  workers=self.plan.workers)
             instance.launch()
             launched.append(((server, cache), instance))
         if launched:
@@ -170,6 +173,15 @@ class Run:
             self.servers[key] = instance
             self.results.setdefault("servers", {})[f"{key[0]} {key[1]}"] = instance.describe()
         return {key: self.servers[key] for key in keys}
+
+    def read_server(self) -> Gunicorn:
+        """gunicorn with its access log (the reads' server-side times), started once for reads and pages."""
+        if ("reads", "redis") not in self.servers:
+            server = self.gunicorn(self.url, access_log=True)
+            self.stack.callback(stop_all, [server])
+            server.start()
+            self.servers[("reads", "redis")] = server
+        return self.servers[("reads", "redis")]
 
     def log(self, message: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
@@ -290,16 +302,14 @@ class Run:
                     for variant in variants:
                         app = plan.app_variant(variant) if variant.startswith("B3") else None
                         server = servers[(app.server, app.cache)] if app else servers[next(iter(servers))]
-                        since = datetime.datetime.now(datetime.UTC)
-                        if app and app.webhooks:
+                        if hooks and app and app.webhooks:  # the worker runs on from B3W to B3WL
                             hooks.on()
-                        try:
-                            result = self._measure(variant, workload, clients=clients, seconds=seconds,
-                                                   round_no=round_no, server=server, counter=counter,
-                                                   counter_raw=counter_raw, conn=conn, raw_conn=raw_conn)
-                        finally:
-                            if app and app.webhooks:
-                                hooks.off()
+                        elif hooks:
+                            hooks.off()
+                        since = datetime.datetime.now(datetime.UTC)
+                        result = self._measure(variant, workload, clients=clients, seconds=seconds,
+                                               round_no=round_no, server=server, counter=counter,
+                                               counter_raw=counter_raw, conn=conn, raw_conn=raw_conn)
                         if app and hooks:
                             hooks.check(result, conn, since=since, enabled=app.webhooks)
                         runs.append(result)
@@ -359,8 +369,7 @@ class Run:
                 "entries": conn.execute("SELECT count(*) FROM wallets_ledgerentry").fetchone()[0],
                 "wallets": conn.execute("SELECT count(*) FROM wallets_wallet").fetchone()[0],
             }
-        with self.gunicorn(self.url, access_log=True) as server:
-            self.results["reads"] = paths.reads(self, server)
+        self.results["reads"] = paths.reads(self, self.read_server())
         self.results["reads_sql_baseline"] = paths.reads_sql_baseline(self)
         for name, figures in self.results["reads"].items():
             self.log(f"read {name}: server p99 {figures.get('server_ms', {}).get('p99')} ms")
@@ -368,8 +377,7 @@ class Run:
             self.log(f"raw SQL {name}: client p99 {figures['client_ms']['p99']} ms")
 
     def pages_phase(self) -> None:
-        with self.gunicorn(self.url, access_log=True) as server:
-            self.results["pages"] = pages.pages(self, server)
+        self.results["pages"] = pages.pages(self, self.read_server())
         from django.db import connections
 
         connections.close_all()

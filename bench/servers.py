@@ -54,12 +54,15 @@ class Gunicorn(_Gunicorn):
     serving ``walletproject.asgi``); everything else is the file's."""
 
     def __init__(self, database_url: str, *, access_log: bool = False, extra_env: dict[str, str] | None = None,
-                 kind: str = "gthread"):
+                 kind: str = "gthread", workers: int | None = None):
         conf = _conf()
+        self.n_workers = workers or conf["workers"]
         env = dict(extra_env or {})
+        if workers:
+            env["WEB_CONCURRENCY"] = str(workers)
         if kind == "sync":
             env |= {"WALLETS_GUNICORN_WORKER_CLASS": "sync", "WALLETS_GUNICORN_THREADS": "1",
-                    "WEB_CONCURRENCY": str(conf["workers"] * conf["threads"])}
+                    "WEB_CONCURRENCY": str(self.n_workers * conf["threads"])}
         elif kind == "uvicorn":
             env |= {"WALLETS_GUNICORN_WORKER_CLASS": UVICORN_WORKER}
         elif kind != "gthread":
@@ -73,11 +76,12 @@ class Gunicorn(_Gunicorn):
     def describe(self) -> str:
         conf = _conf()
         if self.kind == "sync":
-            return f"gunicorn sync workers={conf['workers'] * conf['threads']} (no keep-alive)"
+            return f"gunicorn sync workers={self.n_workers * conf['threads']} (no keep-alive)"
         if self.kind == "uvicorn":
-            return (f"gunicorn {UVICORN_WORKER} workers={conf['workers']} (ASGI, walletproject.asgi) "
+            return (f"gunicorn {UVICORN_WORKER} workers={self.n_workers} (ASGI, walletproject.asgi) "
                     f"keepalive={conf['keepalive']}s")
-        return super().describe()
+        return (f"gunicorn {conf['worker_class']} workers={self.n_workers} threads={conf['threads']} "
+                f"keepalive={conf['keepalive']}s")
 
     def launch(self) -> None:
         """Start the process without waiting for it (``wait_ready`` next): servers start side by side."""
@@ -98,14 +102,15 @@ class Granian(Gunicorn):
     """``granian --interface wsgi walletproject.wsgi:application`` with ``gunicorn.conf.py``'s processes and
     threads (``--workers``, ``--blocking-threads``), HTTP/1.1 keep-alive; no access log (posting only)."""
 
-    def __init__(self, database_url: str, *, extra_env: dict[str, str] | None = None, access_log: bool = False):
+    def __init__(self, database_url: str, *, extra_env: dict[str, str] | None = None, access_log: bool = False,
+                 workers: int | None = None):
         if access_log:
             raise ValueError("the bench times reads on gunicorn only (its access log has the server-side time)")
-        super().__init__(database_url, extra_env=extra_env)
+        super().__init__(database_url, extra_env=extra_env, workers=workers)
         conf = _conf()
         self.kind = "granian"
         self.args = [sys.executable, "-m", "granian", "--interface", "wsgi", "--http", "1", "--no-ws",
-                     "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(conf["workers"]),
+                     "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.n_workers),
                      "--blocking-threads", str(conf["threads"]), "--backlog", str(conf["backlog"]),
                      "--log-level", "warning", "walletproject.wsgi:application"]
 
@@ -113,16 +118,17 @@ class Granian(Gunicorn):
         import granian
 
         conf = _conf()
-        return (f"granian {granian.__version__} WSGI workers={conf['workers']} blocking-threads={conf['threads']} "
+        return (f"granian {granian.__version__} WSGI workers={self.n_workers} blocking-threads={conf['threads']} "
                 "HTTP/1.1 keep-alive")
 
 
 def app_server(kind: str, database_url: str, *, extra_env: dict[str, str] | None = None,
-               access_log: bool = False) -> Gunicorn:
-    """An application server of ``kind`` (one of ``SERVERS``), not started."""
+               access_log: bool = False, workers: int | None = None) -> Gunicorn:
+    """An application server of ``kind`` (one of ``SERVERS``), not started; ``workers`` processes instead
+    of ``gunicorn.conf.py``'s (the smoke's: it exercises the servers, it does not measure them)."""
     if kind == "granian":
-        return Granian(database_url, extra_env=extra_env, access_log=access_log)
-    return Gunicorn(database_url, extra_env=extra_env, access_log=access_log, kind=kind)
+        return Granian(database_url, extra_env=extra_env, access_log=access_log, workers=workers)
+    return Gunicorn(database_url, extra_env=extra_env, access_log=access_log, kind=kind, workers=workers)
 
 
 def stop_all(servers: list[Gunicorn], graceful: float = 20) -> None:

@@ -69,6 +69,7 @@ class Subscription:
         self.receiver = Receiver()
         self.worker = TaskWorker(database_url=run.url, args=("--interval", "0.2"), env=PRIVATE_OK)
         self.events = 0
+        self.active = False
 
     def __enter__(self) -> Subscription:
         from django.db import connections
@@ -82,12 +83,16 @@ class Subscription:
         return self
 
     def on(self) -> None:
-        _set_enabled(self.conn, self.endpoint_id, True)
-        self.worker.start()
+        if not self.active:
+            _set_enabled(self.conn, self.endpoint_id, True)
+            self.worker.start()
+            self.active = True
 
     def off(self) -> None:
-        self.worker.stop()
-        _set_enabled(self.conn, self.endpoint_id, False)
+        if self.active:
+            self.worker.stop()
+            _set_enabled(self.conn, self.endpoint_id, False)
+            self.active = False
 
     def check(self, result: dict, conn, *, since: datetime.datetime, enabled: bool) -> None:
         events = conn.execute(
@@ -104,13 +109,11 @@ class Subscription:
 
     def drain(self, conn) -> dict:
         """Deliver every event of the phase (the worker, once more) and count them."""
-        _set_enabled(self.conn, self.endpoint_id, True)
-        self.worker.start()
+        self.on()
         try:
             events, delivered, seconds = _wait_delivered(conn, since=self.started, timeout=120)
         finally:
-            self.worker.stop()
-            _set_enabled(self.conn, self.endpoint_id, False)
+            self.off()
         if events != delivered or events != self.events:
             self.run.void.append(f"posting webhooks: {delivered} of {events} events delivered "
                                  f"({self.events} counted after the runs)")
@@ -150,7 +153,7 @@ def webhooks(run, *, db: str, raw_db: str, rounds: int, seconds: float, clients:
                     result = run._measure(variant, workload, clients=clients, seconds=seconds, round_no=round_no,
                                           server=server, counter=counter, counter_raw=counter_raw, conn=conn,
                                           raw_conn=raw_conn)
-                    if delivering:
+                    if delivering and round_no < rounds:  # after the last round it delivers the backlog
                         worker.stop()
                     events = conn.execute(
                         "SELECT count(*) FROM wallets_webhookevent WHERE created_at >= %s "
@@ -165,7 +168,8 @@ def webhooks(run, *, db: str, raw_db: str, rounds: int, seconds: float, clients:
                                  "pg_cpu_ms_per_op": result.get("pg_cpu_ms_per_op"),
                                  "app_cpu_ms_per_op": result.get("app_cpu_ms_per_op")})
             _set_enabled(conn, endpoint_id, True)
-            worker.start()
+            if worker.process is None or worker.process.poll() is not None:
+                worker.start()
             drained = _wait_delivered(conn, since=datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1),
                                       timeout=300)
             out["backlog_after_posting"] = {"events": drained[0], "delivered": drained[1],
