@@ -29,6 +29,7 @@ SERVER_ORDER = ("gthread", "sync", "granian", "uvicorn")
 def _cell(results: dict, workload: str, clients: int = 8) -> dict | None:
     """The posting row of ``workload`` at ``clients``, else the one with the most clients (the smoke's x4)."""
     rows = [r for r in results.get("posting", []) if r["workload"] == workload]
+    rows = rows or [r for r in results.get("posting", []) if r["workload"].startswith(workload)]  # "hot +idem"
     return _posting_row(results, workload, clients) or max(rows, key=lambda r: r["clients"], default=None)
 
 
@@ -452,8 +453,10 @@ def _servers_section(results: dict) -> list[str]:
     if not any("-" in v for v in servers):
         return []
     lines = ["", "## Application servers (same cells, same rounds, interleaved; invariants after every run)", ""]
+    described = sorted((v for v in servers if apps[v]["cache"] == "redis"),
+                       key=lambda v: SERVER_ORDER.index(v.split("-")[1]) if "-" in v else 0)
     lines.append("Each with `gunicorn.conf.py`'s request slots (2 processes per core x 2 threads): " + "; ".join(
-        f"{v}: {apps[v]['server']}" for v in servers if apps[v]["cache"] == "redis") + ".")
+        f"{v.split('-')[1] if '-' in v else 'gthread'}: {apps[v]['server']}" for v in described) + ".")
     lines.append("")
     lines.append(_row(["workload", "clients", "server", "cache", "req/s", "/B1", "app CPU ms/req", "p50 ms", "p99 ms"]))
     lines.append(_row(["---"] * 9))
