@@ -29,7 +29,7 @@ from bench import posting
 from bench.pg import process_tree_cpu_seconds
 
 RATE = 250
-TOP = 25
+TOP = 40  # the request's chain (threads, gunicorn, each middleware) takes the first ~20
 
 
 def py_spy() -> str | None:
@@ -119,9 +119,9 @@ def profile(run, server, workload: posting.Workload, *, clients: int, seconds: f
         shutil.rmtree(workdir, ignore_errors=True)
     issued = sum(result["outcomes"].values())
     app_ms = app_cpu / issued * 1000 if issued else 0.0
-    # The samples give the shares; the kernel's figure gives the total they are shares of (py-spy's own
-    # count of GIL-holding samples runs several times over the kernel's CPU time here, so it is a
-    # distribution, not a clock).
+    # The samples give the shares; the kernel's figure gives the total they are shares of. py-spy's count
+    # is wall time holding the GIL, not CPU: a holder the kernel has preempted (a loaded machine) is
+    # sampled all the same, so on a busy machine the count runs over the CPU and is no clock.
     per_req = app_ms / total if total else 0.0
 
     def top(counter: collections.Counter, n: int = TOP) -> list[dict]:

@@ -106,7 +106,8 @@ def test_profile_found_where_the_app_cpu_goes(smoke):
         assert prof["samples"] > 0, prof
         frames = " ".join(f["frame"] for f in prof["inclusive"])
         assert "wallets/" in frames or "rest_framework" in frames, frames  # the app's own stacks were sampled
-        assert 0 < sum(f["share"] for f in prof["self_by_package"]) <= 1.0001, prof["self_by_package"]
+        shares = sum(f["share"] for f in prof["self_by_package"])
+        assert 0 < shares <= 1.01, prof["self_by_package"]  # shares of the samples (rounded to 3 digits)
         assert prof["inclusive"][0]["ms_per_req"] <= prof["app_cpu_ms_per_req"] + 1e-6  # shares of the measured CPU
 
 
