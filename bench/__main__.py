@@ -1,5 +1,5 @@
 """``python -m bench smoke`` (seconds, run by the test suite) or ``python -m bench run`` (the full
-measurement, ~15 minutes). See docs/scaling.md, "Running the benchmark".
+measurement, ~20 minutes on 2 cores). See docs/scaling.md, "Running the benchmark".
 
 Posting variants, interleaved in every round: B1 raw psycopg (the denominator of every ratio), B2 the
 engine without HTTP, B0 pgbench, and the HTTP API: B3 (gunicorn gthread, Redis as CACHE_URL), B3L (the
@@ -28,7 +28,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", choices=["smoke", "run"],
-                        help="smoke: tiny sizes, every path and variant once (~45 s); run: the full plan")
+                        help="smoke: tiny sizes, every path and variant once (under a minute on a quiet "
+                             "machine); run: the full plan")
     parser.add_argument("--keep", action="store_true", help="keep the private cluster's directory afterwards")
     parser.add_argument("--out", type=Path, help="where to write the JSON (the .md goes beside it)")
     parser.add_argument("--phases", help="comma-separated subset of: reads,pages,reconcile,posting,profile,"

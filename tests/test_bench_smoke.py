@@ -189,3 +189,33 @@ def test_every_dashboard_page_was_timed_statements_included(smoke):
         assert must in timed, must
     assert any(name.startswith("customer_statement_pdf at its cap") for name in timed)
     assert "hold_void" in not_pages  # POST only
+
+
+def test_profile_reads_py_spys_collapsed_stacks():
+    from bench import profile
+
+    text = "\n".join([
+        ("process 11:\"gunicorn\";run (gunicorn/arbiter.py);view (rest_framework/views.py);post "
+         "(/venv/lib/python3.12/site-packages/wallets/ledger/posting.py) 3"),
+        "run (gunicorn/arbiter.py);execute (psycopg/cursor.py) 1",
+        "garbage line",
+    ])
+    total, inclusive, own, packages = profile.parse_collapsed(text)
+    assert total == 4
+    assert inclusive["run (gunicorn/arbiter.py)"] == 4  # every stack passes through it
+    assert own == {"post (/venv/lib/python3.12/site-packages/wallets/ledger/posting.py)": 3,
+                   "execute (psycopg/cursor.py)": 1}
+    assert packages == {"wallets/ledger": 3, "psycopg": 1}
+    assert profile.package_of("django/db/models/sql/compiler.py") == "django/db/models"
+    assert profile.package_of("copy.py") == "stdlib copy"
+
+
+def test_bench_options_refuse_unknown_servers_caches_and_cells(capsys):
+    from bench import __main__ as cli
+
+    for argv in (["smoke", "--servers", "gthread,waitress"], ["smoke", "--caches", "memcached"],
+                 ["run", "--cells", "warm:8"], ["run", "--phases", "posting,nope"]):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(argv)
+        assert exit_info.value.code == 2, argv
+    assert "choose from gthread,sync,granian,uvicorn" in capsys.readouterr().err.replace(", ", ",")
