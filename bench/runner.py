@@ -53,17 +53,25 @@ class AppVariant:
     CACHE_URL: the per-process local-memory default a new deployment has). ``webhooks``: the business
     has one enabled endpoint (every posting writes its event) and the worker delivers to the bench's
     receiver while the clients run. ``only``: the cells (``"many:8"``) it runs in; None: every cell.
+    ``env``: settings of the app server's environment that make the variant (its own server), with
+    ``tag`` in the name: ``AppVariant(tag="C", env=(("SETTING", "on"),))`` is B3C / B3CL.
     """
 
     server: str = "gthread"
     cache: str = "redis"
     webhooks: bool = False
     only: tuple[str, ...] | None = None
+    tag: str = ""
+    env: tuple[tuple[str, str], ...] = ()
 
     @property
     def name(self) -> str:
-        return ("B3" + ("W" if self.webhooks else "") + ("L" if self.cache == "local" else "")
+        return ("B3" + self.tag + ("W" if self.webhooks else "") + ("L" if self.cache == "local" else "")
                 + ("" if self.server == "gthread" else f"-{self.server}"))
+
+    @property
+    def server_key(self) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+        return (self.server, self.cache, self.env)
 
     def runs_in(self, workload: posting.Workload, clients: int) -> bool:
         return self.only is None or f"{workload.name.replace(' ', '')}:{clients}" in self.only
@@ -140,7 +148,7 @@ class Run:
     void: list[str] = field(default_factory=list)
     cache_url: str | None = None
     stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
-    servers: dict[tuple[str, str], Gunicorn] = field(default_factory=dict)
+    servers: dict[tuple, Gunicorn] = field(default_factory=dict)  # AppVariant.server_key -> a running server
 
     def gunicorn(self, database_url: str, **kwargs) -> Gunicorn:
         """The product as deployed: with the shared (Redis) cache when there is one."""
@@ -155,33 +163,35 @@ class Run:
             return {"CACHE_URL": self.cache_url}
         return {"CACHE_URL": "locmemcache://wallets"}  # settings.py's default, explicit
 
-    def app_servers(self, keys) -> dict[tuple[str, str], Gunicorn]:
-        """The application servers (server, cache) on the benchmark database, started once per run (all
-        at once) and stopped at its end; the posting, profile and webhooks phases share them."""
+    def app_servers(self, keys) -> dict[tuple, Gunicorn]:
+        """The application servers (``AppVariant.server_key``: server, cache, env) on the benchmark database,
+        started once per run (all at once) and stopped at its end; the posting, profile and webhooks phases
+        share them."""
         keys = list(keys)
         new = [key for key in dict.fromkeys(keys) if key not in self.servers]
         launched = []
-        for server, cache in new:
-            instance = app_server(server, self.url, extra_env={**self.cache_env(cache), **webhooks.PRIVATE_OK},
-                                  workers=self.plan.workers)
+        for server, cache, env in new:
+            instance = app_server(server, self.url, extra_env={**self.cache_env(cache), **webhooks.PRIVATE_OK,
+                                                               **dict(env)}, workers=self.plan.workers)
             instance.launch()
-            launched.append(((server, cache), instance))
+            launched.append(((server, cache, env), instance))
         if launched:
             self.stack.callback(stop_all, [instance for _, instance in launched])
         for key, instance in launched:
             instance.wait_ready(120)
             self.servers[key] = instance
-            self.results.setdefault("servers", {})[f"{key[0]} {key[1]}"] = instance.describe()
+            self.results.setdefault("servers", {})[" ".join(map(str, key))] = instance.describe()
         return {key: self.servers[key] for key in keys}
 
     def read_server(self) -> Gunicorn:
         """gunicorn with its access log (the reads' server-side times), started once for reads and pages."""
-        if ("reads", "redis") not in self.servers:
+        key = ("reads", "redis", ())
+        if key not in self.servers:
             server = self.gunicorn(self.url, access_log=True)
             self.stack.callback(stop_all, [server])
             server.start()
-            self.servers[("reads", "redis")] = server
-        return self.servers[("reads", "redis")]
+            self.servers[key] = server
+        return self.servers[key]
 
     def log(self, message: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
@@ -283,9 +293,10 @@ class Run:
     def posting_phase(self) -> None:
         runs = []
         plan = self.plan
-        servers = self.app_servers((a.server, a.cache) for a in plan.app)
-        self.results["server"] = servers[("gthread", plan.app[0].cache)].describe()
-        self.results["app_variants"] = {a.name: {"server": servers[(a.server, a.cache)].describe(), "cache": a.cache,
+        servers = self.app_servers(a.server_key for a in plan.app)
+        self.results["server"] = servers[plan.app[0].server_key].describe()
+        self.results["app_variants"] = {a.name: {"server": servers[a.server_key].describe(), "cache": a.cache,
+                                                 "env": dict(a.env),
                                                  "webhooks": a.webhooks, "cells": a.only} for a in plan.app}
         hooks = webhooks.Subscription(self) if any(a.webhooks for a in plan.app) else None
         with contextlib.ExitStack() as stack, self.cluster.connect(DB, autocommit=True) as conn, \
@@ -301,7 +312,7 @@ class Run:
                 for round_no in range(1, rounds + 1):
                     for variant in variants:
                         app = plan.app_variant(variant) if variant.startswith("B3") else None
-                        server = servers[(app.server, app.cache)] if app else servers[next(iter(servers))]
+                        server = servers[app.server_key] if app else servers[next(iter(servers))]
                         if hooks and app and app.webhooks:  # the worker runs on from B3W to B3WL
                             hooks.on()
                         elif hooks:
@@ -330,8 +341,9 @@ class Run:
         out = {}
         with self.cluster.connect(DB, autocommit=True) as conn:
             for cache in self.plan.caches:
-                server = self.app_servers([("gthread", cache)])[("gthread", cache)]
-                variant = AppVariant("gthread", cache).name
+                app = AppVariant("gthread", cache)
+                server = self.app_servers([app.server_key])[app.server_key]
+                variant = app.name
                 since = datetime.datetime.now(datetime.UTC)
                 result = profiling.profile(self, server, workload, clients=clients, seconds=seconds, variant=variant)
                 check = oracle.check(conn, snapshot=True, business_id=data.BUSINESS_ID, since=since)

@@ -138,7 +138,7 @@ def webhooks(run, *, db: str, raw_db: str, rounds: int, seconds: float, clients:
     with Receiver() as receiver, run.cluster.connect(raw_db, autocommit=True) as raw_conn, \
             run.cluster.connect(db, autocommit=True) as conn:
         # The posting phase's B3 server (started once per run; WEBHOOK_ALLOW_PRIVATE_TARGETS is set on it).
-        key = ("gthread", run.plan.caches[0])
+        key = ("gthread", run.plan.caches[0], ())  # AppVariant("gthread", cache).server_key
         server = run.app_servers([key])[key]
         from bench.pg import StatementCounter
 
