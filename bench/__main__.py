@@ -50,6 +50,9 @@ def main(argv=None) -> int:
                         help="on (default): B3W/B3WL, one subscribed endpoint and the worker delivering, in many:8")
     parser.add_argument("--profile-seconds", type=float, help="seconds of the profile phase's run (default: run 4, "
                                                               "smoke 0.5)")
+    parser.add_argument("--coalesce", action="store_true",
+                        help="also the API with coalescing off (B3t) and on (B3c) on gunicorn 2 workers x 8 threads, "
+                             "with each cache (B3tL, B3cL)")
     args = parser.parse_args(argv)
     plan = runner.smoke_plan() if args.mode == "smoke" else runner.full_plan()
     try:
@@ -81,6 +84,7 @@ def main(argv=None) -> int:
         caches=caches or plan.caches,
         webhooks=(args.webhooks != "off") if args.webhooks else any(a.webhooks for a in plan.app),
         server_cells=server_cells, webhook_cells=webhook_cells,
+        coalesce=args.coalesce or any(a.tag for a in plan.app),
         server_caches=None if args.caches else
         tuple(dict.fromkeys(a.cache for a in plan.app if a.server != "gthread")) or None)
     if args.profile_seconds:

@@ -213,6 +213,23 @@ class B3Client:
 
 
 CLIENTS = {"B1": B1Client, "B2": B2Client, "B3": B3Client}
+# --- coalescing (``python -m bench run --coalesce``): B3 against a gunicorn of 2 workers x 8 threads,
+# coalescing off (B3t) and on (B3c), so the two differ only in WALLETS_COALESCE_POSTINGS.
+COALESCE_SERVERS = {
+    "B3t": {"WEB_CONCURRENCY": "2", "WALLETS_GUNICORN_THREADS": "8", "WALLETS_COALESCE_POSTINGS": "false"},
+    "B3c": {"WEB_CONCURRENCY": "2", "WALLETS_GUNICORN_THREADS": "8", "WALLETS_COALESCE_POSTINGS": "true"},
+}
+CLIENTS.update(dict.fromkeys(COALESCE_SERVERS, B3Client))
+
+
+def batch_sizes(conn, business_id: str, since) -> dict[int, int]:
+    """Entries per coalesced batch since ``since``: a batch's entries share one wallet and one time (a
+    single posting's time is its own), so each group is one commit; {size: commits}."""
+    rows = conn.execute(
+        "SELECT n, count(*) FROM (SELECT count(*) AS n FROM wallets_ledgerentry WHERE business_id = %s "
+        "AND created_at >= %s GROUP BY wallet_id, created_at) g GROUP BY n ORDER BY n", [business_id, since]
+    ).fetchall()
+    return {int(n): int(c) for n, c in rows}
 
 
 def _client_main(variant, ctx, workload, seed, duration, *, ready, go, results):

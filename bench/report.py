@@ -83,7 +83,7 @@ def issue13(results: dict) -> list[dict]:
             add(f"API posting, {label}, 8 clients", CACHE_LABEL[cache], f">= {goal} x raw psycopg (B1)", measured,
                 None if ratio is None else ratio >= goal)
     row = _cell(results, "hot")
-    coalesced = [v for v in (row or {}) if v.startswith("B3") and "C" in v.split("-")[0]]
+    coalesced = [v for v in (row or {}) if v.startswith("B3c")]  # B3c, B3cL: coalescing on (``--coalesce``)
     if coalesced:
         for name in coalesced:
             ratio = row[name].get("ratio_to_b1")
@@ -321,6 +321,8 @@ def markdown(results: dict) -> str:
 
     lines.extend(_servers_section(results))
     lines.extend(_profile_section(results))
+    lines += _coalescing(results)
+
     cap_rows = [r for r in posting if "B3" in r and r["B3"].get("app_cpu_ms_per_op")]
     if cap_rows:
         lines.append("")
@@ -499,4 +501,38 @@ def _profile_section(results: dict) -> list[str]:
         lines.append(_row(["---"] * 3))
         lines.extend(_row([f"`{f['frame']}`", _fmt(f["ms_per_req"], 3), f"{f['share']:.0%}"]) for f in prof["self"])
         lines.append("")
+    return lines
+
+
+def _coalescing(results: dict) -> list[str]:
+    """``--coalesce``: B3 on gunicorn 2x8 threads with coalescing off (B3t) and on (B3c), and the batch sizes."""
+    rows = [r for r in results.get("posting", []) if "B3c" in r]
+    if not rows:
+        return []
+    lines = ["", "## Coalescing: B3 on gunicorn 2 workers x 8 threads, coalescing off (B3t) and on (B3c)", ""]
+    header = ["workload", "clients", "B1 req/s", "B3 req/s (B3/B1)", "B3t req/s (B3t/B1)", "B3c req/s (B3c/B1)",
+              "B3c/B3t", "B3t p50/p99 ms", "B3c p50/p99 ms", "B3c app CPU ms/req", "B3c commits by entries"]
+    lines.append(_row(header))
+    lines.append(_row(["---"] * len(header)))
+    runs = results.get("posting_runs", [])
+    for row in rows:
+        def fig(v: str, row=row) -> str:
+            f = row.get(v, {})
+            return f"{_fmt(f.get('throughput'), 0)} ({_fmt(f.get('ratio_to_b1'), 2)})"
+        sizes: dict[int, int] = {}
+        for r in runs:
+            if r["variant"] == "B3c" and r["workload"] == row["workload"] and r["clients"] == row["clients"]:
+                for n, c in r.get("batch_sizes", {}).items():
+                    sizes[int(n)] = sizes.get(int(n), 0) + c
+        entries = sum(n * c for n, c in sizes.items())
+        mean = entries / sum(sizes.values()) if sizes else None
+        t, c = row.get("B3t", {}), row.get("B3c", {})
+        gain = c["throughput"] / t["throughput"] if t.get("throughput") and c.get("throughput") else None
+        lines.append(_row([
+            row["workload"], row["clients"], _fmt(row.get("B1", {}).get("throughput"), 0), fig("B3"), fig("B3t"),
+            fig("B3c"), _fmt(gain, 2), f"{_fmt(t.get('p50'), 1)} / {_fmt(t.get('p99'), 1)}",
+            f"{_fmt(c.get('p50'), 1)} / {_fmt(c.get('p99'), 1)}", _fmt(c.get("app_cpu_ms_per_op"), 2),
+            (f"mean {_fmt(mean, 2)}, max {max(sizes)}: " + ", ".join(f"{n}:{k}" for n, k in sorted(sizes.items())[:8]))
+            if sizes else "–",
+        ]))
     return lines

@@ -17,7 +17,8 @@ Phases (each recorded, a failing phase is reported and does not hide the others)
 6. debits on wallets with many grants against plain wallets (``grants``, figures only);
 7. webhooks: API posting with one subscribed endpoint against none and against raw SQL, and the
    worker's delivery rate (``bench/webhooks.py``);
-8. a full invariant check of both databases.
+8. pooling: persistent connections, Django's psycopg pool and PgBouncer, interleaved (``bench/pooling.py``);
+9. a full invariant check of both databases.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import data, grants, pages, paths, posting, report, webhooks
+from bench import data, grants, pages, paths, pooling, posting, report, webhooks
 from bench import profile as profiling
 from bench.pg import PrivateCluster, StatementCounter, machine_info, process_tree_cpu_seconds
 from bench.servers import SERVERS, Gunicorn, PgBouncer, Redis, app_server, stop_all
@@ -79,14 +80,19 @@ class AppVariant:
 
 def app_variants(*, servers=("gthread",), caches=CACHES, webhooks: bool = True,
                  server_cells: tuple[str, ...] | None = None, webhook_cells: tuple[str, ...] | None = None,
-                 server_caches: tuple[str, ...] | None = None) -> tuple[AppVariant, ...]:
+                 server_caches: tuple[str, ...] | None = None, coalesce: bool = False) -> tuple[AppVariant, ...]:
     """gthread with every cache; the other servers with every cache (or ``server_caches``) in
-    ``server_cells``; webhooks on (gthread, every cache) in ``webhook_cells``."""
+    ``server_cells``; webhooks on (gthread, every cache) in ``webhook_cells``; with ``coalesce``,
+    gunicorn 2 workers x 8 threads with coalescing off (B3t) and on (B3c), every cache, every cell
+    (``posting.COALESCE_SERVERS``)."""
     out = [AppVariant("gthread", cache) for cache in caches]
     out += [AppVariant(server, cache, only=server_cells) for server in servers if server != "gthread"
             for cache in caches if server_caches is None or cache in server_caches]
     if webhooks:
         out += [AppVariant("gthread", cache, webhooks=True, only=webhook_cells) for cache in caches]
+    if coalesce:
+        out += [AppVariant("gthread", cache, tag=name.removeprefix("B3"), env=tuple(env.items()))
+                for name, env in posting.COALESCE_SERVERS.items() for cache in caches]
     return tuple(out)
 
 
@@ -103,7 +109,7 @@ class Plan:
     webhooks_seconds: float = 3.0
     workers: int | None = None  # processes per application server; None: gunicorn.conf.py's
     phases: tuple[str, ...] = ("reads", "pages", "reconcile", "posting", "profile", "pgbouncer", "bulk", "grants",
-                               "webhooks")
+                               "webhooks", "pooling")
 
     @property
     def variants(self) -> tuple[str, ...]:
@@ -276,6 +282,8 @@ class Run:
                 "SELECT count(*) FROM wallets_ledgerentry WHERE business_id = %s AND created_at >= %s",
                 [data.BUSINESS_ID, since]).fetchone()[0]
             result["entries_in_db"] = written
+            if variant.split("-")[0].removesuffix("L") in posting.COALESCE_SERVERS:  # B3t, B3c, B3tL, B3cL
+                result["batch_sizes"] = posting.batch_sizes(conn, data.BUSINESS_ID, since)
             if written != result["written"]:
                 check.ok = False
                 check.problems["entries written != successes reported to clients"] = written - result["written"]
@@ -319,7 +327,7 @@ class Run:
                             hooks.off()
                         since = datetime.datetime.now(datetime.UTC)
                         result = self._measure(variant, workload, clients=clients, seconds=seconds,
-                                               round_no=round_no, server=server, counter=counter,
+                                               round_no=round_no, server=servers.get(variant, server), counter=counter,
                                                counter_raw=counter_raw, conn=conn, raw_conn=raw_conn)
                         if app and hooks:
                             hooks.check(result, conn, since=since, enabled=app.webhooks)
@@ -374,6 +382,15 @@ class Run:
             if not full.ok:
                 self.void.append(f"pgbouncer run broke invariants: {full.problems}")
         self.log(f"pgbouncer: B3 many x8 {result['throughput']:.0f}/s, invariants {'ok' if full.ok else 'BROKEN'}")
+
+    def pooling_phase(self) -> None:
+        """Persistent connections, Django's psycopg pool and PgBouncer, interleaved (``bench/pooling.py``)."""
+        smoke = self.plan.mode == "smoke"
+        self.results["pooling"] = pooling.pooling(self, db=DB, rounds=1 if smoke else 3, seconds=0.5 if smoke else 2.0,
+                                                  workers=1 if smoke else None)
+        for row in self.results["pooling"]["summary"]:
+            self.log(f"pooling {row['cell']} {row['config']}: {row['throughput']}/s (x{row['ratio_to_b1']} of B1), "
+                     f"{row['server_connections_peak']} server connections")
 
     def reads_phase(self) -> None:
         with self.cluster.connect(DB, autocommit=True) as conn:

@@ -56,10 +56,11 @@ class Gunicorn(_Gunicorn):
     def __init__(self, database_url: str, *, access_log: bool = False, extra_env: dict[str, str] | None = None,
                  kind: str = "gthread", workers: int | None = None):
         conf = _conf()
-        self.n_workers = workers or conf["workers"]
         env = dict(extra_env or {})
         if workers:
-            env["WEB_CONCURRENCY"] = str(workers)
+            env.setdefault("WEB_CONCURRENCY", str(workers))  # a caller's own WEB_CONCURRENCY wins
+        self.n_workers = int(env.get("WEB_CONCURRENCY", conf["workers"]))
+        self.n_threads = int(env.get("WALLETS_GUNICORN_THREADS", conf["threads"]))
         if kind == "sync":
             env |= {"WALLETS_GUNICORN_WORKER_CLASS": "sync", "WALLETS_GUNICORN_THREADS": "1",
                     "WEB_CONCURRENCY": str(self.n_workers * conf["threads"])}
@@ -80,7 +81,7 @@ class Gunicorn(_Gunicorn):
         if self.kind == "uvicorn":
             return (f"gunicorn {UVICORN_WORKER} workers={self.n_workers} (ASGI, walletproject.asgi) "
                     f"keepalive={conf['keepalive']}s")
-        return (f"gunicorn {conf['worker_class']} workers={self.n_workers} threads={conf['threads']} "
+        return (f"gunicorn {conf['worker_class']} workers={self.n_workers} threads={self.n_threads} "
                 f"keepalive={conf['keepalive']}s")
 
     def launch(self) -> None:

@@ -115,3 +115,20 @@ def chromium():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+# --- The partitioned layout (docs/partitions.md) -------------------------------------------------
+# WALLETS_TEST_PARTITIONED=1 runs the session on the multi-node rehearsal's layout: the ledger and
+# wallet tables hash-partitioned by business_id, two partitions on a second cluster (postgres_fdw),
+# `business` on one of those, `other_business` on a local one.
+if os.environ.get("WALLETS_TEST_PARTITIONED"):
+    from tests.scaleout.partitioned import fixtures as _partitioned
+
+    business = _partitioned.business  # on a shard
+    other_business = _partitioned.other_business  # on a local partition
+    shard_cluster = _partitioned.shard_cluster
+    partitioned_session = _partitioned.partitioned_session
+
+    @pytest.fixture(autouse=True, scope="session")
+    def _on_the_partitioned_layout(partitioned_session):
+        return partitioned_session

@@ -105,6 +105,8 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # instead of failing with "database is locked" on lock upgrade.
     _db.setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
 elif _db["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend with a health check that sends nothing while the socket is quiet.
+    _db["ENGINE"] = "walletproject.db.postgresql"
     _db["CONN_MAX_AGE"] = env.int("WALLETS_DB_CONN_MAX_AGE", default=60)
     _db["CONN_HEALTH_CHECKS"] = True
     # A stuck client must not hold a wallet row forever: bounded lock waits and statements.
@@ -115,9 +117,46 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
     )
     _db.setdefault("OPTIONS", {}).setdefault("options", _timeouts)
     _db["OPTIONS"].setdefault("connect_timeout", env.int("WALLETS_DB_CONNECT_TIMEOUT_S", default=5))
+    # WALLETS_DB_POOL=min:max: Django's psycopg pool per process instead of one persistent connection
+    # per thread (docs/sharding.md, "Connection pooling"); Django requires CONN_MAX_AGE=0 with it.
+    if _pool := env.str("WALLETS_DB_POOL", default=""):
+        _min, _, _max = _pool.partition(":")
+        if not (_min.isdigit() and _max.isdigit() and int(_max) > 0 and int(_min) <= int(_max)):
+            raise ImproperlyConfigured(f"WALLETS_DB_POOL must be min:max, 0 <= min <= max, max > 0; got {_pool!r}")
+        _db["CONN_MAX_AGE"] = 0
+        _db["OPTIONS"]["pool"] = {"min_size": int(_min), "max_size": int(_max),
+                                  "timeout": env.float("WALLETS_DB_POOL_TIMEOUT_S", default=10.0)}
 _db.setdefault("TEST", {})
 if env.str("WALLETS_DB_TEST_NAME", default=""):
     _db["TEST"]["NAME"] = env.str("WALLETS_DB_TEST_NAME")
+
+# --- Read replicas (docs/operations.md, "Read replicas") ------------------------------------
+# DATABASE_REPLICA_URLS: comma-separated standbys of DATABASE_URL, each an alias replica_0, replica_1 …
+# with default's engine options. Only the views that opt in (walletproject.db_router.reads_from_replica:
+# dashboard pages, ledger history, statements, exports, analytics) read them; empty: everything on default.
+DATABASE_REPLICA_URLS = env.list("DATABASE_REPLICA_URLS", default=[])
+WALLETS_REPLICA_MAX_LAG_SECONDS = env.float("WALLETS_REPLICA_MAX_LAG_SECONDS", default=5.0)
+WALLETS_REPLICA_STICKY_SECONDS = env.float("WALLETS_REPLICA_STICKY_SECONDS", default=5.0)
+WALLETS_REPLICA_CHECK_SECONDS = env.float("WALLETS_REPLICA_CHECK_SECONDS", default=1.0)
+for _n, _replica_url in enumerate(DATABASE_REPLICA_URLS):
+    _replica = env.db_url_config(_replica_url)
+    _both_postgresql = "postgresql" in _replica["ENGINE"] and "postgresql" in _db["ENGINE"]
+    if _replica["ENGINE"] != _db["ENGINE"] and not _both_postgresql:
+        raise ImproperlyConfigured(f"DATABASE_REPLICA_URLS[{_n}] is {_replica['ENGINE']}, DATABASE_URL {_db['ENGINE']}")
+    _replica["ENGINE"] = _db["ENGINE"]  # the primary's backend class, whatever the URL's scheme named
+    for _name in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS"):
+        if _name in _db:
+            _replica[_name] = _db[_name]
+    _replica["OPTIONS"] = {**_db.get("OPTIONS", {}), **_replica.get("OPTIONS", {})}
+    # A replica that does not answer must cost little: reads fall back to default.
+    _replica["OPTIONS"]["connect_timeout"] = env.int("WALLETS_REPLICA_CONNECT_TIMEOUT_S", default=2)
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES[f"replica_{_n}"] = _replica
+if DATABASE_REPLICA_URLS:
+    DATABASE_ROUTERS = ["walletproject.db_router.ReplicaRouter"]
+    # After sessions and authentication: remembers a client's write for WALLETS_REPLICA_STICKY_SECONDS.
+    MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+                      "walletproject.db_router.ReadYourWritesMiddleware")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -131,11 +170,10 @@ if "redis" in CACHES["default"]["BACKEND"].lower():
     CACHES["default"].setdefault("OPTIONS", {}).setdefault(
         "socket_connect_timeout", env.float("WALLETS_CACHE_CONNECT_TIMEOUT_S", default=0.25))
     CACHES["default"]["OPTIONS"].setdefault("socket_timeout", env.float("WALLETS_CACHE_TIMEOUT_S", default=0.5))
-# Found API keys are cached per process for this many seconds, under a version kept in the cache
-# above. A revocation bumps the version, which reaches other processes only through a shared cache,
-# so with the per-process default the key cache is off and a revoked key fails at once everywhere.
-_shared_cache = "locmem" not in CACHES["default"]["BACKEND"].lower()
-WALLETS_API_KEY_CACHE_SECONDS = env.float("WALLETS_API_KEY_CACHE_SECONDS", default=2.0 if _shared_cache else 0.0)
+# Found API keys are kept per process for this many seconds (0: never). Every use is still confirmed
+# against the database (a primary-key lookup, or inside a posting's own lock statement), so a revoked
+# key fails at once in every process, with or without a shared cache (wallets/services/api_keys.py).
+WALLETS_API_KEY_CACHE_SECONDS = env.float("WALLETS_API_KEY_CACHE_SECONDS", default=300.0)
 
 # --- Background tasks (django.tasks) --------------------------------------------------------
 # Django's own tasks framework. By default its queue is a table in the app's database (django-tasks-db),
@@ -172,6 +210,15 @@ WALLETS_BULK_MAX_BYTES = env.int("WALLETS_BULK_MAX_BYTES", default=2 * 1024 * 10
 WALLETS_BULK_MAX_ROWS = env.int("WALLETS_BULK_MAX_ROWS", default=5_000)
 WALLETS_BULK_BATCH_SIZE = env.int("WALLETS_BULK_BATCH_SIZE", default=500)
 WALLETS_BULK_STALL_SECONDS = env.float("WALLETS_BULK_STALL_SECONDS", default=120.0)
+
+# Coalescing (wallets/ledger/coalesce.py, docs/architecture.md#coalescing-postings): concurrent
+# postings on one wallet in one process share one lock and one commit. Off by default; it helps only
+# a hot wallet served by several threads of one process (gthread with WALLETS_GUNICORN_THREADS > 2).
+WALLETS_COALESCE_POSTINGS = env.bool("WALLETS_COALESCE_POSTINGS", default=False)
+WALLETS_COALESCE_MAX_BATCH = env.int("WALLETS_COALESCE_MAX_BATCH", default=64)
+# How long a queued posting waits for its turn before it posts alone (taken into a batch, it waits for
+# the batch's answer).
+WALLETS_COALESCE_WAIT_S = env.float("WALLETS_COALESCE_WAIT_S", default=5.0)
 
 # --- Webhooks (API-NOTES, "Webhooks") -------------------------------------------------------
 # Seconds between a failed attempt and the next: Dodo's schedule (5 s, 5 min, 30 min, 2 h, 5 h,

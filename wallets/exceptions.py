@@ -57,6 +57,14 @@ class InvalidInput(WalletError):
         self.errors = errors or {}
 
 
+class ApiKeyRevoked(WalletError):
+    """The posting's API key was revoked (or deleted) after this process cached it: found by the
+    posting's own lock statement (``wallets.services.api_keys``)."""
+
+    code = "UNAUTHORIZED"
+    default_message = "Invalid or revoked API key."
+
+
 class NotAllowed(WalletError):
     """The person lacks the role for this action (e.g. approving their own request)."""
 

@@ -763,7 +763,10 @@ class WebhookDelivery(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "webhook deliveries"
         constraints = [
-            models.UniqueConstraint(fields=["event", "endpoint"], name="webhook_delivery_once_per_endpoint"),
+            # business_id first, as in every unique key here: the table can be distributed by business.
+            models.UniqueConstraint(
+                fields=["business", "event", "endpoint"], name="webhook_delivery_once_per_endpoint"
+            ),
             models.CheckConstraint(
                 condition=Q(status="pending", next_attempt_at__isnull=False)
                 | (~Q(status="pending") & Q(next_attempt_at__isnull=True)),

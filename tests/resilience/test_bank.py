@@ -8,6 +8,7 @@ at every read. Afterwards ``bank.check`` compares every answer with the ledger.
 
 import itertools
 import threading
+from collections import Counter
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ from tests.resilience.harness import scaled
 from tests.support import oracle
 from wallets import ledger, services
 from wallets.exceptions import IdempotencyKeyReused, InsufficientFunds
+from wallets.ledger import coalesce
 from wallets.services.actors import Actor
 from wallets.services.api_keys import api_key_create, business_get_or_create
 
@@ -196,5 +198,77 @@ def test_bank_through_http_api(gunicorn_server):
     assert stats.get(bank.OK, 0) > 0
     assert stats.get(bank.INSUFFICIENT, 0) > 0
     assert stats.get(bank.REPLAYED, 0) > 0
+    problems = final_check(outcomes, wallets)
+    assert problems == [], server.log_tail()
+
+
+# --- Coalescing on (wallets/ledger/coalesce.py) ----------------------------------------------------
+
+
+def coalesced_batches(business_id: str) -> Counter:
+    """Batches that wrote more than one entry, by size: a batch's entries share one time on one wallet
+    (single postings never do: each reads the clock after its own lock)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM wallets_ledgerentry WHERE business_id = %s "
+                       "GROUP BY wallet_id, created_at HAVING count(*) > 1", [business_id])
+        return Counter(n for (n,) in cursor.fetchall())
+
+
+@pytest.mark.slow
+def test_bank_through_services_coalescing(reference_data, settings):
+    """The services bank with coalescing on: 16 threads of one process, half of them on the hot
+    wallet, so its postings queue and go in batches."""
+    settings.WALLETS_COALESCE_POSTINGS = True
+    business = business_get_or_create(name="Bank coalesced")[0]
+    wallets, hot = make_wallets(business)
+    workload = bank.BankWorkload(wallets=wallets, hot=hot, seed=3)
+    before = Counter(coalesce.batch_sizes)
+    finish_readers = start_readers(db_snapshot_read)
+
+    outcomes = bank.run_workers(workload, workers=WORKERS, ops_per_worker=scaled(80),
+                                post=post_through_services(business.id), on_exit=lambda: connection.close())  # noqa: PLW0108 - each worker closes its own thread's connection
+    reader_problems, _ = finish_readers()
+
+    assert reader_problems == []
+    stats = bank.summary(outcomes)
+    batches = +(coalesce.batch_sizes - before)
+    print(f"bank/services coalesced: {WORKERS} workers, {stats}, batches by size {dict(sorted(batches.items()))}")
+    assert stats["requests"] == WORKERS * scaled(80)
+    assert stats.get(bank.ERROR, 0) == 0
+    assert stats.get(bank.INSUFFICIENT, 0) > 0
+    assert stats.get(bank.REPLAYED, 0) > 0
+    assert stats.get(bank.REUSED, 0) > 0
+    assert sum(n for size, n in batches.items() if size > 1) > 0, "nothing was coalesced"
+    assert sum(coalesced_batches(business.id).values()) > 0
+    assert final_check(outcomes, wallets) == []
+
+
+@pytest.mark.slow
+def test_bank_through_http_api_coalescing(gunicorn_server):
+    """The HTTP bank against gunicorn gthread, 2 workers of 8 threads, coalescing on."""
+    business = business_get_or_create(name="Bank HTTP coalesced")[0]
+    _, raw_key = api_key_create(business=business, name="bank")
+    wallets, hot = make_wallets(business)
+    server = gunicorn_server(workers=2, threads=8, env={"WALLETS_COALESCE_POSTINGS": "true"})
+    headers = {"Authorization": f"Bearer {raw_key}"}
+    workload = bank.BankWorkload(wallets=wallets, hot=hot, seed=4)
+
+    clients = [httpx.Client(base_url=server.url, headers=headers, timeout=60) for _ in range(WORKERS)]
+    finish_db_readers = start_readers(db_snapshot_read, count=1)
+    outcomes = bank.run_workers(workload, workers=WORKERS, ops_per_worker=scaled(30),
+                                post=lambda worker, body: http_post(clients[worker], body))
+    db_problems, _ = finish_db_readers()
+    for client in clients:
+        client.close()
+
+    assert db_problems == []
+    stats = bank.summary(outcomes)
+    batches = coalesced_batches(business.id)
+    print(f"bank/http coalesced: {WORKERS} clients, gunicorn 2x8 threads, {stats}, "
+          f"batches of 2+ entries by size {dict(sorted(batches.items()))}")
+    assert stats.get(bank.OK, 0) > 0
+    assert stats.get(bank.INSUFFICIENT, 0) > 0
+    assert stats.get(bank.REPLAYED, 0) > 0
+    assert sum(batches.values()) > 0, "nothing was coalesced"
     problems = final_check(outcomes, wallets)
     assert problems == [], server.log_tail()

@@ -9,6 +9,7 @@ programs): ``WALLETS_MODEL_PROFILE=long pytest tests/resilience/test_model_ledge
 
 import hashlib
 import os
+from collections import Counter
 from dataclasses import dataclass
 
 import pytest
@@ -17,9 +18,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
+from tests.ledger.coalescing import Posters, held, lock_wallet_row
 from tests.support import oracle
 from wallets import ledger, services
 from wallets.exceptions import BalanceOverflow, CustomerNotFound, IdempotencyKeyReused, InsufficientFunds
+from wallets.ledger import coalesce
 from wallets.models import LedgerEntry, Wallet
 from wallets.money import INT64_MAX
 from wallets.services.actors import Actor
@@ -35,6 +38,12 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 PROFILE = "wallets-model-" + os.environ.get("WALLETS_MODEL_PROFILE", "ci")
+#: The coalescing variant runs fewer programs: each commits (its threads need to see the rows).
+COALESCED_EXAMPLES = {"wallets-model-ci": 8}.get(PROFILE, 100)
+
+
+def settings_for(profile: str, **changes):
+    return settings(settings.get_profile(profile), **changes)
 
 ACTOR = Actor.command("model")
 CURRENCIES = ["USD", "INR", "JPY"]  # USD and INR exist at creation, JPY on the first credit
@@ -224,3 +233,46 @@ class LedgerMachine(RuleBasedStateMachine):
 
 def test_ledger_matches_the_model(db):
     run_state_machine_as_test(LedgerMachine, settings=settings.get_profile(PROFILE))
+
+
+class CoalescedLedgerMachine(LedgerMachine):
+    """The same machine with coalescing on, and one more rule: several postings on one wallet at
+    once, from threads of this process, made into one batch (``tests/ledger/coalescing.py``). The
+    model applies them in the order they queued; each answer must be the model's."""
+
+    @rule(customer=LedgerMachine.customers, currency=st.sampled_from(["USD", "INR"]),
+          postings=st.lists(st.tuples(amounts, st.booleans(), st.one_of(st.none(), st.sampled_from(KEYS)),
+                                      st.sampled_from(REASONS)), min_size=2, max_size=6))
+    def post_together(self, customer, currency, postings):
+        wallet = Wallet.objects.get(customer_id=customer.id, currency=currency)  # made with the customer
+        before = Counter(coalesce.batch_sizes)
+        posters = Posters(self.business_ids[customer.business], customer.id, currency, actor=ACTOR)
+        with held(lock_wallet_row(wallet.id)):
+            for amount, is_credit, key, reason in postings:
+                posters.start(amount=amount, is_credit=is_credit, idempotency_key=key, reason=reason)
+        answers = posters.join()
+        # The first alone (it waited on the lock), then the rest as one batch (of one: alone too).
+        assert +(coalesce.batch_sizes - before) == Counter([1, len(postings) - 1])
+        refusals = {"reused": IdempotencyKeyReused, "insufficient": InsufficientFunds, "overflow": BalanceOverflow}
+        for (amount, is_credit, key, reason), got in zip(postings, answers, strict=True):
+            verdict = self._apply(customer, currency, amount, is_credit, key, reason)
+            if verdict in refusals:
+                assert isinstance(got, refusals[verdict]), (verdict, got)
+                self.steps["refused"] += 1
+                continue
+            assert not isinstance(got, Exception), (verdict, got)
+            self.steps["accepted"] += 1
+            assert got.replayed == (verdict == "replay")
+            if verdict == "replay":
+                assert got.balance == self.keys[(customer.id, key)][1]
+            else:
+                assert got.balance == self.balances[(customer.id, currency)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ledger_matches_the_model_with_coalescing(reference_data, settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("coalescing is off on SQLite: test_ledger_matches_the_model covers it there")
+    settings.WALLETS_COALESCE_POSTINGS = True
+    run_state_machine_as_test(CoalescedLedgerMachine,
+                              settings=settings_for(PROFILE, max_examples=COALESCED_EXAMPLES))

@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 from tests.resilience.conftest import live_database_url
 from tests.support.servers import REPO_ROOT, manage
 from wallets import services
+from wallets.models import LedgerEntry
 from wallets.selectors import api_keys as api_key_selectors
 from wallets.services.api_keys import api_key_authenticate, api_key_create
 
@@ -109,14 +110,24 @@ def redis_cache_env():
         client.delete(*keys)
 
 
-def test_a_revoked_key_fails_at_once_in_every_gunicorn_worker(gunicorn_server, business, redis_cache_env):
+@pytest.mark.parametrize("cache", ["local memory", "redis"])
+def test_a_revoked_key_fails_at_once_in_every_gunicorn_worker(gunicorn_server, business, redis_cache_env, cache):
+    """Every worker has the key in its own cache; the revocation reaches none of them, yet the very next
+    read and the very next posting fail in each (confirmed by primary key, and in the posting's lock)."""
+    env = redis_cache_env if cache == "redis" else {}
     api_key, raw_key = api_key_create(business=business)
-    server = gunicorn_server(workers=3, env=redis_cache_env)
+    customer_id = services.customer_create(business_id=business.id, email="k@example.com", name="K")[0].id
+    path = f"/customers/{customer_id}/wallets/ledger-entries"
+    body = {"amount": 5, "currency": "USD", "entry_type": "credit"}
+    server = gunicorn_server(workers=3, env=env)
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {raw_key}"}, timeout=10) as client:
         assert all(client.get("/customers").status_code == 200 for _ in range(12))  # every worker knows the key
-        manage("revoke_api_key", api_key.id, database_url=live_database_url(), env=redis_cache_env)
+        assert all(client.post(path, json=body).status_code == 200 for _ in range(12))
+        manage("revoke_api_key", api_key.id, database_url=live_database_url(), env=env)
         statuses = [client.get("/customers").status_code for _ in range(12)]
-    assert statuses == [401] * 12
+        statuses += [client.post(path, json=body).status_code for _ in range(12)]
+    assert statuses == [401] * 24
+    assert LedgerEntry.objects.filter(customer_id=customer_id).count() == 12
 
 
 def test_rate_limit_is_shared_by_gunicorn_workers(gunicorn_server, business, redis_cache_env):

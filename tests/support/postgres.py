@@ -153,3 +153,52 @@ class PrivatePostgres:
             self.stop()
         if not self.keep:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+# A primary that streams its WAL to standbys (``PrivateStandby``): the default initdb pg_hba already
+# trusts replication from loopback; the line is written anyway, so the intent is in the file.
+# Throw-away clusters: no fsync (the migrations' many commits are most of a test's set-up time). Commits
+# still write their WAL at once (synchronous_commit on), so the standby's lag is what production sees,
+# not the WAL writer's delay. The standby copies these settings with the data directory.
+PRIMARY_SETTINGS = {**TEST_SETTINGS, "wal_level": "replica", "max_wal_senders": "5", "wal_keep_size": "'64MB'",
+                    "fsync": "off"}
+
+
+class PrivateStandby(PrivatePostgres):
+    """A hot standby of ``primary`` (a started ``PrivatePostgres`` made with ``PRIMARY_SETTINGS``):
+    ``pg_basebackup -R`` of it into a new directory, its own port and socket, ``hot_standby=on``.
+
+    ``init()`` copies the primary (started or not: the copy is whatever the primary holds then),
+    ``start()`` streams from it; ``replay_pause()``/``replay_resume()`` stop and restart applying the
+    WAL that keeps arriving (the standby's lag grows meanwhile)."""
+
+    def __init__(self, primary: PrivatePostgres, *, keep: bool = False):
+        super().__init__(settings={}, keep=keep, prefix="wallets-standby-")
+        self.primary = primary
+
+    def init(self) -> PrivateStandby:
+        hba = self.primary.data / "pg_hba.conf"
+        line = "host replication postgres 127.0.0.1/32 trust\n"
+        if line not in hba.read_text():
+            self.primary._run("sh", "-c", f"printf '{line}' >> {hba}")
+            self.primary.psql("SELECT pg_reload_conf()")
+        self._run(self.bindir / "pg_basebackup", "-h", "127.0.0.1", "-p", self.primary.port, "-U", "postgres",
+                  "-D", self.data, "-R", "-X", "stream", "-c", "fast", "--no-sync")
+        conf = {"port": str(self.port), "listen_addresses": "'127.0.0.1'",
+                "unix_socket_directories": f"'{self.root}'", "hot_standby": "on",
+                # Queries on the standby are not cancelled for WAL that conflicts with them (a test reads
+                # while the primary writes); a paused replay waits for them instead.
+                "max_standby_streaming_delay": "-1", "hot_standby_feedback": "on"}
+        with open(self.data / "postgresql.auto.conf", "a") as handle:
+            handle.write("".join(f"{name} = {value}\n" for name, value in conf.items()))
+        return self
+
+    def replay_pause(self) -> None:
+        self.psql("SELECT pg_wal_replay_pause()")
+
+    def replay_resume(self) -> None:
+        self.psql("SELECT pg_wal_replay_resume()")
+
+    def replayed(self, lsn: str) -> bool:
+        """Has the standby applied the primary's WAL up to ``lsn`` (``pg_current_wal_lsn()`` there)?"""
+        return self.psql(f"SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn").strip() == "t"

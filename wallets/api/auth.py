@@ -4,13 +4,15 @@ Either way the request carries an ``ApiPrincipal``: the one business it may see,
 write, and the actor recorded on ledger entries.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rest_framework import authentication, exceptions, permissions
 
 from wallets.models import LedgerEntry
 from wallets.services.actors import Actor
-from wallets.services.api_keys import api_key_authenticate
+from wallets.services.api_keys import api_key_confirm, api_key_identify
+
+REVOKED = "Invalid or revoked API key."
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +20,10 @@ class ApiPrincipal:
     business_id: str
     read_only: bool
     actor: Actor
+    #: The API key's id while it is known from this process's cache only: it must be confirmed before
+    #: anything is answered (``HasBusiness``), or by the posting's own lock statement on the actions a
+    #: viewset lists in ``confirms_api_key`` (see ``wallets.services.api_keys``).
+    unconfirmed_key: str | None = None
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -33,11 +39,13 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid API key.") from exc
         if scheme.lower() != "bearer" or not token.strip():
             raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer <API key>'.")
-        api_key = api_key_authenticate(token.strip())
-        if api_key is None:
-            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        found = api_key_identify(token.strip())
+        if found is None:
+            raise exceptions.AuthenticationFailed(REVOKED)
+        api_key, fresh = found
         principal = ApiPrincipal(
-            business_id=api_key.business_id, read_only=api_key.read_only, actor=Actor.api_key(api_key.id)
+            business_id=api_key.business_id, read_only=api_key.read_only, actor=Actor.api_key(api_key.id),
+            unconfirmed_key=None if fresh else api_key.id,
         )
         return (None, principal)
 
@@ -76,8 +84,38 @@ class HasBusiness(permissions.BasePermission):
         principal = request.auth
         if not isinstance(principal, ApiPrincipal):
             raise exceptions.NotAuthenticated("Missing API key: send 'Authorization: Bearer <API key>'.")
+        if principal.unconfirmed_key is not None and (
+            principal.read_only or getattr(view, "action", None) not in getattr(view, "confirms_api_key", ())
+        ):
+            principal = confirmed(request)
         if request.method in permissions.SAFE_METHODS:
             return True
         if principal.read_only and principal.actor.type == LedgerEntry.ActorType.USER:
             self.message = "Your role may read but not change balances or customers."
         return not principal.read_only
+
+
+def confirmed(request) -> ApiPrincipal:
+    """The request's principal with its cached API key confirmed (one primary-key lookup); a key
+    revoked since it was cached fails authentication here."""
+    principal = request.auth
+    assert isinstance(principal, ApiPrincipal)
+    assert principal.unconfirmed_key is not None
+    api_key = api_key_confirm(principal.unconfirmed_key)
+    if api_key is None:
+        raise exceptions.AuthenticationFailed(REVOKED)
+    request.auth = principal = replace(principal, read_only=api_key.read_only, unconfirmed_key=None)
+    return principal
+
+
+def unconfirmed_key_revoked(request) -> bool:
+    """For an error answered before a cached key was confirmed (a refused body on a posting path):
+    whether the key was revoked meanwhile, so the answer is the 401 a revoked key gets, not the error."""
+    principal = getattr(request, "_auth", None)
+    if not isinstance(principal, ApiPrincipal) or principal.unconfirmed_key is None:
+        return False
+    try:
+        confirmed(request)
+    except exceptions.AuthenticationFailed:
+        return True
+    return False

@@ -1,8 +1,9 @@
 """Per-key rate limit (``WALLETS_API_RATE_LIMIT``, e.g. ``6000/min``); over it is 429 with Retry-After.
 
-The count lives in Django's cache and is kept with ``cache.add`` + ``cache.incr``, which are
-atomic in Redis: the limit holds across gunicorn workers and hosts when ``CACHE_URL`` points at
-Redis (production). The local-memory default counts per process, so N workers allow up to N
+The count lives in Django's cache: with Redis (``CACHE_URL``, production) one pipelined round trip
+per request (``SET NX EX`` opens the window, ``INCR`` counts, ``TTL`` gives what is left of it),
+atomic in Redis, so the limit holds across gunicorn workers and hosts; with another cache
+``cache.add`` + ``cache.incr``. The local-memory default counts per process, so N workers allow up to N
 times the rate. (DRF's own ``SimpleRateThrottle`` reads, appends and writes back a list of
 timestamps: two workers racing both pass, so it is not used for the count.)
 
@@ -15,6 +16,7 @@ protects capacity, not money (every posting is still checked under the wallet's 
 import logging
 import math
 
+from django.core.cache.backends.redis import RedisCache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -45,18 +47,33 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
             return True
         now = self.timer()
         try:
-            count = self._count(key, now)
+            if isinstance(self.cache, RedisCache):
+                count, left = self._count_in_redis(key)
+            else:
+                count, left = self._count(key, now), None
         except Exception:  # the cache is unreachable: do not turn that into failed requests
             logger.warning("rate limit not applied: the cache is unavailable", exc_info=True)
             return True
         if count <= self.num_requests:
             return True
-        try:
-            started = self.cache.get(f"{key}:start") or now
-        except Exception:  # the cache went away mid-request: the window's full length
-            started = now
-        self.wait_seconds = max(1, math.ceil(started + self.duration - now))
+        if left is None:
+            try:
+                left = (self.cache.get(f"{key}:start") or now) + self.duration - now
+            except Exception:  # the cache went away mid-request: the window's full length
+                left = self.duration
+        self.wait_seconds = max(1, math.ceil(left))
         return False
+
+    def _count_in_redis(self, key: str) -> tuple[int, float]:
+        """The window's count after this request and its seconds left, in one round trip."""
+        full_key = self.cache.make_and_validate_key(key)
+        client = self.cache._cache.get_client(full_key, write=True)  # Django's own Redis client
+        pipe = client.pipeline(transaction=True)
+        pipe.set(full_key, 0, ex=int(self.duration), nx=True)
+        pipe.incr(full_key)
+        pipe.ttl(full_key)
+        _, count, left = pipe.execute()
+        return int(count), float(left if left > 0 else self.duration)
 
     def _count(self, key: str, now: float) -> int:
         for _ in range(2):

@@ -20,6 +20,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from wallets import exceptions as domain
+from wallets.api.auth import REVOKED, unconfirmed_key_revoked
 from wallets.http.paths import is_api_path
 
 logger = logging.getLogger("wallets.api")
@@ -69,6 +70,12 @@ def _summary(errors: dict[str, list[str]]) -> str:
 
 def exception_handler(exc, context):
     """DRF's exception hook. Anything not handled here is a bug: a 500 from the middleware."""
+    if isinstance(exc, domain.ApiKeyRevoked):  # found by the posting itself: the same 401 as authentication's
+        exc = exceptions.AuthenticationFailed(exc.message)
+    elif not isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed) and (
+        (request := context.get("request")) is not None and unconfirmed_key_revoked(request)
+    ):
+        exc = exceptions.AuthenticationFailed(REVOKED)
     if isinstance(exc, domain.WalletError):
         errors = getattr(exc, "errors", None)
         return Response(error_body(exc.code, exc.message, errors), status=_DOMAIN_STATUS.get(type(exc), 422))

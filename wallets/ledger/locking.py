@@ -53,6 +53,9 @@ class LockedWallet:
     last_entry_at: datetime.datetime | None = None
     #: Set when the business has webhooks: the step's events are written with its entries.
     alerts: Alerts | None = None
+    #: The posting API key's state (``sql.KEY_STATE_*``), read in the lock statement (``lock_wallet``
+    #: with an ``api_key_id``); ``None`` without a key, or for a key that no longer exists.
+    key_state: str | None = None
 
     def clock(self, now: datetime.datetime) -> datetime.datetime:
         """The time of a new entry: ``now``, but never before the wallet's last entry (another app
@@ -68,21 +71,22 @@ class LockedWallet:
 
 
 def lock_wallet(
-    conn: BaseDatabaseWrapper, *, business_id: str, customer_id: str, currency: str, idempotency_key: str | None
+    conn: BaseDatabaseWrapper, *, business_id: str, customer_id: str, currency: str, idempotency_key: str | None,
+    api_key_id: str | None = None,
 ) -> LockedWallet | None:
-    """Lock one wallet; with a key, the same statement finds the key's earlier entry. ``None``
-    when the wallet does not exist yet."""
+    """Lock one wallet; with an idempotency key, the same statement finds the key's earlier entry, and
+    with an ``api_key_id`` the API key's state. ``None`` when the wallet does not exist yet."""
     statements = sql.statements(conn.vendor)
     with conn.cursor() as cursor:
         if idempotency_key is None:
-            cursor.execute(statements.lock, [business_id, customer_id, currency])
+            cursor.execute(statements.lock, [api_key_id, business_id, customer_id, currency])
         else:
-            cursor.execute(statements.lock_with_key, [idempotency_key, business_id, customer_id, currency])
+            cursor.execute(statements.lock_with_key, [api_key_id, idempotency_key, business_id, customer_id, currency])
         row = cursor.fetchone()
     if row is None:
         return None
     wallet_id, balance, entry_count, created_at, held, granted, next_grant, next_hold, updated_at, *rest = row
-    webhooks, low_below, *prior = rest
+    webhooks, low_below, key_state, *prior = rest
     entry = None
     if prior and prior[0] is not None:
         row_of = dict(zip(sql.PRIOR_COLUMNS, prior, strict=True))
@@ -98,7 +102,17 @@ def lock_wallet(
         entry,
         _datetime(conn, updated_at),
         _alerts(webhooks, low_below, currency),
+        key_state,
     )
+
+
+def api_key_state(conn: BaseDatabaseWrapper, *, business_id: str, api_key_id: str) -> str | None:
+    """An API key's state (``sql.KEY_STATE_*``; ``None``: no such key of the business), for a posting
+    that has no wallet row to lock yet."""
+    with conn.cursor() as cursor:
+        cursor.execute(sql.statements(conn.vendor).key_state, [api_key_id, business_id])
+        row = cursor.fetchone()
+    return None if row is None else row[0]
 
 
 def lock_wallets(

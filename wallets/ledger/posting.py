@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from wallets import ids
 from wallets.exceptions import (
+    ApiKeyRevoked,
     BalanceOverflow,
     CaptureExceedsHold,
     CustomerNotFound,
@@ -34,10 +35,11 @@ from wallets.exceptions import (
     IdempotencyKeyReused,
     InsufficientFunds,
     InvalidExpiry,
+    NotAllowed,
     NotReversible,
     ReversalExceedsOriginal,
 )
-from wallets.ledger import effects, locking, machine, rules, sql
+from wallets.ledger import coalesce, effects, locking, machine, rules, sql
 from wallets.ledger.rules import Code
 from wallets.models import LedgerEntry
 from wallets.services.actors import Actor
@@ -86,6 +88,8 @@ class Posting:
     #: A credit that expires (a grant).
     expires_at: datetime.datetime | None = None
     metadata: dict[str, Any] | None = None
+    #: Who asked, when not the batch's actor (a coalesced batch joins several requests: ``coalesce``).
+    actor: Actor | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +100,8 @@ class Outcome:
     posting: Posting
     decision: rules.Decision
     values: dict[str, Any] | None = None
+    #: The accepted step (the wallet's state right after it), when written.
+    step: machine.Step | None = None
 
     @property
     def entry(self) -> LedgerEntry | None:
@@ -130,18 +136,28 @@ def post_in_transaction(
     reference_object_id: str | None = None,
     metadata: dict[str, Any] | None = None,
     expires_at: datetime.datetime | None = None,
+    confirm_api_key: str | None = None,
 ) -> PostingResult:
     """The posting itself, for a service that holds a transaction already and needs the posting
     to commit or roll back with its own writes (approvals). Locks the wallet row. (A dry run is
-    ``rehearse(post_in_transaction, …)``.)"""
+    ``rehearse(post_in_transaction, …)``.)
+
+    ``confirm_api_key``: the id of an API key that a caller took from a cache (the API's
+    authentication, ``wallets.services.api_keys``); the lock statement reads its state too, and a key
+    revoked or made read-only since is refused (``ApiKeyRevoked``, ``NotAllowed``) before anything
+    else is answered."""
     if amount <= 0:
         raise ValueError("amount must be positive")  # callers validate; this is a programming error
     conn = sql.connection()
     request = rules.Request(currency, amount, is_credit, reason, idempotency_key,
                             locking.kind(event_type, reference_object_id, expires_at))
     locked = locking.lock_wallet(
-        conn, business_id=business_id, customer_id=customer_id, currency=currency, idempotency_key=idempotency_key
+        conn, business_id=business_id, customer_id=customer_id, currency=currency, idempotency_key=idempotency_key,
+        api_key_id=confirm_api_key,
     )
+    if confirm_api_key is not None:
+        _check_api_key(locked.key_state if locked is not None else
+                       locking.api_key_state(conn, business_id=business_id, api_key_id=confirm_api_key))
     if locked is None:
         _check_customers(business_id, {customer_id})
         prior = None
@@ -201,7 +217,7 @@ def _in_own_transaction[**P](posting: Callable[P, PostingResult]) -> Callable[P,
         # With a key, a posting that lost a race for the key to another currency's wallet (the
         # unique constraint) runs once more, and then replays or refuses the winner.
         retry_on = (IntegrityError,) if kwargs.get("idempotency_key") is not None else ()
-        return _with_retry(lambda: posting(*args, **kwargs), retry_on=retry_on)
+        return _with_retry(lambda: posting(*args, **kwargs), retry_on=retry_on, pipelined=True)
 
     run.__name__ = run.__qualname__ = "post"
     run.__doc__ = (
@@ -211,7 +227,9 @@ def _in_own_transaction[**P](posting: Callable[P, PostingResult]) -> Callable[P,
     return run
 
 
-post = _in_own_transaction(post_in_transaction)
+#: ``post`` never coalesced: what a posting the coalescer cannot take, or a failed batch's posting, runs.
+post_alone = _in_own_transaction(post_in_transaction)
+post = coalesce.when_enabled(post_alone)
 
 
 class _RolledBack(Exception):
@@ -349,7 +367,7 @@ def _post_many_in_transaction(
             currency,
             locked[(customer_id, currency)],
             [steps[i] for i in indexes],
-            [_batch_values(postings[i], entry_ids[i], actor) for i in indexes],
+            [_batch_values(postings[i], entry_ids[i], postings[i].actor or actor) for i in indexes],
             holds_known=_holds_known(locked[(customer_id, currency)], loaded[(customer_id, currency)]),
         )
         for (customer_id, currency), indexes in by_wallet.items()
@@ -361,7 +379,8 @@ def _post_many_in_transaction(
             assert w.main_row is not None
             values[i] = w.main_row
     return BatchResult(
-        [Outcome(p, d, values.get(i)) for i, (p, d) in enumerate(zip(postings, final, strict=True))], written=True
+        [Outcome(p, d, values.get(i), steps.get(i)) for i, (p, d) in enumerate(zip(postings, final, strict=True))],
+        written=True,
     )
 
 
@@ -394,10 +413,15 @@ def _holds_known(locked: locking.LockedWallet, state: machine.WalletState) -> bo
 # --- Shared steps -----------------------------------------------------------------------------
 
 
-def _with_retry[T](run: Callable[[], T], *, retry_on: tuple[type[Exception], ...]) -> T:
+def _with_retry[T](run: Callable[[], T], *, retry_on: tuple[type[Exception], ...], pipelined: bool = False) -> T:
+    """``run`` in its own durable transaction, once more on ``retry_on``. ``pipelined``: in the
+    database driver's pipeline mode (``sql.pipeline_rest_of_transaction``), for a transaction whose
+    writes answer nothing that the code reads before the commit (a single posting)."""
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             with transaction.atomic(durable=True):
+                if pipelined:
+                    sql.pipeline_rest_of_transaction()
                 return run()
         except retry_on:
             if attempt == _ATTEMPTS:
@@ -431,6 +455,15 @@ def _used_keys(conn: BaseDatabaseWrapper, business_id: str, postings: Sequence[P
         business_id=business_id,
         keys=[(p.customer_id, p.request.idempotency_key) for p in postings if p.request.idempotency_key is not None],
     )
+
+
+def _check_api_key(state: str | None) -> None:
+    """A posting by an API key needs the key active and writable now: the API's per-process key cache
+    is confirmed here, in the lock statement's own round trip (``wallets.services.api_keys``)."""
+    if state == sql.KEY_STATE_READ_ONLY:
+        raise NotAllowed("This API key is read-only.")
+    if state != sql.KEY_STATE_OK:
+        raise ApiKeyRevoked()
 
 
 def _check_customers(business_id: str, customer_ids: set[str]) -> None:

@@ -18,6 +18,11 @@ def api_key_find_active(*, prefix: str, digest: str) -> ApiKey | None:
     return None
 
 
+def api_key_find_by_id(*, key_id: str) -> ApiKey | None:
+    """The key with this id if it is still active (``read_only`` as it is now)."""
+    return ApiKey.objects.filter(pk=key_id, revoked_at__isnull=True).only("id", "business_id", "read_only").first()
+
+
 def api_key_list(*, business_id: str):
     """The business's keys, newest first (active and revoked); never the digest."""
     return (ApiKey.objects.filter(business_id=business_id).defer("key_hash")

@@ -3,27 +3,19 @@
 The full key is returned once, by ``api_key_create``; nothing can show it again.
 
 Authentication is on every API request, so a found key is kept in the process for
-``WALLETS_API_KEY_CACHE_SECONDS`` under a *key version* read from the shared Django cache on every
-request. Any change to a key (revoke, edit, delete) bumps the version, which drops every cached key
-in every process that shares the cache: with a shared cache (``CACHE_URL=redis://…``, as
-production needs for the rate limit anyway) a revoked key fails on the very next request
-everywhere. With the per-process default cache the setting defaults to 0 (no key cache), because
-a bump could not reach the other processes. The version is bumped when the change is made and
-again after it commits, so a process that re-reads the key between the two cannot keep the old
-state. Unknown keys are never cached (a new key works at once).
-
-A cache outage degrades speed, never availability: while the shared cache cannot be read, every
-request looks its key up in the database (and nothing is cached, so a revocation still takes effect
-at once).
+``WALLETS_API_KEY_CACHE_SECONDS`` (keyed by the secret's digest; unknown secrets are never kept, so a new
+key works at once). A kept key says who the secret names, not that it is still good: every use is
+confirmed against the database, by a primary-key lookup (``api_key_confirm``) or, on the posting path,
+inside the posting's own lock statement (``ledger.post(confirm_api_key=…)``), which costs no round
+trip at all. A revoked key therefore fails on its very next request in every process and host, with or
+without a shared cache, and no cache outage can delay a revocation.
 """
 
 import hashlib
-import logging
 import threading
 import time
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -31,11 +23,9 @@ from django.utils import timezone
 
 from wallets.ids import random_token
 from wallets.models import ApiKey, Business, SecurityEvent
-from wallets.selectors.api_keys import api_key_find_active
+from wallets.selectors.api_keys import api_key_find_active, api_key_find_by_id
 from wallets.services.actors import Actor
 from wallets.services.security_events import security_event_record
-
-logger = logging.getLogger("wallets.api")
 
 KEY_PREFIX = "wsk_"
 KEY_RANDOM_LENGTH = 43  # 43 base62 characters ~ 256 bits
@@ -90,9 +80,10 @@ def api_key_revoke(*, key_id: str, actor: Actor | None = None, actor_name: str =
     return api_key
 
 
-VERSION_CACHE_KEY = "api-keys:version"
-_cached: dict[str, tuple[float, object, ApiKey]] = {}  # digest -> (expires at, key version, key)
+_cached: dict[str, tuple[float, ApiKey]] = {}  # digest -> (expires at, key)
 _cached_lock = threading.Lock()
+#: A process never keeps more keys than this (a flood of distinct valid keys cannot grow it forever).
+_CACHE_MAX = 10_000
 
 
 def _cache_seconds() -> float:
@@ -100,52 +91,53 @@ def _cache_seconds() -> float:
 
 
 def api_keys_changed() -> None:
-    """Forget every cached key, here and (through the shared cache's version) in other processes.
-
-    With the cache down the bump is lost, which is safe: while a process cannot read the version it
-    caches nothing (``api_key_authenticate`` asks the database), and a process that reads it again
-    later finds a value its cached keys were not stored under only if the bump landed; so the
-    per-process entries are also dropped after at most ``WALLETS_API_KEY_CACHE_SECONDS``."""
+    """Forget every key this process cached (a change made here; other processes confirm each use)."""
     with _cached_lock:
         _cached.clear()
-    try:
-        try:
-            cache.incr(VERSION_CACHE_KEY)
-        except (ValueError, TypeError):  # not there yet (or evicted): a new value differs from any cached one
-            cache.set(VERSION_CACHE_KEY, time.time_ns(), None)
-    except Exception:  # the cache is down: a cache error must not fail the change
-        logger.warning("API key cache version not bumped: the cache is unavailable", exc_info=True)
 
 
 @receiver(post_save, sender=ApiKey, dispatch_uid="api_key_saved")
 @receiver(post_delete, sender=ApiKey, dispatch_uid="api_key_deleted")
 def _api_key_changed(sender, **kwargs) -> None:
     api_keys_changed()
-    transaction.on_commit(api_keys_changed)
 
 
-def api_key_authenticate(raw_key: str) -> ApiKey | None:
-    """The active key matching ``raw_key``, or None. Compares digests in constant time."""
+def api_key_identify(raw_key: str) -> tuple[ApiKey, bool] | None:
+    """The key a secret names and whether that was just read from the database (``True``), or
+    ``None`` for no such active key. A key from this process's cache (``False``) is who the secret
+    names, but whether it is still active and writable must be confirmed before it is honoured:
+    ``api_key_confirm``, or a posting's own lock statement (``ledger.post(confirm_api_key=…)``), so a
+    revocation takes effect on the very next request in every process, with no shared cache."""
     if not raw_key.startswith(KEY_PREFIX) or len(raw_key) != len(KEY_PREFIX) + KEY_RANDOM_LENGTH:
         return None
     digest = hash_key(raw_key)
     ttl = _cache_seconds()
-    if ttl <= 0:
-        return _lookup(raw_key, digest)
-    try:
-        version = cache.get(VERSION_CACHE_KEY)
-    except Exception:  # the cache is down: ask the database, and cache nothing
-        logger.warning("API key cache skipped: the cache is unavailable", exc_info=True)
-        return _lookup(raw_key, digest)
     now = time.monotonic()
-    hit = _cached.get(digest)
-    if hit is not None and hit[0] > now and hit[1] == version:
-        return hit[2]
+    hit = _cached.get(digest) if ttl > 0 else None
+    if hit is not None and hit[0] > now:
+        return hit[1], False
     api_key = _lookup(raw_key, digest)
-    if api_key is not None:
+    if api_key is not None and ttl > 0:
         with _cached_lock:
-            _cached[digest] = (now + ttl, version, api_key)
-    return api_key
+            if len(_cached) >= _CACHE_MAX:
+                _cached.clear()
+            _cached[digest] = (now + ttl, api_key)
+    return None if api_key is None else (api_key, True)
+
+
+def api_key_confirm(key_id: str) -> ApiKey | None:
+    """The key as it is now (``read_only`` may have changed), or ``None`` when it was revoked or
+    deleted: one primary-key lookup."""
+    return api_key_find_by_id(key_id=key_id)
+
+
+def api_key_authenticate(raw_key: str) -> ApiKey | None:
+    """The active key matching ``raw_key``, confirmed now, or None. Compares digests in constant time."""
+    found = api_key_identify(raw_key)
+    if found is None:
+        return None
+    api_key, fresh = found
+    return api_key if fresh else api_key_confirm(api_key.id)
 
 
 def _lookup(raw_key: str, digest: str) -> ApiKey | None:

@@ -8,6 +8,7 @@ from django.db.models.functions import Lower
 
 from wallets.exceptions import CustomerNotFound, InvalidInput
 from wallets.models import Customer, Wallet
+from wallets.services.pinned import save_pinned
 
 _UNSET: Any = object()
 
@@ -97,7 +98,7 @@ def customer_update(
             for field, value in changes.items():
                 setattr(customer, field, value)
             if changes:
-                customer.save(update_fields=[*changes, "updated_at"])
+                save_pinned(customer, [*changes, "updated_at"])
     except IntegrityError as exc:
         raise InvalidInput(
             "Another customer already has this email.",

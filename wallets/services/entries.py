@@ -46,13 +46,15 @@ def ledger_entry_post(
     metadata: dict[str, Any] | None = None,
     expires_at: datetime.datetime | None = None,
     dry_run: bool = False,
+    confirm_api_key: str | None = None,
 ) -> EntryPosted:
-    """Post one credit or debit (``wallets.ledger.post``); with ``dry_run``, answer and write nothing."""
+    """Post one credit or debit (``wallets.ledger.post``); with ``dry_run``, answer and write nothing.
+    ``confirm_api_key``: a cached API key the posting's lock statement confirms (``ledger.post``)."""
     arguments: dict[str, Any] = {
         "business_id": business_id, "customer_id": customer_id, "currency": currency, "amount": amount,
         "is_credit": is_credit, "actor": actor, "reason": reason, "idempotency_key": idempotency_key,
         "event_type": event_type, "reference_object_id": reference_object_id, "metadata": metadata,
-        "expires_at": expires_at,
+        "expires_at": expires_at, "confirm_api_key": confirm_api_key,
     }
     if not dry_run:
         posting = ledger.post(**arguments)

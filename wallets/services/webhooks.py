@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from wallets.exceptions import IdempotencyKeyReused, InvalidInput, WebhookNotFound
 from wallets.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from wallets.services.pinned import save_pinned
 from wallets.webhooks import signing
 from wallets.webhooks.outbox import TYPES, Type
 
@@ -227,7 +228,7 @@ def endpoint_update(
         for name, value in changes.items():
             setattr(endpoint, name, value)
         endpoint.updated_at = now
-        endpoint.save(update_fields=[*changes, "updated_at"])
+        save_pinned(endpoint, [*changes, "updated_at"])
     if changes.get("disabled") is False:
         _wake_after_commit()
     return endpoint

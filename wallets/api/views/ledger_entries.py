@@ -10,6 +10,7 @@ from rest_framework import exceptions, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from walletproject.db_router import reads_from_replica
 from wallets import ledger, selectors
 from wallets.api import serializers as s
 from wallets.api.pagination import DodoPagination
@@ -37,6 +38,8 @@ class LedgerEntryViewSet(CustomerScopedViewSet):
     queryset = LedgerEntry.objects.none()
     lookup_url_kwarg = "entry_id"
     lookup_value_regex = ID_REGEX
+    #: A posting confirms a cached API key in its own lock statement (``wallets.api.auth``).
+    confirms_api_key = ("create",)
 
     def get_serializer_class(self):
         """The body a write accepts: what the browsable API's raw-data form and OPTIONS show."""
@@ -60,6 +63,7 @@ class LedgerEntryViewSet(CustomerScopedViewSet):
                    parameters=[OpenApiParameter("currency", OpenApiTypes.STR, enum=DODO_CURRENCIES,
                                                 description="Only this currency")],
                    responses={200: s.LedgerEntryListResponse, **ERROR_RESPONSES})
+    @reads_from_replica
     def list(self, request, customer_id: str):
         customer = self.customer()
         entries = selectors.ledger_entry_list(business_id=self.business_id, customer_id=customer.id)
@@ -71,6 +75,7 @@ class LedgerEntryViewSet(CustomerScopedViewSet):
                        "Extension: one ledger entry of the customer (another's is 404)."
                    ),
                    responses={200: s.LedgerEntryResponse, **ERROR_RESPONSES})
+    @reads_from_replica
     def retrieve(self, request, customer_id: str, entry_id: str):
         entry = ledger_entry_get(business_id=self.business_id, customer_id=customer_id, entry_id=entry_id)
         return Response(self._entries_data(entry))
@@ -138,9 +143,7 @@ class LedgerEntryViewSet(CustomerScopedViewSet):
                               400: OpenApiResponse(description="Insufficient balance (INSUFFICIENT_WALLET_FUNDS)"),
                               **WRITE_ERROR_RESPONSES})
     def create(self, request, customer_id: str):
-        body = s.LedgerEntryCreateRequest(data=request.data)
-        body.is_valid(raise_exception=True)
-        data = body.validated_data
+        data = s.prebuilt(s.LedgerEntryCreateRequest).run_validation(request.data)
         key = _idempotency_key(request, data.get("idempotency_key"))
         if request.auth.actor.type == LedgerEntry.ActorType.USER:
             return self._user_adjustment(request, customer_id, data, key)
@@ -150,6 +153,7 @@ class LedgerEntryViewSet(CustomerScopedViewSet):
             idempotency_key=key, actor=request.auth.actor, event_type=data["event_type"],
             reference_object_id=data.get("reference_object_id"), metadata=data.get("metadata"),
             expires_at=data.get("expires_at"), dry_run=data["dry_run"],
+            confirm_api_key=request.auth.unconfirmed_key,
         )
         response = _wallet_response(posted.posting, posted.wallet)
         if posted.dry_run:
@@ -182,7 +186,7 @@ class LedgerEntryViewSet(CustomerScopedViewSet):
 
 def _wallet_response(result, wallet) -> Response:
     """The wallet right after the entry, exactly as ``GET …/wallets`` shows it."""
-    response = Response(s.WalletResponse(wallet).data)
+    response = Response(s.prebuilt(s.WalletResponse).to_representation(wallet))
     if result.replayed:
         response["Idempotent-Replayed"] = "true"
     return response
@@ -199,6 +203,6 @@ def _idempotency_key(request, body_key: str | None) -> str | None:
         )
     # The header obeys the body field's rules: a blank or over-long key is refused, not stored.
     try:
-        return s.LedgerEntryCreateRequest().fields["idempotency_key"].run_validation(header_key)
+        return s.prebuilt(s.LedgerEntryCreateRequest).fields["idempotency_key"].run_validation(header_key)
     except exceptions.ValidationError as exc:
         raise exceptions.ValidationError({"idempotency_key": exc.detail}) from exc

@@ -9,6 +9,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from walletproject.db_router import reads_from_replica
 from wallets import selectors
 from wallets.api import serializers as s
 from wallets.api.pagination import DodoPagination
@@ -43,6 +44,7 @@ class WalletViewSet(CustomerScopedViewSet):
 
     @extend_schema(operation_id="get_customer_wallets", parameters=[AS_OF],
                    responses={200: s.WalletListResponse, **ERROR_RESPONSES})
+    @reads_from_replica(when=lambda request: "as_of" in request.GET)  # current balances: the primary
     def list(self, request, customer_id: str):
         customer = self.customer()
         params = s.AsOfParams(data=request.query_params)
@@ -71,6 +73,7 @@ class WalletViewSet(CustomerScopedViewSet):
     @extend_schema(operation_id="get_customer_wallet_statement", parameters=STATEMENT_PARAMETERS,
                    responses={200: s.StatementResponse, **ERROR_RESPONSES})
     @action(detail=False, methods=["get"], url_path="statement")
+    @reads_from_replica
     def statement(self, request, customer_id: str):
         """Extension: one currency's statement over [from, to): opening and closing balances, the
         interval's totals (every page) and its entries, oldest first, paged like the ledger."""

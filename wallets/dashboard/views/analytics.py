@@ -6,6 +6,7 @@ from django.http import Http404, HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from walletproject.db_router import reads_from_replica
 from wallets import selectors
 from wallets.csv_cells import csv_safe_text
 from wallets.dashboard.access import dashboard_view
@@ -42,6 +43,7 @@ def _chart_data(flows: list[analytics.CurrencyFlows], period: str) -> list[dict]
 
 @require_GET
 @dashboard_view
+@reads_from_replica
 def analytics_page(request):
     business_id = request.access.business_id
     form = _form(request)
@@ -116,6 +118,7 @@ EXPORTS = {"flows": _flows_csv, "top-customers": _top_csv}
 
 @require_GET
 @dashboard_view
+@reads_from_replica
 def analytics_export(request, table: str):
     if table not in EXPORTS:
         raise Http404("No such export.")

@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from walletproject.db_router import reads_from_replica
 from wallets import selectors
 from wallets.adjustments import flow as adjustments
 from wallets.dashboard.access import dashboard_view, operator_required
@@ -28,6 +29,7 @@ CUSTOMER_LEDGER_PER_PAGE = 20
 
 @require_GET
 @dashboard_view
+@reads_from_replica
 def customer_list(request):
     business_id = request.access.business_id
     filterset = DashboardCustomerFilterSet(
@@ -117,6 +119,7 @@ def _chart_data(business_id: str, customer: Customer, wallets: list[Wallet]) -> 
 
 @require_GET
 @dashboard_view
+@reads_from_replica
 def customer_detail(request, customer_id: str):
     return _customer_page(request, customer_or_404(request, customer_id))
 

@@ -7,6 +7,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from walletproject.db_router import reads_from_replica
 from wallets import selectors
 from wallets.adjustments import reversals
 from wallets.dashboard.access import dashboard_view, operator_required
@@ -39,6 +40,7 @@ def _entry_page(request, detail: EntryDetail, *, form=None, status: int = 200):
 
 @require_GET
 @dashboard_view
+@reads_from_replica
 def entry_detail_page(request, customer_id: str, entry_id: str):
     return _entry_page(request, _detail_or_404(request, customer_id, entry_id))
 

@@ -6,6 +6,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from walletproject.db_router import reads_from_replica
 from wallets import selectors
 from wallets.csv_cells import csv_safe_text
 from wallets.dashboard.access import dashboard_view
@@ -27,6 +28,7 @@ def _filtered_ledger(request, business_id: str) -> LedgerEntryFilterSet:
 
 @require_GET
 @dashboard_view
+@reads_from_replica
 def ledger(request):
     business_id = request.access.business_id
     filterset = _filtered_ledger(request, business_id)
@@ -71,6 +73,7 @@ def export_query(query, **extra: str) -> str:
 
 @require_GET
 @dashboard_view
+@reads_from_replica
 def ledger_export(request):
     """Exactly the rows of the ledger page's filters, every page, streamed."""
     business_id = request.access.business_id

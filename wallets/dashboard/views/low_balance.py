@@ -3,6 +3,7 @@
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from walletproject.db_router import reads_from_replica
 from wallets import selectors
 from wallets.csv_cells import csv_safe_text
 from wallets.dashboard.access import dashboard_view
@@ -31,6 +32,7 @@ def _low_balance_filterset(request):
 
 @require_GET
 @dashboard_view
+@reads_from_replica
 def low_balance(request):
     filterset, wallets = _low_balance_filterset(request)
     order_currency_field(filterset.form, business_id=request.access.business_id)
@@ -48,6 +50,7 @@ def low_balance(request):
 
 @require_GET
 @dashboard_view
+@reads_from_replica
 def low_balance_export(request):
     _filterset, wallets = _low_balance_filterset(request)
     wallets = wallet_with_last_entry_at(wallets.only("id", "business_id", "currency", "balance", "entry_count",

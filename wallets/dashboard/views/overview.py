@@ -4,6 +4,7 @@ from typing import NamedTuple
 
 from django.views.decorators.http import require_GET
 
+from walletproject.db_router import reads_from_replica
 from wallets import selectors
 from wallets.dashboard.access import dashboard_view
 from wallets.dashboard.views.common import render_page
@@ -20,6 +21,7 @@ class _CurrencySum(NamedTuple):
 
 @require_GET
 @dashboard_view
+@reads_from_replica
 def overview(request):
     business_id = request.access.business_id
     totals = selectors.wallet_totals_by_currency(business_id=business_id)

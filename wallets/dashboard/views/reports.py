@@ -8,6 +8,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from walletproject.db_router import reads_from_replica
 from wallets.csv_cells import csv_safe_text
 from wallets.dashboard.access import dashboard_view
 from wallets.dashboard.csv_export import csv_stream_response
@@ -42,6 +43,7 @@ def _rows(request):
 
 @require_GET
 @dashboard_view
+@reads_from_replica
 def breakage(request):
     form, rows = _rows(request)
     totals: dict[str, int] = {}
@@ -55,6 +57,7 @@ def breakage(request):
 
 @require_GET
 @dashboard_view
+@reads_from_replica
 def breakage_export(request):
     form, rows = _rows(request)
     if rows is None:

@@ -3,6 +3,7 @@
 from django.shortcuts import redirect
 from django.views.decorators.http import require_GET
 
+from walletproject.db_router import reads_from_replica
 from wallets.dashboard.access import dashboard_view
 from wallets.dashboard.views.common import render_page
 from wallets.selectors.search import search
@@ -10,6 +11,7 @@ from wallets.selectors.search import search
 
 @require_GET
 @dashboard_view
+@reads_from_replica
 def search_page(request):
     results = search(business_id=request.access.business_id, query=request.GET.get("q", ""))
     if results.exact_entry is not None:

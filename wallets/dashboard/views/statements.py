@@ -18,6 +18,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from walletproject.db_router import reads_from_replica
 from wallets import selectors
 from wallets.csv_cells import csv_safe_text
 from wallets.dashboard import statement_pdf
@@ -64,6 +65,7 @@ def _choose(request, customer: Customer) -> _Choice:
 
 @require_GET
 @dashboard_view
+@reads_from_replica
 def customer_statement(request, customer_id: str):
     customer = customer_or_404(request, customer_id)
     return _statement_page(request, customer, _choose(request, customer))
@@ -96,6 +98,7 @@ def _invalid_choice(choice: _Choice) -> HttpResponse:
 
 @require_GET
 @dashboard_view
+@reads_from_replica
 def customer_statement_pdf(request, customer_id: str):
     """The statement as a PDF: the page's figures, every entry of the range oldest first with its
     running balance and id, page numbers. Above ``MAX_ENTRIES`` entries: refused (see above)."""
@@ -122,6 +125,7 @@ def customer_statement_pdf(request, customer_id: str):
 
 @require_GET
 @dashboard_view
+@reads_from_replica
 def customer_statement_export(request, customer_id: str):
     """The statement as CSV: an ``opening`` row (at ``from``, blank from the beginning), every entry of
     the range oldest first, a ``closing`` row (at the exclusive end). Amounts in major units (the

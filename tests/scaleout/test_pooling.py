@@ -1,0 +1,75 @@
+"""``WALLETS_DB_POOL=min:max``: Django's psycopg pool (``OPTIONS["pool"]``) with ``CONN_MAX_AGE=0``,
+checked in a process with production settings against the test server's PostgreSQL: a request-sized
+unit of work borrows a pooled connection and gives it back (none is closed); a bad value is refused at start."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.db import connection
+
+from tests.support.servers import REPO_ROOT
+from tests.test_bench_smoke import smoke  # noqa: F401 (the suite's one smoke run, for the pooling phase)
+
+pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the pool is psycopg's")
+
+PROBE = """
+import django; django.setup()
+from django.conf import settings
+from django.db import connection, close_old_connections
+db = settings.DATABASES["default"]
+print(db["CONN_MAX_AGE"], db["OPTIONS"].get("pool"))
+backends = set()
+for _ in range(3):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backends.add(cursor.fetchone()[0])
+    connection.close()  # the end of a request: back to the pool, not closed
+stats = connection.pool.get_stats()
+print(len(backends), stats["pool_size"], stats.get("connections_num"), stats.get("requests_num"))
+"""
+
+
+def probe(pool: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "walletproject.settings", "DJANGO_SECRET_KEY": "x" * 50,
+           "WALLETS_DB_POOL": pool}
+    env["DATABASE_URL"] = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    return subprocess.run([sys.executable, "-c", PROBE], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
+def test_the_pool_setting_reuses_one_server_connection_across_requests():
+    ran = probe("1:2")
+    assert ran.returncode == 0, ran.stderr
+    settings_line, use_line = ran.stdout.splitlines()[-2:]
+    assert settings_line == "0 {'min_size': 1, 'max_size': 2, 'timeout': 10.0}"
+    backends, pool_size, opened, requests = map(int, use_line.split())
+    # Three "requests" served by the pool's connections (at most max_size, however many requests):
+    # without a pool, CONN_MAX_AGE=0 opens one server connection per request.
+    assert requests == 3
+    assert 1 <= backends <= 2
+    assert opened == pool_size == backends
+
+
+@pytest.mark.parametrize("bad", ["4", "3:2", "a:b", "0:0", ":"])
+def test_a_bad_pool_setting_is_refused_at_start(bad):
+    ran = probe(bad)
+    assert ran.returncode != 0
+    assert "WALLETS_DB_POOL must be min:max" in ran.stderr
+
+
+# The benchmark's pooling phase (bench/pooling.py), in the suite's one smoke run.
+def test_the_bench_smoke_ran_the_three_pooling_configurations_with_the_invariants_kept(smoke):  # noqa: F811
+    pooling = smoke["pooling"]
+    rows = {(r["cell"], r["config"]): r for r in pooling["summary"]}
+    for cell in ("posting many x8", "read wallets x8"):
+        for config in ("persistent", "pool", "pgbouncer", "B1 raw psycopg"):
+            row = rows[(cell, config)]
+            assert row["throughput"] > 0, row
+            assert row["invariants_ok"], row
+            assert row["server_connections_peak"] >= 1, row
+    assert pooling["invariants_all"]["ok"] is True
+    # PgBouncer never holds more server connections than its pool.
+    bouncer_pool = int(pooling["configs"]["pgbouncer"].rsplit(" ", 1)[1])
+    assert rows[("posting many x8", "pgbouncer")]["server_connections_peak"] <= bouncer_pool
