@@ -109,7 +109,7 @@ def plan(run, prepared: dict) -> tuple[list[tuple[str, str, int]], dict[str, str
     """The requests to time, ``[(name, path, requests)]``, and the routes skipped with the reason."""
     from django.urls import reverse
 
-    n = max(10, run.plan.read_requests // 4)
+    n = max(2, run.plan.read_requests // 4)  # smoke: two requests a page
     values = _parameter_values(run, prepared)
     ordinary = data.customer_id(2)
     timed: list[tuple[str, str, int]] = []
@@ -171,7 +171,7 @@ def pages(run, server) -> dict:
                 continue
             try:
                 out["pages"][name] = _measure_get(run, server, counter, f"page {name}", [path], headers=web,
-                                                  requests=requests)
+                                                  requests=requests, warm=False)  # the probe warmed it
             except Exception as exc:  # reported, and the other pages still run
                 out["pages"][name] = {"error": f"{type(exc).__name__}: {exc}", "path": path}
                 run.void.append(f"page {name}: {exc}")

@@ -38,12 +38,15 @@ def _get(conn: http.client.HTTPConnection, path: str, headers: dict) -> tuple[in
     return response.status, size
 
 
-def _measure_get(run, server, counter, name: str, paths: list[str], *, headers: dict, requests: int) -> dict:
+def _measure_get(run, server, counter, name: str, paths: list[str], *, headers: dict, requests: int,
+                 warm: bool = True) -> dict:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
     try:
-        for path in paths[:3]:  # warm up: connections, caches, the plan cache
-            _get(conn, path, headers)
-        time.sleep(0.2)
+        if warm:  # connections, caches, the plan cache (``warm=False``: the caller has requested it already)
+            server.clear_access_log()
+            for path in paths[:3]:
+                _get(conn, path, headers)
+            server.wait_access_lines(len(paths[:3]))  # the warm-up's lines are written before they are cleared
         server.clear_access_log()
         counter.reset()
         client_ms = []
@@ -55,7 +58,7 @@ def _measure_get(run, server, counter, name: str, paths: list[str], *, headers: 
             status, size = _get(conn, path, headers)
             client_ms.append((time.perf_counter() - started) * 1000)
             statuses[status] = statuses.get(status, 0) + 1
-        time.sleep(0.3)  # the access log line is written after the response
+        server.wait_access_lines(requests)  # the access log line is written just after the response
         total, _ = counter.read()
         server_ms = sorted(server.server_times_ms(""))
     finally:
@@ -302,7 +305,7 @@ def bulk(run) -> dict:
     baseline, product, checks = [], [], []
     last_output = ""
     with run.cluster.connect("wallets_bench", autocommit=True) as conn:
-        for round_no in (1, 2):  # interleaved: baseline, product, baseline, product
+        for round_no in (1,) if run.plan.mode == "smoke" else (1, 2):  # interleaved: baseline, product, …
             for variant in ("baseline", "product"):
                 payload = _bulk_file(run, round_no * 10 + (variant == "product"))
                 since = datetime.datetime.now(datetime.UTC)
@@ -346,7 +349,7 @@ def reconcile(run) -> dict:
     out: dict = {"entries": entries}
     if "reconcile_wallets" in get_commands():
         timings = []
-        for _ in range(2):
+        for _ in range(1 if run.plan.mode == "smoke" else 2):
             started = time.perf_counter()
             proc = subprocess.run([sys.executable, "manage.py", "reconcile_wallets"], cwd=REPO,
                                   env=production_env(run.url), capture_output=True, text=True, check=False)

@@ -4,7 +4,9 @@
 - B1 raw psycopg 3: the statements the service issues, from Python, one connection per client
   (the denominator of every ratio);
 - B2 ``wallets.ledger.post`` called directly (Django ORM, no HTTP);
-- B3 ``POST /customers/{id}/wallets/ledger-entries`` over HTTP/1.1 keep-alive against gunicorn.
+- B3 ``POST /customers/{id}/wallets/ledger-entries`` over HTTP/1.1 keep-alive against gunicorn; its
+  variants (B3L, B3W, B3-granian …, ``bench/runner.py``'s ``AppVariant``) send the same requests to
+  another application server, cache or webhook setting.
 
 Each client is its own process (the GIL must not be the bottleneck of a baseline), warms up,
 waits on a barrier, then posts for ``duration`` seconds. Requests are drawn from one seeded
@@ -236,9 +238,10 @@ def _client_main(variant, ctx, workload, seed, duration, *, ready, go, results):
     errors: list[str] = []
     warm_ok = 0
     try:
-        if variant == "B2":
+        kind = variant[:2]  # B3, B3L, B3W-granian …: the same HTTP client, another server
+        if kind == "B2":
             data.setup_django(ctx["database_url"])
-        client = CLIENTS[variant](ctx)
+        client = CLIENTS[kind](ctx)
         stream = request_stream(workload, n_wallets=ctx["n_wallets"], seed=seed, tag=ctx["tag"])
         for _ in range(WARMUP_REQUESTS):
             warm_ok += client.post(next(stream)) == "ok"

@@ -22,6 +22,112 @@ def _posting_row(results: dict, workload: str, clients: int) -> dict | None:
     return None
 
 
+CACHE_LABEL = {"redis": "Redis", "local": "default cache"}
+SERVER_ORDER = ("gthread", "sync", "granian", "uvicorn")
+
+
+def _cell(results: dict, workload: str, clients: int = 8) -> dict | None:
+    """The posting row of ``workload`` at ``clients``, else the one with the most clients (the smoke's x4)."""
+    rows = [r for r in results.get("posting", []) if r["workload"] == workload]
+    rows = rows or [r for r in results.get("posting", []) if r["workload"].startswith(workload)]  # "hot +idem"
+    return _posting_row(results, workload, clients) or max(rows, key=lambda r: r["clients"], default=None)
+
+
+def _app_variants(results: dict) -> dict[str, dict]:
+    """name -> {server, cache, webhooks}; runs before the variants were recorded read as B3 = gthread, Redis."""
+    return results.get("app_variants") or {"B3": {"server": "gunicorn gthread", "cache": "redis", "webhooks": False}}
+
+
+def _plain(results: dict, cache: str) -> str | None:
+    """The gthread, webhooks-off variant of ``cache`` (B3 or B3L)."""
+    name = "B3" if cache == "redis" else "B3L"
+    return name if name in _app_variants(results) else None
+
+
+def issue13(results: dict) -> list[dict]:
+    """Issue 13's targets, each with the default cache and with Redis where it applies."""
+    out = []
+
+    def add(path, cache, target, measured, met):
+        out.append({"path": path, "cache": cache, "target": target, "measured": measured,
+                    "met": None if met is None else bool(met)})
+
+    caches = [c for c in ("local", "redis") if _plain(results, c)]
+    profile = results.get("profile", {})
+    for cache in caches:
+        name = _plain(results, cache)
+        prof = profile.get(name)
+        row = _cell(results, "many")
+        posting_cpu = row.get(name, {}).get("app_cpu_ms_per_op") if row else None
+        if prof and prof.get("app_cpu_ms_per_req"):
+            value = prof["app_cpu_ms_per_req"]
+            measured = (f"{value:.2f} ms ({name}, {prof['workload']} x{prof['clients']} under py-spy, kernel CPU of "
+                        "the server's processes)")
+            if posting_cpu:
+                measured += f"; {posting_cpu:.2f} ms without the profiler ({row['workload']} x{row['clients']})"
+        elif posting_cpu:
+            value = posting_cpu
+            measured = f"{value:.2f} ms ({name}, {row['workload']} x{row['clients']}, no profile phase)"
+        else:
+            value, measured = None, "not measured"
+        add("app CPU per API posting, on the real server with a profiler", CACHE_LABEL[cache],
+            "<= 1.5 ms (stretch 1 ms)", measured, None if value is None else value <= 1.5)
+    for workload, goal, label in (("many", 0.35, "many wallets"), ("hot", 0.7, "one hot wallet")):
+        row = _cell(results, workload)
+        for cache in caches:
+            name = _plain(results, cache)
+            fig = row.get(name, {}) if row else {}
+            ratio = fig.get("ratio_to_b1")
+            measured = (f"{ratio:.2f} x B1 ({fig['throughput']:,.0f} vs {row['B1']['throughput']:,.0f} req/s, "
+                        f"x{row['clients']}; {name})" if ratio is not None else "not measured")
+            add(f"API posting, {label}, 8 clients", CACHE_LABEL[cache], f">= {goal} x raw psycopg (B1)", measured,
+                None if ratio is None else ratio >= goal)
+    row = _cell(results, "hot")
+    coalesced = [v for v in (row or {}) if v.startswith("B3c")]  # B3c, B3cL: coalescing on (``--coalesce``)
+    if coalesced:
+        for name in coalesced:
+            ratio = row[name].get("ratio_to_b1")
+            add("moonshot: one hot wallet, coalesced", "default cache" if "L" in name.split("-")[0] else "Redis",
+                ">= 1.0 x raw psycopg (B1)",
+                f"{_fmt(ratio, 2)} x B1 ({_fmt(row[name]['throughput'], 0)} req/s, x{row['clients']}; {name})",
+                None if ratio is None else ratio >= 1.0)
+    else:
+        add("moonshot: one hot wallet, coalesced", "–", ">= 1.0 x raw psycopg (B1)",
+            "not measured (no coalescing variant in this run)", None)
+    row = _cell(results, "many")
+    hooked = [(c, "B3W" if c == "redis" else "B3WL") for c in caches]
+    hooked = [(c, w) for c, w in hooked if row and w in row]
+    for cache, name in hooked:
+        off = row[_plain(results, cache)]["throughput"]
+        ratio = row[name]["throughput"] / off if off else None
+        add("with one webhook endpoint subscribed (worker delivering)", CACHE_LABEL[cache], "<= 10 % below off",
+            f"{_fmt(ratio, 2)} x off ({row[name]['throughput']:,.0f} vs {off:,.0f} req/s, {row['workload']} "
+            f"x{row['clients']}; {name} vs {_plain(results, cache)})", None if ratio is None else ratio >= 0.9)
+    hooks = results.get("webhooks", {})
+    if not hooked and hooks.get("delivering_vs_off"):
+        ratio = hooks["delivering_vs_off"]
+        add("with one webhook endpoint subscribed (worker delivering)", "Redis", "<= 10 % below off",
+            f"{ratio:.2f} x off (webhooks phase)", ratio >= 0.9)
+    elif not hooked:
+        add("with one webhook endpoint subscribed", "–", "<= 10 % below off", "not measured", None)
+    reads = results.get("reads", {})
+    entries = results.get("load", {}).get("entries", 0)
+    page = next((n for n in ("ledger page 500", *sorted(reads)) if n in reads and n.startswith("ledger page ")
+                 and "page_size" not in n), None)
+    p99 = reads.get(page, {}).get("server_ms", {}).get("p99") if page else None
+    add(f"{page or 'ledger page 500'}, {entries:,} entries", "Redis", "p99 < 20 ms",
+        f"p99 {_fmt(p99, 2)} ms server-side" if p99 is not None else "not measured", None if p99 is None else p99 < 20)
+    timed = [(fig["server_ms"]["p99"], name) for name, fig in reads.items()
+             if (name.startswith("statement") or "as_of" in name) and fig.get("server_ms", {}).get("p99") is not None]
+    if timed:
+        worst = max(timed)
+        add(f"statement and as-of, {entries:,} entries ({len(timed)} reads)", "Redis", "p99 < 50 ms",
+            f"worst p99 {worst[0]:.2f} ms server-side ({worst[1]})", worst[0] < 50)
+    else:
+        add("statement and as-of", "–", "p99 < 50 ms", "not measured", None)
+    return out
+
+
 def targets(results: dict) -> list[dict]:
     """Each target of the issue with the measured figure and whether it is met."""
     out = []
@@ -107,6 +213,19 @@ def markdown(results: dict) -> str:
     lines.extend(f"- void: {reason}" for reason in results.get("void", []))
     lines.append("")
     machine = results.get("machine", {})
+    lines.append("## Issue 13's targets")
+    lines.append("")
+    lines.append(f"Machine: {machine.get('cores')} cores ({machine.get('cpu')}); load average (1/5/15 min) "
+                 f"{machine.get('load_average_1_5_15')} before the run, {results.get('load_average_after')} after. "
+                 "Ratios are within this run, against raw psycopg (B1) in the same interleaved rounds.")
+    lines.append("")
+    lines.append(_row(["path", "cache", "target", "measured", "met"]))
+    lines.append(_row(["---"] * 5))
+    for t in issue13(results):
+        met = "–" if t["met"] is None else ("yes" if t["met"] else "**no**")
+        lines.append(_row([t["path"], t["cache"], t["target"], t["measured"], met]))
+    lines.append("")
+    machine = results.get("machine", {})
     lines.append("## Machine and server")
     lines.append("")
     lines.append(_row(["", ""]))
@@ -116,6 +235,10 @@ def markdown(results: dict) -> str:
     lines.append(_row(["load average after", results.get("load_average_after")]))
     lines.append(_row(["app server", results.get("server", "–")]))
     lines.append(_row(["app cache", results.get("cache", "–")]))
+    for name, variant in results.get("app_variants", {}).items():
+        where = f", in {', '.join(variant['cells'])}" if variant.get("cells") else ""
+        hooks = "; one webhook endpoint, the worker delivering" if variant["webhooks"] else ""
+        lines.append(_row([f"variant {name}", f"{variant['server']}; {CACHE_LABEL[variant['cache']]}{hooks}{where}"]))
     for key, value in results.get("postgresql", {}).items():
         lines.append(_row([f"PostgreSQL {key}", value]))
     load = results.get("load", {})
@@ -139,12 +262,17 @@ def markdown(results: dict) -> str:
 
     posting = results.get("posting", [])
     if posting:
-        variants = [v for v in ("B0", "B1", "B2", "B3") if any(v in r for r in posting)]
+        apps = _app_variants(results)
+        variants = ["B0", "B1", "B2"] + [v for v in apps if "-" not in v] + [
+            v for v in dict.fromkeys(k for r in posting for k in r) if v.startswith("B3") and v not in apps]
+        variants = [v for v in variants if any(v in r for r in posting)]
         lines.append("")
         lines.append("## Posting: throughput (req/s, median of rounds) and ratio to B1")
         lines.append("")
         lines.append("B0 pgbench (same transaction, copy of the database) · B1 raw psycopg (the service's "
-                     "statements) · B2 `wallets.ledger.post` · B3 HTTP API on gunicorn.")
+                     "statements) · B2 `wallets.ledger.post` · B3 HTTP API on gunicorn (gthread, Redis) · B3L the "
+                     "same with the local-memory default cache · B3W / B3WL with one webhook endpoint subscribed "
+                     "and the worker delivering. The other application servers are in their own table below.")
         lines.append("")
         header = ["workload", "clients"]
         for v in variants:
@@ -197,6 +325,8 @@ def markdown(results: dict) -> str:
                          "idempotent replay). Every run was followed by an invariant check of the wallets it "
                          "touched and a count of the entries written against the successes its clients saw.")
 
+    lines.extend(_servers_section(results))
+    lines.extend(_profile_section(results))
     lines += _coalescing(results)
 
     cap_rows = [r for r in posting if "B3" in r and r["B3"].get("app_cpu_ms_per_op")]
@@ -322,6 +452,62 @@ def markdown(results: dict) -> str:
             lines.append(f"- {phase}:\n\n```\n{tb}\n```")
     lines.append("")
     return "\n".join(lines)
+
+
+def _servers_section(results: dict) -> list[str]:
+    """Every application server on the cells they ran in: req/s, ratio to B1, app CPU, latency."""
+    apps = _app_variants(results)
+    servers = {v for v, a in apps.items() if not a.get("webhooks")}
+    if not any("-" in v for v in servers):
+        return []
+    lines = ["", "## Application servers (same cells, same rounds, interleaved; invariants after every run)", ""]
+    described = sorted((v for v in servers if apps[v]["cache"] == "redis"),
+                       key=lambda v: SERVER_ORDER.index(v.split("-")[1]) if "-" in v else 0)
+    lines.append("Each with `gunicorn.conf.py`'s request slots (2 processes per core x 2 threads): " + "; ".join(
+        f"{v.split('-')[1] if '-' in v else 'gthread'}: {apps[v]['server']}" for v in described) + ".")
+    lines.append("")
+    lines.append(_row(["workload", "clients", "server", "cache", "req/s", "/B1", "app CPU ms/req", "p50 ms", "p99 ms"]))
+    lines.append(_row(["---"] * 9))
+    for row in results.get("posting", []):
+        names = [v for v in servers if v in row]
+        if not any("-" in v for v in names):
+            continue
+        names.sort(key=lambda v: (SERVER_ORDER.index(v.split("-")[1]) if "-" in v else 0, apps[v]["cache"]))
+        for v in names:
+            fig = row[v]
+            lines.append(_row([row["workload"], row["clients"], v.split("-")[1] if "-" in v else "gthread",
+                               CACHE_LABEL[apps[v]["cache"]], _fmt(fig["throughput"], 0),
+                               _fmt(fig.get("ratio_to_b1"), 2), _fmt(fig.get("app_cpu_ms_per_op"), 2),
+                               _fmt(fig.get("p50"), 2), _fmt(fig.get("p99"), 2)]))
+    return lines
+
+
+def _profile_section(results: dict) -> list[str]:
+    profile = results.get("profile")
+    if not profile:
+        return []
+    lines = ["", "## Where an API posting's app CPU goes (py-spy on the running server)", ""]
+    for name, prof in profile.items():
+        lines.append(f"**{name}** ({prof['server']}), {prof['workload']} x{prof['clients']} for {prof['seconds']} s: "
+                     f"{prof['requests']:,} requests at {prof['throughput']:,.0f}/s; app CPU "
+                     f"{_fmt(prof['app_cpu_ms_per_req'], 3)} ms per request (kernel, every server process); "
+                     f"{prof['samples']:,} py-spy samples at {prof['rate_hz']} Hz of the threads holding the GIL, "
+                     "each frame's ms = its share of the samples x that figure.")
+        lines.append("")
+        lines.append(_row(["self time by package", "ms/req", "share"]))
+        lines.append(_row(["---"] * 3))
+        lines.extend(_row([f["frame"], _fmt(f["ms_per_req"], 3), f"{f['share']:.0%}"]) for f in prof["self_by_package"])
+        lines.append("")
+        lines.append(_row(["function (inclusive: with its callees)", "ms/req", "share"]))
+        lines.append(_row(["---"] * 3))
+        lines.extend(_row([f"`{f['frame']}`", _fmt(f["ms_per_req"], 3), f"{f['share']:.0%}"])
+                     for f in prof["inclusive"])
+        lines.append("")
+        lines.append(_row(["function (self: innermost Python frame)", "ms/req", "share"]))
+        lines.append(_row(["---"] * 3))
+        lines.extend(_row([f"`{f['frame']}`", _fmt(f["ms_per_req"], 3), f"{f['share']:.0%}"]) for f in prof["self"])
+        lines.append("")
+    return lines
 
 
 def _coalescing(results: dict) -> list[str]:

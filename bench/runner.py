@@ -2,8 +2,13 @@
 
 Phases (each recorded, a failing phase is reported and does not hide the others):
 1. load: migrate, seed set-based, check every invariant, copy the database for pgbench;
-2. posting: workloads x concurrency, variants interleaved in rounds (B1 B2 B3 B0, B1 B2 B3 B0, …),
-   medians over rounds; statements counted server-side; invariants checked after every run;
+2. posting: workloads x concurrency, variants interleaved in rounds (B1 B2 B3 B3L … B0, B1 B2 B3 …),
+   medians over rounds; statements counted server-side; invariants checked after every run. The API
+   variants (``AppVariant``): B3 with Redis as CACHE_URL, B3L with the local-memory default, B3W/B3WL with
+   one enabled webhook endpoint and the worker delivering, B3-sync/-granian/-uvicorn on the other
+   application servers (``--servers``); each application server is started once for the whole run;
+   profile: one cell against gunicorn under py-spy, app CPU per request and the top frames
+   (``bench/profile.py``);
 3. pgbouncer: the API once more through PgBouncer in transaction mode;
 4. reads: ledger pages, wallets list, dashboard pages (server-side times from gunicorn's log);
    pages: every route of wallets/dashboard/urls.py, statements (page, CSV, PDF) included
@@ -28,8 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import data, grants, pages, paths, pooling, posting, report, webhooks
+from bench import profile as profiling
 from bench.pg import PrivateCluster, StatementCounter, machine_info, process_tree_cpu_seconds
-from bench.servers import Gunicorn, PgBouncer, Redis
+from bench.servers import SERVERS, Gunicorn, PgBouncer, Redis, app_server, stop_all
 from tests.support import oracle
 
 DB = "wallets_bench"
@@ -37,18 +43,88 @@ RAW_DB = "wallets_bench_raw"  # pgbench's copy
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
+CACHES = ("redis", "local")
+
+
+@dataclass(frozen=True)
+class AppVariant:
+    """One B3 variant: the HTTP API on one application server with one cache, webhooks off or on.
+
+    ``cache``: ``redis`` (our redis-server as CACHE_URL, production with Redis) or ``local`` (no
+    CACHE_URL: the per-process local-memory default a new deployment has). ``webhooks``: the business
+    has one enabled endpoint (every posting writes its event) and the worker delivers to the bench's
+    receiver while the clients run. ``only``: the cells (``"many:8"``) it runs in; None: every cell.
+    ``env``: settings of the app server's environment that make the variant (its own server), with
+    ``tag`` in the name: ``AppVariant(tag="C", env=(("SETTING", "on"),))`` is B3C / B3CL.
+    """
+
+    server: str = "gthread"
+    cache: str = "redis"
+    webhooks: bool = False
+    only: tuple[str, ...] | None = None
+    tag: str = ""
+    env: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def name(self) -> str:
+        return ("B3" + self.tag + ("W" if self.webhooks else "") + ("L" if self.cache == "local" else "")
+                + ("" if self.server == "gthread" else f"-{self.server}"))
+
+    @property
+    def server_key(self) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+        return (self.server, self.cache, self.env)
+
+    def runs_in(self, workload: posting.Workload, clients: int) -> bool:
+        return self.only is None or f"{workload.name.replace(' ', '')}:{clients}" in self.only
+
+
+def app_variants(*, servers=("gthread",), caches=CACHES, webhooks: bool = True,
+                 server_cells: tuple[str, ...] | None = None, webhook_cells: tuple[str, ...] | None = None,
+                 server_caches: tuple[str, ...] | None = None, coalesce: bool = False) -> tuple[AppVariant, ...]:
+    """gthread with every cache; the other servers with every cache (or ``server_caches``) in
+    ``server_cells``; webhooks on (gthread, every cache) in ``webhook_cells``; with ``coalesce``,
+    gunicorn 2 workers x 8 threads with coalescing off (B3t) and on (B3c), every cache, every cell
+    (``posting.COALESCE_SERVERS``)."""
+    out = [AppVariant("gthread", cache) for cache in caches]
+    out += [AppVariant(server, cache, only=server_cells) for server in servers if server != "gthread"
+            for cache in caches if server_caches is None or cache in server_caches]
+    if webhooks:
+        out += [AppVariant("gthread", cache, webhooks=True, only=webhook_cells) for cache in caches]
+    if coalesce:
+        out += [AppVariant("gthread", cache, tag=name.removeprefix("B3"), env=tuple(env.items()))
+                for name, env in posting.COALESCE_SERVERS.items() for cache in caches]
+    return tuple(out)
+
+
 @dataclass
 class Plan:
     mode: str
     sizes: data.Sizes
     cells: list[tuple[posting.Workload, int, int, float]]  # workload, clients, rounds, seconds
-    variants: tuple[str, ...] = ("B1", "B2", "B3", "B0")
+    app: tuple[AppVariant, ...] = app_variants(server_cells=("many:8", "hot:8"), webhook_cells=("many:8",))
     read_requests: int = 200
     pgbouncer_seconds: float = 2.0
-    phases: tuple[str, ...] = ("reads", "pages", "reconcile", "posting", "pgbouncer", "bulk", "grants", "webhooks",
-                               "pooling")
-    #: Add B3t/B3c (gunicorn 2x8 threads, coalescing off/on: ``posting.COALESCE_SERVERS``) to the posting cells.
-    coalesce: bool = False
+    profile_cell: tuple[posting.Workload, int, float] = (posting.Workload("many"), 8, 4.0)
+    webhooks_rounds: int = 3
+    webhooks_seconds: float = 3.0
+    workers: int | None = None  # processes per application server; None: gunicorn.conf.py's
+    phases: tuple[str, ...] = ("reads", "pages", "reconcile", "posting", "profile", "pgbouncer", "bulk", "grants",
+                               "webhooks", "pooling")
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        """The interleaving order of one round: B1, B2, the API variants, B0."""
+        return ("B1", "B2", *(a.name for a in self.app), "B0")
+
+    @property
+    def caches(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(a.cache for a in self.app))
+
+    def app_variant(self, name: str) -> AppVariant:
+        return next(a for a in self.app if a.name == name)
+
+    def runs_in(self, variant: str, workload: posting.Workload, clients: int) -> bool:
+        return not variant.startswith("B3") or self.app_variant(variant).runs_in(workload, clients)
 
 
 def full_plan() -> Plan:
@@ -62,8 +138,12 @@ def full_plan() -> Plan:
 
 
 def smoke_plan() -> Plan:
-    cells = [(posting.Workload("many"), 4, 1, 0.5), (posting.Workload("hot", idempotency=True), 4, 1, 0.5)]
-    return Plan(mode="smoke", sizes=data.SMOKE, cells=cells, read_requests=10, pgbouncer_seconds=0.5)
+    """Every path once, at the least cost: two short cells, the other servers (with Redis) and webhooks
+    on the first only, two processes per server, two requests per page."""
+    cells = [(posting.Workload("many"), 4, 1, 0.3), (posting.Workload("hot", idempotency=True), 4, 1, 0.3)]
+    app = app_variants(servers=SERVERS, server_cells=("many:4",), webhook_cells=("many:4",), server_caches=("redis",))
+    return Plan(mode="smoke", sizes=data.SMOKE, cells=cells, app=app, read_requests=8, pgbouncer_seconds=0.3,
+                profile_cell=(posting.Workload("many"), 4, 0.5), webhooks_rounds=1, webhooks_seconds=0.3, workers=2)
 
 
 @dataclass
@@ -73,11 +153,51 @@ class Run:
     results: dict = field(default_factory=dict)
     void: list[str] = field(default_factory=list)
     cache_url: str | None = None
+    stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    servers: dict[tuple, Gunicorn] = field(default_factory=dict)  # AppVariant.server_key -> a running server
 
     def gunicorn(self, database_url: str, **kwargs) -> Gunicorn:
         """The product as deployed: with the shared (Redis) cache when there is one."""
         extra = {"CACHE_URL": self.cache_url} if self.cache_url else {}
-        return Gunicorn(database_url, extra_env={**extra, **kwargs.pop("extra_env", {})}, **kwargs)
+        return Gunicorn(database_url, extra_env={**extra, **kwargs.pop("extra_env", {})}, workers=self.plan.workers,
+                        **kwargs)
+
+    def cache_env(self, cache: str) -> dict[str, str]:
+        if cache == "redis":
+            if not self.cache_url:
+                raise RuntimeError("no redis-server: the Redis variants cannot run (apt-get install -y redis-server)")
+            return {"CACHE_URL": self.cache_url}
+        return {"CACHE_URL": "locmemcache://wallets"}  # settings.py's default, explicit
+
+    def app_servers(self, keys) -> dict[tuple, Gunicorn]:
+        """The application servers (``AppVariant.server_key``: server, cache, env) on the benchmark database,
+        started once per run (all at once) and stopped at its end; the posting, profile and webhooks phases
+        share them."""
+        keys = list(keys)
+        new = [key for key in dict.fromkeys(keys) if key not in self.servers]
+        launched = []
+        for server, cache, env in new:
+            instance = app_server(server, self.url, extra_env={**self.cache_env(cache), **webhooks.PRIVATE_OK,
+                                                               **dict(env)}, workers=self.plan.workers)
+            instance.launch()
+            launched.append(((server, cache, env), instance))
+        if launched:
+            self.stack.callback(stop_all, [instance for _, instance in launched])
+        for key, instance in launched:
+            instance.wait_ready(120)
+            self.servers[key] = instance
+            self.results.setdefault("servers", {})[" ".join(map(str, key))] = instance.describe()
+        return {key: self.servers[key] for key in keys}
+
+    def read_server(self) -> Gunicorn:
+        """gunicorn with its access log (the reads' server-side times), started once for reads and pages."""
+        key = ("reads", "redis", ())
+        if key not in self.servers:
+            server = self.gunicorn(self.url, access_log=True)
+            self.stack.callback(stop_all, [server])
+            server.start()
+            self.servers[key] = server
+        return self.servers[key]
 
     def log(self, message: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
@@ -162,7 +282,7 @@ class Run:
                 "SELECT count(*) FROM wallets_ledgerentry WHERE business_id = %s AND created_at >= %s",
                 [data.BUSINESS_ID, since]).fetchone()[0]
             result["entries_in_db"] = written
-            if variant in posting.COALESCE_SERVERS:
+            if variant.split("-")[0].removesuffix("L") in posting.COALESCE_SERVERS:  # B3t, B3c, B3tL, B3cL
                 result["batch_sizes"] = posting.batch_sizes(conn, data.BUSINESS_ID, since)
             if written != result["written"]:
                 check.ok = False
@@ -180,30 +300,70 @@ class Run:
 
     def posting_phase(self) -> None:
         runs = []
-        variants = self.plan.variants + (tuple(posting.COALESCE_SERVERS) if self.plan.coalesce else ())
-        with self.gunicorn(self.url) as server, self.cluster.connect(DB, autocommit=True) as conn, \
-                self.cluster.connect(RAW_DB, autocommit=True) as raw_conn, contextlib.ExitStack() as extra:
-            self.results["server"] = server.describe()
-            servers = {v: extra.enter_context(self.gunicorn(self.url, extra_env=env))
-                       for v, env in posting.COALESCE_SERVERS.items() if v in variants}
+        plan = self.plan
+        servers = self.app_servers(a.server_key for a in plan.app)
+        self.results["server"] = servers[plan.app[0].server_key].describe()
+        self.results["app_variants"] = {a.name: {"server": servers[a.server_key].describe(), "cache": a.cache,
+                                                 "env": dict(a.env),
+                                                 "webhooks": a.webhooks, "cells": a.only} for a in plan.app}
+        hooks = webhooks.Subscription(self) if any(a.webhooks for a in plan.app) else None
+        with contextlib.ExitStack() as stack, self.cluster.connect(DB, autocommit=True) as conn, \
+                self.cluster.connect(RAW_DB, autocommit=True) as raw_conn:
+            if hooks:
+                stack.enter_context(hooks)
             counter = StatementCounter(self.cluster, DB)
             counter_raw = StatementCounter(self.cluster, RAW_DB)
-            for workload, clients, rounds, seconds in self.plan.cells:
+            stack.callback(counter.close)
+            stack.callback(counter_raw.close)
+            for workload, clients, rounds, seconds in plan.cells:
+                variants = [v for v in plan.variants if plan.runs_in(v, workload, clients)]
                 for round_no in range(1, rounds + 1):
                     for variant in variants:
+                        app = plan.app_variant(variant) if variant.startswith("B3") else None
+                        server = servers[app.server_key] if app else servers[next(iter(servers))]
+                        if hooks and app and app.webhooks:  # the worker runs on from B3W to B3WL
+                            hooks.on()
+                        elif hooks:
+                            hooks.off()
+                        since = datetime.datetime.now(datetime.UTC)
                         result = self._measure(variant, workload, clients=clients, seconds=seconds,
                                                round_no=round_no, server=servers.get(variant, server), counter=counter,
                                                counter_raw=counter_raw, conn=conn, raw_conn=raw_conn)
+                        if app and hooks:
+                            hooks.check(result, conn, since=since, enabled=app.webhooks)
                         runs.append(result)
                 line = " ".join(
                     f"{v}={_median([r['throughput'] for r in runs if r['variant'] == v and r['workload'] == workload.name and r['clients'] == clients]):.0f}/s"  # noqa: E501
                     for v in variants
                 )
                 self.log(f"posting {workload.name:12} x{clients:<2}: {line}")
-            counter.close()
-            counter_raw.close()
+            if hooks:
+                self.results["posting_webhooks"] = hooks.drain(conn)
+                self.log(f"posting webhooks: {self.results['posting_webhooks']}")
         self.results["posting_runs"] = runs
-        self.results["posting"] = summarize_posting(runs, variants)
+        self.results["posting"] = summarize_posting(runs, plan.variants)
+
+    def profile_phase(self) -> None:
+        """One cell per cache against gunicorn gthread under py-spy (``bench/profile.py``)."""
+        workload, clients, seconds = self.plan.profile_cell
+        out = {}
+        with self.cluster.connect(DB, autocommit=True) as conn:
+            for cache in self.plan.caches:
+                app = AppVariant("gthread", cache)
+                server = self.app_servers([app.server_key])[app.server_key]
+                variant = app.name
+                since = datetime.datetime.now(datetime.UTC)
+                result = profiling.profile(self, server, workload, clients=clients, seconds=seconds, variant=variant)
+                check = oracle.check(conn, snapshot=True, business_id=data.BUSINESS_ID, since=since)
+                result["invariants"] = check.as_dict()
+                if not check.ok or result["errors"] or not result["samples"]:
+                    self.void.append(f"profile {variant}: {check.problems or ''} {result['errors'][:2] or ''} "
+                                     f"{result['samples']} samples")
+                out[variant] = result
+                top = ", ".join(f"{f['frame'].split(' (')[0]} {f['ms_per_req']}" for f in result["self"][:5])
+                self.log(f"profile {variant} {workload.name} x{clients}: app CPU {result['app_cpu_ms_per_req']} ms/req "
+                         f"(sampled {result['sampled_cpu_ms_per_req']}); top self: {top}")
+        self.results["profile"] = out
 
     def pgbouncer_phase(self) -> None:
         workload = posting.Workload("many")
@@ -238,8 +398,7 @@ class Run:
                 "entries": conn.execute("SELECT count(*) FROM wallets_ledgerentry").fetchone()[0],
                 "wallets": conn.execute("SELECT count(*) FROM wallets_wallet").fetchone()[0],
             }
-        with self.gunicorn(self.url, access_log=True) as server:
-            self.results["reads"] = paths.reads(self, server)
+        self.results["reads"] = paths.reads(self, self.read_server())
         self.results["reads_sql_baseline"] = paths.reads_sql_baseline(self)
         for name, figures in self.results["reads"].items():
             self.log(f"read {name}: server p99 {figures.get('server_ms', {}).get('p99')} ms")
@@ -247,8 +406,7 @@ class Run:
             self.log(f"raw SQL {name}: client p99 {figures['client_ms']['p99']} ms")
 
     def pages_phase(self) -> None:
-        with self.gunicorn(self.url, access_log=True) as server:
-            self.results["pages"] = pages.pages(self, server)
+        self.results["pages"] = pages.pages(self, self.read_server())
         from django.db import connections
 
         connections.close_all()
@@ -270,7 +428,7 @@ class Run:
     def webhooks_phase(self) -> None:
         smoke = self.plan.mode == "smoke"
         self.results["webhooks"] = webhooks.webhooks(
-            self, db=DB, raw_db=RAW_DB, rounds=1 if smoke else 3, seconds=0.5 if smoke else 3.0,
+            self, db=DB, raw_db=RAW_DB, rounds=self.plan.webhooks_rounds, seconds=self.plan.webhooks_seconds,
             burst=100 if smoke else 2000)
         self.log(f"webhooks: {self.results['webhooks'].get('summary')}")
 
@@ -343,6 +501,7 @@ def execute(plan: Plan, *, keep: bool = False, out: Path | None = None) -> tuple
             run.results["cache"] = f"{redis_server.version()} (CACHE_URL, as in production)"
         except RuntimeError as exc:
             run.results["cache"] = f"per-process local memory (no Redis: {exc})"
+        stack.callback(run.stack.close)  # the application servers stop before Redis and the cluster
         run.load()
         for phase in plan.phases:
             try:

@@ -57,6 +57,77 @@ def _wait_delivered(conn, *, since: datetime.datetime, timeout: float) -> tuple[
         time.sleep(0.05)
 
 
+class Subscription:
+    """The posting phase's webhooks-on variants (B3W, B3WL): the business's one endpoint, pointed at a
+    receiver of ours, enabled and with the worker delivering only while such a variant's clients run
+    (``on``/``off``); disabled, with no worker, for every other variant. ``check`` holds each API run to
+    one ``wallet.ledger_entry.created`` event per committed entry when on, none when off; ``drain``
+    delivers what is left at the end of the phase and counts it."""
+
+    def __init__(self, run):
+        self.run = run
+        self.receiver = Receiver()
+        self.worker = TaskWorker(database_url=run.url, args=("--interval", "0.2"), env=PRIVATE_OK)
+        self.events = 0
+        self.active = False
+
+    def __enter__(self) -> Subscription:
+        from django.db import connections
+
+        self.receiver.__enter__()
+        self.started = datetime.datetime.now(datetime.UTC)
+        self.endpoint_id = _endpoint(f"http://127.0.0.1:{self.receiver.port}/hooks")
+        connections.close_all()
+        self.conn = self.run.cluster.connect(self.run.url.rsplit("/", 1)[-1], autocommit=True)
+        _set_enabled(self.conn, self.endpoint_id, False)
+        return self
+
+    def on(self) -> None:
+        if not self.active:
+            _set_enabled(self.conn, self.endpoint_id, True)
+            self.worker.start()
+            self.active = True
+
+    def off(self) -> None:
+        if self.active:
+            self.worker.stop()
+            _set_enabled(self.conn, self.endpoint_id, False)
+            self.active = False
+
+    def check(self, result: dict, conn, *, since: datetime.datetime, enabled: bool) -> None:
+        events = conn.execute(
+            "SELECT count(*) FROM wallets_webhookevent WHERE created_at >= %s AND type = 'wallet.ledger_entry.created'",
+            [since]).fetchone()[0]
+        expected = result["entries_in_db"] if enabled else 0
+        result["webhook_events"] = events
+        self.events += events
+        if events != expected:
+            result["invariants"]["ok"] = False
+            self.run.void.append(f"{result['variant']} {result['workload']} x{result['clients']} round "
+                                 f"{result['round']}: {events} webhook events for {result['entries_in_db']} entries "
+                                 f"(webhooks {'on' if enabled else 'off'})")
+
+    def drain(self, conn) -> dict:
+        """Deliver every event of the phase (the worker, once more) and count them."""
+        self.on()
+        try:
+            events, delivered, seconds = _wait_delivered(conn, since=self.started, timeout=120)
+        finally:
+            self.off()
+        # Every event of the phase: the entries' (counted run by run) and the others they caused
+        # (a low balance after a debit …).
+        if events != delivered or events < self.events:
+            self.run.void.append(f"posting webhooks: {delivered} of {events} events delivered "
+                                 f"({self.events} ledger-entry events counted after the runs)")
+        return {"events": events, "delivered": delivered, "ledger_entry_events": self.events,
+                "drain_s": round(seconds, 2), "receiver_requests": len(self.receiver.requests)}
+
+    def __exit__(self, *exc) -> None:
+        self.worker.remove()
+        self.conn.close()
+        self.receiver.__exit__(*exc)
+
+
 def webhooks(run, *, db: str, raw_db: str, rounds: int, seconds: float, clients: int = 8, burst: int = 2000) -> dict:
     workload = posting.Workload("many")
     out: dict = {"clients": clients, "seconds": seconds, "rounds": rounds, "workload": workload.name}
@@ -65,8 +136,10 @@ def webhooks(run, *, db: str, raw_db: str, rounds: int, seconds: float, clients:
     variants = (("off", "B3", False, False), ("on", "B3", True, False), ("raw", "B1", False, False),
                 ("on+delivering", "B3", True, True))
     with Receiver() as receiver, run.cluster.connect(raw_db, autocommit=True) as raw_conn, \
-            run.cluster.connect(db, autocommit=True) as conn, \
-            run.gunicorn(run.url, extra_env=PRIVATE_OK) as server:
+            run.cluster.connect(db, autocommit=True) as conn:
+        # The posting phase's B3 server (started once per run; WEBHOOK_ALLOW_PRIVATE_TARGETS is set on it).
+        key = ("gthread", run.plan.caches[0], ())  # AppVariant("gthread", cache).server_key
+        server = run.app_servers([key])[key]
         from bench.pg import StatementCounter
 
         endpoint_id = _endpoint(f"http://127.0.0.1:{receiver.port}/hooks")
@@ -82,7 +155,7 @@ def webhooks(run, *, db: str, raw_db: str, rounds: int, seconds: float, clients:
                     result = run._measure(variant, workload, clients=clients, seconds=seconds, round_no=round_no,
                                           server=server, counter=counter, counter_raw=counter_raw, conn=conn,
                                           raw_conn=raw_conn)
-                    if delivering:
+                    if delivering and round_no < rounds:  # after the last round it delivers the backlog
                         worker.stop()
                     events = conn.execute(
                         "SELECT count(*) FROM wallets_webhookevent WHERE created_at >= %s "
@@ -97,7 +170,8 @@ def webhooks(run, *, db: str, raw_db: str, rounds: int, seconds: float, clients:
                                  "pg_cpu_ms_per_op": result.get("pg_cpu_ms_per_op"),
                                  "app_cpu_ms_per_op": result.get("app_cpu_ms_per_op")})
             _set_enabled(conn, endpoint_id, True)
-            worker.start()
+            if worker.process is None or worker.process.poll() is not None:
+                worker.start()
             drained = _wait_delivered(conn, since=datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1),
                                       timeout=300)
             out["backlog_after_posting"] = {"events": drained[0], "delivered": drained[1],

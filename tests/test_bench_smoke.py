@@ -63,7 +63,10 @@ def test_smoke_run_is_valid(smoke):
 @pytest.mark.slow
 def test_every_posting_variant_ran_and_kept_the_invariants(smoke):
     runs = smoke["posting_runs"]
-    assert {r["variant"] for r in runs} == {"B0", "B1", "B2", "B3"}
+    # B3 with Redis and B3L with the default cache, webhooks on with each, and every other application server.
+    assert {r["variant"] for r in runs} == {"B0", "B1", "B2", "B3", "B3L", "B3W", "B3WL", "B3-sync", "B3-granian",
+                                            "B3-uvicorn"}
+    assert set(smoke["app_variants"]) == {r["variant"] for r in runs} - {"B0", "B1", "B2"}
     for run in runs:
         assert run["requests"] > 0, run
         assert run["invariants"]["ok"], run["invariants"]
@@ -77,6 +80,55 @@ def test_every_posting_variant_ran_and_kept_the_invariants(smoke):
     for row in smoke["posting"]:
         assert row["B1"]["throughput"] > 0
         assert row["B3"]["ratio_to_b1"] > 0
+        assert row["B3L"]["ratio_to_b1"] > 0
+    for run in runs:
+        if run["variant"].startswith("B3"):
+            assert run["app_cpu_ms_per_op"] > 0, run  # the server's process tree was measured, whatever the server
+            # One event per committed entry with the endpoint enabled, none with it disabled.
+            expected = run["entries_in_db"] if run["variant"].startswith("B3W") else 0
+            assert run["webhook_events"] == expected, run
+    assert any(r["variant"] == "B3W" and r["webhook_events"] > 0 for r in runs)
+    drained = smoke["posting_webhooks"]
+    assert drained["events"] == drained["delivered"] == drained["receiver_requests"] > 0, drained
+    assert drained["events"] >= drained["ledger_entry_events"] == sum(r["webhook_events"] for r in runs
+                                                                        if r["variant"].startswith("B3")), drained
+
+
+@pytest.mark.slow
+def test_profile_found_where_the_app_cpu_goes(smoke):
+    profile = smoke["profile"]
+    assert set(profile) == {"B3", "B3L"}  # with Redis and with the default cache
+    for prof in profile.values():
+        assert prof["requests"] > 0, prof
+        assert prof["errors"] == [], prof
+        assert prof["invariants"]["ok"], prof
+        assert prof["app_cpu_ms_per_req"] > 0, prof
+        assert prof["samples"] > 0, prof
+        frames = " ".join(f["frame"] for f in prof["inclusive"])
+        assert "wallets/" in frames or "rest_framework" in frames, frames  # the app's own stacks were sampled
+        shares = sum(f["share"] for f in prof["self_by_package"])
+        assert 0 < shares <= 1.01, prof["self_by_package"]  # shares of the samples (rounded to 3 digits)
+        assert prof["inclusive"][0]["ms_per_req"] <= prof["app_cpu_ms_per_req"] + 1e-6  # shares of the measured CPU
+
+
+@pytest.mark.slow
+def test_report_leads_with_issue_13s_targets(smoke):
+    from bench import report
+
+    rows = report.issue13(smoke)
+    caches = {r["cache"] for r in rows}
+    assert {"Redis", "default cache"} <= caches
+    paths = " ".join(r["path"] for r in rows)
+    for must in ("app CPU per API posting", "many wallets", "one hot wallet", "moonshot", "webhook endpoint",
+                 "ledger page", "statement and as-of"):
+        assert must in paths, must
+    for row in rows:
+        if "moonshot" not in row["path"]:
+            assert row["met"] is not None, row  # measured (the coalescing variant is another helper's)
+    markdown = report.markdown(smoke)
+    assert markdown.index("## Issue 13's targets") < markdown.index("## Machine and server")
+    assert "## Application servers" in markdown
+    assert "## Where an API posting's app CPU goes" in markdown
 
 
 @pytest.mark.slow
@@ -137,3 +189,33 @@ def test_every_dashboard_page_was_timed_statements_included(smoke):
         assert must in timed, must
     assert any(name.startswith("customer_statement_pdf at its cap") for name in timed)
     assert "hold_void" in not_pages  # POST only
+
+
+def test_profile_reads_py_spys_collapsed_stacks():
+    from bench import profile
+
+    text = "\n".join([
+        ("process 11:\"gunicorn\";run (gunicorn/arbiter.py);view (rest_framework/views.py);post "
+         "(/venv/lib/python3.12/site-packages/wallets/ledger/posting.py) 3"),
+        "run (gunicorn/arbiter.py);execute (psycopg/cursor.py) 1",
+        "garbage line",
+    ])
+    total, inclusive, own, packages = profile.parse_collapsed(text)
+    assert total == 4
+    assert inclusive["run (gunicorn/arbiter.py)"] == 4  # every stack passes through it
+    assert own == {"post (/venv/lib/python3.12/site-packages/wallets/ledger/posting.py)": 3,
+                   "execute (psycopg/cursor.py)": 1}
+    assert packages == {"wallets/ledger": 3, "psycopg": 1}
+    assert profile.package_of("django/db/models/sql/compiler.py") == "django/db/models"
+    assert profile.package_of("copy.py") == "stdlib copy"
+
+
+def test_bench_options_refuse_unknown_servers_caches_and_cells(capsys):
+    from bench import __main__ as cli
+
+    for argv in (["smoke", "--servers", "gthread,waitress"], ["smoke", "--caches", "memcached"],
+                 ["run", "--cells", "warm:8"], ["run", "--phases", "posting,nope"]):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(argv)
+        assert exit_info.value.code == 2, argv
+    assert "choose from gthread,sync,granian,uvicorn" in capsys.readouterr().err.replace(", ", ",")
