@@ -333,7 +333,8 @@ def _posting(kwargs: dict[str, Any]) -> engine.Posting:
 def _entries_of_keys(business_id: str, customer_id: str, done: engine.BatchResult) -> dict[str, LedgerEntry]:
     """The entries already in the ledger that the batch's replays answer with (read under the lock)."""
     keys = {o.posting.request.idempotency_key for o in done.outcomes if o.decision.code is Code.REPLAYED}
-    rows = LedgerEntry.objects.filter(business_id=business_id, customer_id=customer_id, idempotency_key__in=keys)
+    rows = LedgerEntry.objects.filter(business_id=business_id, customer_id=customer_id, idempotency_key__in=keys,
+                                      reversal_of__isnull=True)  # a reversal's keys are a scope of their own
     return {entry.idempotency_key: entry for entry in rows if entry.idempotency_key is not None}
 
 
