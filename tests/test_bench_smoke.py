@@ -219,3 +219,19 @@ def test_bench_options_refuse_unknown_servers_caches_and_cells(capsys):
             cli.main(argv)
         assert exit_info.value.code == 2, argv
     assert "choose from gthread,sync,granian,uvicorn" in capsys.readouterr().err.replace(", ", ",")
+
+
+# The benchmark's pooling phase (bench/pooling.py), in the suite's one smoke run.
+def test_the_bench_smoke_ran_the_three_pooling_configurations_with_the_invariants_kept(smoke):
+    pooling = smoke["pooling"]
+    rows = {(r["cell"], r["config"]): r for r in pooling["summary"]}
+    for cell in ("posting many x8", "read wallets x8"):
+        for config in ("persistent", "pool", "pgbouncer", "B1 raw psycopg"):
+            row = rows[(cell, config)]
+            assert row["throughput"] > 0, row
+            assert row["invariants_ok"], row
+            assert row["server_connections_peak"] >= 1, row
+    assert pooling["invariants_all"]["ok"] is True
+    # PgBouncer never holds more server connections than its pool.
+    bouncer_pool = int(pooling["configs"]["pgbouncer"].rsplit(" ", 1)[1])
+    assert rows[("posting many x8", "pgbouncer")]["server_connections_peak"] <= bouncer_pool
