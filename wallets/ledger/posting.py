@@ -217,7 +217,7 @@ def _in_own_transaction[**P](posting: Callable[P, PostingResult]) -> Callable[P,
         # With a key, a posting that lost a race for the key to another currency's wallet (the
         # unique constraint) runs once more, and then replays or refuses the winner.
         retry_on = (IntegrityError,) if kwargs.get("idempotency_key") is not None else ()
-        return _with_retry(lambda: posting(*args, **kwargs), retry_on=retry_on, pipelined=True)
+        return _with_retry(lambda: posting(*args, **kwargs), retry_on=retry_on)
 
     run.__name__ = run.__qualname__ = "post"
     run.__doc__ = (
@@ -413,15 +413,10 @@ def _holds_known(locked: locking.LockedWallet, state: machine.WalletState) -> bo
 # --- Shared steps -----------------------------------------------------------------------------
 
 
-def _with_retry[T](run: Callable[[], T], *, retry_on: tuple[type[Exception], ...], pipelined: bool = False) -> T:
-    """``run`` in its own durable transaction, once more on ``retry_on``. ``pipelined``: in the
-    database driver's pipeline mode (``sql.pipeline_rest_of_transaction``), for a transaction whose
-    writes answer nothing that the code reads before the commit (a single posting)."""
+def _with_retry[T](run: Callable[[], T], *, retry_on: tuple[type[Exception], ...]) -> T:
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             with transaction.atomic(durable=True):
-                if pipelined:
-                    sql.pipeline_rest_of_transaction()
                 return run()
         except retry_on:
             if attempt == _ATTEMPTS:

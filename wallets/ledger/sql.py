@@ -63,22 +63,6 @@ def connection() -> BaseDatabaseWrapper:
     return connections[router.db_for_write(LedgerEntry)]
 
 
-def pipeline_rest_of_transaction() -> None:
-    """PostgreSQL: from here to the commit, statements whose results nobody reads yet go out with the
-    next one (psycopg's pipeline mode; ``walletproject/db/postgresql``): a single posting's ``INSERT``
-    travels with its ``COMMIT``, so the wallet's row lock is held for one round trip of the client (the
-    commit's) where it was two, and a hot wallet's next posting waits that much less. An error of the
-    ``INSERT`` (the chain guard, a unique key) is raised by the commit, which rolls the transaction
-    back as before. The same statements, in the same order, in one transaction.
-
-    Only in a transaction of its own (the outermost atomic block: a savepoint's RELEASE would not
-    collect the errors) on the project's backend; elsewhere (SQLite, a test case's transaction), a
-    no-op."""
-    conn = connection()
-    if len(conn.atomic_blocks) == 1 and hasattr(conn, "pipeline_until_transaction_end"):
-        conn.pipeline_until_transaction_end()
-
-
 @dataclass(frozen=True, slots=True)
 class Statements:
     vendor: str
@@ -256,10 +240,8 @@ def insert_rows(conn: BaseDatabaseWrapper, rows: Sequence[dict[str, Any]]) -> No
     sql = statements(conn.vendor)
     fields = sql.insert_fields
     with conn.cursor() as cursor:
-        if conn.vendor == "postgresql" and not _in_pipeline(conn):
+        if conn.vendor == "postgresql":
             # COPY is the fastest insert PostgreSQL has; constraints and triggers apply as usual.
-            # (Not in pipeline mode, which has no COPY: a single posting's few rows, e.g. the expiry
-            # entries before it, go as an executemany, which the pipeline sends in one flight.)
             # Plain values go as they are; JSON is adapted by its field.
             prepared = [(f.attname, f if f.get_internal_type() == "JSONField" else None) for f in fields]
             with conn.wrap_database_errors, cursor.cursor.copy(sql.copy) as copy:  # psycopg's errors -> Django's
@@ -271,10 +253,6 @@ def insert_rows(conn: BaseDatabaseWrapper, rows: Sequence[dict[str, Any]]) -> No
             cursor.executemany(
                 sql.insert, [[f.get_db_prep_save(row[f.attname], conn) for f in sql.insert_fields] for row in rows]
             )
-
-
-def _in_pipeline(conn: BaseDatabaseWrapper) -> bool:
-    return bool(getattr(conn, "in_transaction_pipeline", lambda: False)())
 
 
 def store_event_payloads(
