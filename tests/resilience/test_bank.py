@@ -80,23 +80,29 @@ def final_check(outcomes, wallets, **kwargs) -> list[str]:
     return problems
 
 
-def post_through_services(business_id):
+def post_through_services(business_id, *, retry_if=None, attempts: int = 1):
+    """The service client: one ``ledger.post`` per body. ``retry_if(exc)``: an error the client retries
+    with the same key, up to ``attempts`` in all (the partitioned layout's serialization failures)."""
     actor = Actor.command("bank")
 
     def post(worker, body: bank.Body) -> bank.Outcome:
-        try:
-            result = ledger.post(
-                business_id=business_id, customer_id=body.customer_id, currency=body.currency,
-                amount=body.amount, is_credit=body.is_credit, actor=actor, reason=body.reason,
-                idempotency_key=body.key,
-            )
-        except InsufficientFunds as exc:
-            return bank.Outcome(body, bank.INSUFFICIENT, detail=str(exc))
-        except IdempotencyKeyReused as exc:
-            return bank.Outcome(body, bank.REUSED, detail=str(exc))
-        except Exception as exc:  # every other exception is a finding
-            return bank.Outcome(body, bank.ERROR, detail=repr(exc))
-        return bank.Outcome(body, bank.REPLAYED if result.replayed else bank.OK, balance=result.balance)
+        for attempt in range(1, attempts + 1):
+            try:
+                result = ledger.post(
+                    business_id=business_id, customer_id=body.customer_id, currency=body.currency,
+                    amount=body.amount, is_credit=body.is_credit, actor=actor, reason=body.reason,
+                    idempotency_key=body.key,
+                )
+            except InsufficientFunds as exc:
+                return bank.Outcome(body, bank.INSUFFICIENT, detail=str(exc))
+            except IdempotencyKeyReused as exc:
+                return bank.Outcome(body, bank.REUSED, detail=str(exc))
+            except Exception as exc:  # every other exception is a finding
+                if retry_if is not None and retry_if(exc) and attempt < attempts:
+                    continue
+                return bank.Outcome(body, bank.ERROR, detail=repr(exc))
+            return bank.Outcome(body, bank.REPLAYED if result.replayed else bank.OK, balance=result.balance)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     return post
 

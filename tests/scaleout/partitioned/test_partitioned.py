@@ -16,7 +16,7 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 
 from tests.ledger.test_chain_guard import entry_values, insert
 from tests.resilience import bank
-from tests.resilience.test_bank import WORKERS, final_check, make_wallets, start_readers
+from tests.resilience.test_bank import WORKERS, final_check, make_wallets, post_through_services, start_readers
 from tests.scaleout.partitioned import layout
 from tests.scaleout.partitioned.fixtures import LOCAL_REMAINDER, REMOTE_REMAINDER, business_on, remainder_of
 
@@ -30,7 +30,6 @@ from tests.services.test_ledger import (  # noqa: F401 - pytest collects them fr
 )
 from tests.support import oracle
 from wallets import ledger, services
-from wallets.exceptions import IdempotencyKeyReused, InsufficientFunds
 from wallets.models import LedgerEntry, Wallet
 from wallets.services.actors import Actor
 
@@ -214,28 +213,15 @@ def post_with_retry(business_id):
     the remote transaction in REPEATABLE READ: a posting that waited for a hot wallet's lock fails
     with a serialization error (40001) and wrote nothing; this client retries it with the same key,
     as an API client retries a 503. The retries are counted."""
-    retries = []
+    retries: list[int] = []
 
-    def post(worker, body: bank.Body) -> bank.Outcome:
-        for _ in range(MAX_ATTEMPTS):
-            try:
-                result = ledger.post(
-                    business_id=business_id, customer_id=body.customer_id, currency=body.currency,
-                    amount=body.amount, is_credit=body.is_credit, actor=ACTOR, reason=body.reason,
-                    idempotency_key=body.key,
-                )
-            except InsufficientFunds as exc:
-                return bank.Outcome(body, bank.INSUFFICIENT, detail=str(exc))
-            except IdempotencyKeyReused as exc:
-                return bank.Outcome(body, bank.REUSED, detail=str(exc))
-            except Exception as exc:  # every other exception is a finding
-                if getattr(getattr(exc, "__cause__", None), "sqlstate", None) == "40001":
-                    retries.append(1)
-                    continue
-                return bank.Outcome(body, bank.ERROR, detail=repr(exc))
-            return bank.Outcome(body, bank.REPLAYED if result.replayed else bank.OK, balance=result.balance)
-        return bank.Outcome(body, bank.ERROR, detail=f"still a serialization failure after {MAX_ATTEMPTS} attempts")
+    def serialization_failure(exc: BaseException) -> bool:
+        failed = getattr(getattr(exc, "__cause__", None), "sqlstate", None) == "40001"
+        if failed:
+            retries.append(1)
+        return failed
 
+    post = post_through_services(business_id, retry_if=serialization_failure, attempts=MAX_ATTEMPTS)
     post.retries = retries  # type: ignore[attr-defined]
     return post
 
