@@ -93,26 +93,20 @@ def request_stream(workload: Workload, *, n_wallets: int, seed: int, tag: str):
 
 # --- B1: raw psycopg, the service's statements ----------------------------------------------
 
-# Kept identical to what the engine sends (``wallets.ledger.sql``; compare the statement lists printed by
-# the harness): the lock, which also finds a key's earlier entry, and the insert, which the database's
-# trigger applies to the wallet (migration 0009) — no UPDATE of the wallet from the client.
-B1_LOCK = (
-    'SELECT w."id", w."balance", w."entry_count", w."created_at" FROM "wallets_wallet" w '
-    'WHERE w."business_id" = %s AND w."customer_id" = %s AND w."currency" = %s FOR NO KEY UPDATE OF w'
-)
-B1_LOCK_WITH_KEY = (
-    'SELECT w."id", w."balance", w."entry_count", w."created_at", p."id", p."currency", p."amount", '
-    'p."is_credit", p."reason", p."after_balance", p."created_at" FROM "wallets_wallet" w '
-    'LEFT JOIN "wallets_ledgerentry" p ON p."business_id" = w."business_id" AND p."customer_id" = w."customer_id" '
-    'AND p."idempotency_key" = %s WHERE w."business_id" = %s AND w."customer_id" = %s AND w."currency" = %s '
-    "FOR NO KEY UPDATE OF w"
-)
-B1_INSERT = (
-    'INSERT INTO "wallets_ledgerentry" ("id", "business_id", "customer_id", "wallet_id", "currency", "sequence", '
-    '"amount", "is_credit", "event_type", "reason", "reference_object_id", "idempotency_key", "before_balance", '
-    '"after_balance", "actor_type", "actor_id", "created_at") '
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-)
+# The engine's own statement texts (``wallets.ledger.sql.statements``, passed in by the harness as
+# ``ctx["b1_statements"]``), so B1 can never drift from what the service sends: the lock, which also
+# finds a key's earlier entry and reads the posting API key's state, the webhook flag and the currency's
+# low-balance threshold, and the insert, which the database's trigger applies to the wallet (migration
+# 0009): no UPDATE of the wallet from the client.
+def b1_statements() -> tuple[str, str, str]:
+    from wallets.ledger import sql
+
+    statements = sql.statements("postgresql")
+    return statements.lock, statements.lock_with_key, statements.insert
+
+
+#: The lock statement's columns before the key's earlier entry (``wallets.ledger.locking.lock_wallet``).
+_WALLET_COLUMNS = 12
 
 
 class B1Client:
@@ -125,6 +119,7 @@ class B1Client:
         self.conn = psycopg.connect(ctx["database_url"])
         self.business_id = data.BUSINESS_ID
         self.actor_id = ctx["api_key_id"]
+        self.lock, self.lock_with_key, self.insert = ctx["b1_statements"]
 
     def post(self, req: Request) -> str:
         import datetime
@@ -132,13 +127,16 @@ class B1Client:
         cur = self.conn.cursor()
         try:
             if req.idempotency_key is None:
-                cur.execute(B1_LOCK, (self.business_id, req.customer_id, CURRENCY))
-                wallet_id, before, count, _created = cur.fetchone()
+                cur.execute(self.lock, (self.actor_id, self.business_id, req.customer_id, CURRENCY))
+                wallet_id, before, count, *_ = cur.fetchone()
             else:
-                cur.execute(B1_LOCK_WITH_KEY, (req.idempotency_key, self.business_id, req.customer_id, CURRENCY))
-                wallet_id, before, count, _created, prior_id, *prior = cur.fetchone()
+                cur.execute(self.lock_with_key,
+                            (self.actor_id, req.idempotency_key, self.business_id, req.customer_id, CURRENCY))
+                row = cur.fetchone()
+                wallet_id, before, count = row[:3]
+                prior_id, *prior = row[_WALLET_COLUMNS:]
                 if prior_id is not None:
-                    same = (prior[0], prior[1], prior[2], prior[3]) == (CURRENCY, req.amount, req.is_credit, REASON)
+                    same = (prior[0], prior[1], prior[2], prior[4]) == (CURRENCY, req.amount, req.is_credit, REASON)
                     self.conn.commit()
                     return "replayed" if same else "error"
             if req.is_credit:
@@ -149,10 +147,10 @@ class B1Client:
             else:
                 after = before - req.amount
             now = datetime.datetime.now(datetime.UTC)
-            cur.execute(B1_INSERT, (
+            cur.execute(self.insert, (
                 self.new_id(), self.business_id, req.customer_id, wallet_id, CURRENCY, count + 1, req.amount,
                 req.is_credit, "merchant_adjustment", REASON, None, req.idempotency_key, before, after,
-                "api_key", self.actor_id, now,
+                "api_key", self.actor_id, now, None, None, None, None, None,
             ))
             self.conn.commit()
             return "ok"

@@ -244,7 +244,8 @@ class Run:
 
     def ctx(self, http_port: int, tag: str) -> dict:
         return {"database_url": self.url, "api_key": self.api_key, "api_key_id": self.api_key_id,
-                "http_port": http_port, "n_wallets": self.plan.sizes.posting_wallets, "tag": tag}
+                "http_port": http_port, "n_wallets": self.plan.sizes.posting_wallets, "tag": tag,
+                "b1_statements": posting.b1_statements()}
 
     def _measure(self, variant, workload, *, clients, seconds, round_no, server, counter, counter_raw, conn, raw_conn):
         from django.db import connections
