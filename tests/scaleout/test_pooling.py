@@ -50,8 +50,10 @@ def test_the_pool_setting_reuses_one_server_connection_across_requests():
     # Three "requests" served by the pool's connections (at most max_size, however many requests):
     # without a pool, CONN_MAX_AGE=0 opens one server connection per request.
     assert requests == 3
-    assert 1 <= backends <= 2
-    assert opened == pool_size == backends
+    # The pool may open its second connection in the background (it grows towards max_size on its
+    # own schedule), so the property is: three requests, never more server connections than max_size.
+    assert 1 <= backends <= opened <= 2
+    assert pool_size <= 2
 
 
 @pytest.mark.django_db
