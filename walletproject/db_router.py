@@ -54,11 +54,13 @@ NOT_ROUTED = frozenset({"apikey", "membership"})  # model_name; checked on every
 # replayed commit, which overstates the lag right after a write that follows a long idle period (the
 # conservative side: reads fall back for a moment). Not streaming (the primary unreachable, or the
 # receiver restarting): the same measure, so an idle, disconnected standby turns ``lagging`` in time.
+# Behind with no commit replayed since the standby started (a new standby catching up, or its replay
+# stuck before the first commit): no measure at all, NULL, and that counts as ``lagging`` too.
 REPLICA_STATE_SQL = """
 SELECT pg_is_in_recovery(),
        CASE WHEN EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')
                  AND pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0.0
-            ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0.0)::float8
+            ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8
        END
 """
 
@@ -148,6 +150,8 @@ def _check(alias: str) -> ReplicaState:
         return ReplicaState(alias, "down", detail=type(exc).__name__, checked_at=now)
     if not in_recovery:
         return ReplicaState(alias, "down", detail="not in recovery (promoted?)", checked_at=now)
+    if lag is None:
+        return ReplicaState(alias, "lagging", detail="behind, nothing replayed since it started", checked_at=now)
     lag = float(lag)
     limit = float(settings.WALLETS_REPLICA_MAX_LAG_SECONDS)
     return ReplicaState(alias, "lagging" if lag > limit else "ok", lag_seconds=lag, checked_at=now)

@@ -121,9 +121,12 @@ def books_sound(pair):
 
 
 def heartbeat(primary: PrivatePostgres, standby: PrivateStandby) -> None:
-    """A commit on the primary, replayed on the standby: its replay timestamp is now (lag ~0)."""
-    lsn = primary.psql("INSERT INTO replica_heartbeat VALUES (now()); SELECT pg_current_wal_lsn()",
-                       dbname="wallets").strip().splitlines()[-1]
+    """A commit on the primary, replayed on the standby: its replay timestamp is now (lag ~0). The LSN
+    is read after the commit (in the INSERT's own transaction it would be the position before the commit
+    record, and a replay paused next could stop short of it: a fresh standby would then have no replayed
+    commit to measure its lag from)."""
+    primary.psql("INSERT INTO replica_heartbeat VALUES (now())", dbname="wallets")
+    lsn = primary.psql("SELECT pg_current_wal_lsn()", dbname="wallets").strip()
     wait_until(lambda: standby.replayed(lsn), timeout=20, what="the standby replaying the heartbeat")
 
 
@@ -321,3 +324,41 @@ def test_a_standby_stopped_mid_test_costs_the_client_no_error(pair, server, clie
     wait_until(lambda: health(reader)["replicas"]["replica_0"]["state"] == "ok", timeout=30,
                what="the restarted standby reported ok")
     assert "down-after" in history(reader, customer)
+
+
+def test_a_new_standby_behind_before_its_first_replayed_commit_counts_as_lagging(pair):
+    """A standby that has replayed no commit since it started has no replay time to measure its lag
+    from; behind, it must not pass for ``ok``. A new standby whose commits wait (``recovery_min_apply_delay``)
+    receives a posting it cannot apply: ``lagging`` and reads on the primary; once it applies, ``ok``."""
+    primary, _, data = pair
+    fresh = PrivateStandby(primary)
+    try:
+        fresh.init()
+        delay_conf = fresh.data / "postgresql.auto.conf"
+        with open(delay_conf, "a") as handle:
+            handle.write("recovery_min_apply_delay = '1h'\n")
+        fresh.start()
+        with Gunicorn(database_url=primary.url("wallets"), workers=1, threads=1, env=replica_env(fresh)) as server, \
+                httpx.Client(base_url=server.url, timeout=20,
+                             headers={"Authorization": f"Bearer {data['writer']}"}) as writer:
+            credit(writer, data["customer"], 50, "fresh-standby")
+            lsn = primary.psql("SELECT pg_current_wal_lsn()", dbname="wallets").strip()
+            wait_until(lambda: fresh.psql(f"SELECT pg_last_wal_receive_lsn() >= '{lsn}'::pg_lsn").strip() == "t",
+                       timeout=20, what="the new standby receiving the posting")
+            # The case itself: received, not applied, no replayed commit at all.
+            assert fresh.psql("SELECT pg_last_xact_replay_timestamp() IS NULL").strip() == "t"
+            time.sleep(0.3)  # past the server's check interval, so healthz checks again
+            body = health(writer)
+            assert body["replicas"]["replica_0"] == {
+                "state": "lagging", "detail": "behind, nothing replayed since it started"}
+            assert body["reads"] == "primary"
+            assert body["status"] == "ok"
+
+            with open(delay_conf, "a") as handle:
+                handle.write("recovery_min_apply_delay = 0\n")
+            fresh.psql("SELECT pg_reload_conf()")
+            wait_until(lambda: fresh.replayed(lsn), timeout=20, what="the new standby applying the posting")
+            wait_until(lambda: health(writer)["replicas"]["replica_0"]["state"] == "ok", timeout=20,
+                       what="the new standby reported ok once caught up")
+    finally:
+        fresh.destroy()
