@@ -59,9 +59,9 @@ print(json.dumps({"writer": writer, "reader": reader, "customer": customer.pk, "
 """
 
 
-@pytest.fixture(scope="module")
-def pair():
-    """A migrated primary with one business, and its streaming standby."""
+@contextlib.contextmanager
+def replicated_pair():
+    """A migrated primary with one business, and its streaming standby; both destroyed afterwards."""
     began = time.monotonic()
     primary = PrivatePostgres(settings=PRIMARY_SETTINGS).init().start()
     standby = PrivateStandby(primary)
@@ -78,6 +78,12 @@ def pair():
     finally:
         standby.destroy()
         primary.destroy()
+
+
+@pytest.fixture(scope="module")
+def pair():
+    with replicated_pair() as made:
+        yield made
 
 
 def replica_env(standby: PrivateStandby, **extra: str) -> dict[str, str]:
@@ -362,3 +368,37 @@ def test_a_new_standby_behind_before_its_first_replayed_commit_counts_as_lagging
                        what="the new standby reported ok once caught up")
     finally:
         fresh.destroy()
+
+
+def test_failover_to_a_synchronous_standby_loses_no_acknowledged_posting():
+    """The primary crashes right after answering; its synchronous standby is promoted and the app is
+    pointed at it (docs/operations.md, "Failover"): every posting the API acknowledged is there, the
+    books balance, and postings go on. Its own pair: the module's primary survives the module."""
+    with replicated_pair() as (primary, standby, data):
+        # Synchronous from here (the migrations ran before the standby existed): a commit returns only
+        # once the standby has it on disk.
+        primary.psql("ALTER SYSTEM SET synchronous_standby_names = '*'")
+        primary.psql("SELECT pg_reload_conf()")
+        wait_until(lambda: primary.psql("SELECT sync_state FROM pg_stat_replication").strip() == "sync",
+                   timeout=20, what="the standby becoming synchronous")
+        customer = data["customer"]
+        with Gunicorn(database_url=primary.url("wallets"), workers=1, threads=1) as server, \
+                httpx.Client(base_url=server.url, timeout=20,
+                             headers={"Authorization": f"Bearer {data['writer']}"}) as writer:
+            acknowledged = [(n, credit(writer, customer, n, f"failover-{n}")["balance"]) for n in range(1, 21)]
+            primary.stop_immediate()  # at once: no checkpoint, nothing waited for
+        assert acknowledged[-1][1] == sum(range(1, 21))
+
+        standby.promote()
+        assert standby.psql("SELECT pg_is_in_recovery()").strip() == "f"
+        with Gunicorn(database_url=standby.url("wallets"), workers=1, threads=1) as server, \
+                httpx.Client(base_url=server.url, timeout=20,
+                             headers={"Authorization": f"Bearer {data['writer']}"}) as writer:
+            wallets = writer.get(f"/customers/{customer}/wallets").json()["items"]
+            assert next(w for w in wallets if w["currency"] == "USD")["balance"] == sum(range(1, 21))
+            listed = history(writer, customer)
+            assert all(f'"failover-{n}"' in listed for n, _ in acknowledged)
+            assert credit(writer, customer, 5, "after-failover")["balance"] == sum(range(1, 21)) + 5
+        with standby.connect(dbname="wallets", autocommit=True) as conn:
+            report = oracle.check(conn.cursor())
+        assert report.ok, report.messages()

@@ -199,6 +199,10 @@ class PrivateStandby(PrivatePostgres):
     def replay_resume(self) -> None:
         self.psql("SELECT pg_wal_replay_resume()")
 
+    def promote(self) -> None:
+        """Make it a primary (``pg_ctl promote``, waiting until it accepts writes)."""
+        self._run(self.bindir / "pg_ctl", "-D", self.data, "-w", "-t", "60", "promote")
+
     def replayed(self, lsn: str) -> bool:
         """Has the standby applied the primary's WAL up to ``lsn`` (``pg_current_wal_lsn()`` there)?"""
         return self.psql(f"SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn").strip() == "t"
