@@ -33,8 +33,9 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the private cluster's directory afterwards")
     parser.add_argument("--out", type=Path, help="where to write the JSON (the .md goes beside it)")
     parser.add_argument("--phases", help="comma-separated subset of: reads,pages,reconcile,posting,profile,"
-                                         "pgbouncer,bulk,grants,webhooks (profile: one cell against gunicorn "
-                                         "under py-spy, app CPU per request and the top frames)")
+                                         "pgbouncer,bulk,grants,webhooks,pooling,replicas (profile: one cell "
+                                         "against gunicorn under py-spy, app CPU per request and the top "
+                                         "frames; replicas: a streaming standby serving the history)")
     parser.add_argument("--quiet", action="store_true", help="do not print the Markdown report")
     parser.add_argument("--cells", help="posting cells instead of the plan's, e.g. many:8,hot:8,many+idem:8 "
                                         "(then every server variant runs in every cell, webhooks in the many cells)")

@@ -73,18 +73,20 @@ class ActivitySampler:
 
 
 def _read_client(target: dict, seed: int, duration: float, *, ready, go, results) -> None:
-    """GET the wallets of random customers over one keep-alive connection (``http``), or run the
-    same SELECT on one psycopg connection (``raw``), for ``duration`` seconds after the barrier."""
+    """GET the wallets of random customers (or ``target["path"]``, a format with ``{customer}``) over one
+    keep-alive connection (``http``), or run the wallets' SELECT on one psycopg connection (``raw``),
+    for ``duration`` seconds after the barrier."""
     rng = random.Random(seed)
     customers = target["customers"]
     latencies: list[float] = []
     errors = 0
     if target["kind"] == "http":
+        path = target.get("path", "/customers/{customer}/wallets")
         conn = http.client.HTTPConnection("127.0.0.1", target["port"], timeout=30)
         headers = {"Authorization": f"Bearer {target['api_key']}", "Host": "127.0.0.1"}
 
         def one() -> bool:
-            conn.request("GET", f"/customers/{rng.choice(customers)}/wallets", headers=headers)
+            conn.request("GET", path.format(customer=rng.choice(customers)), headers=headers)
             response = conn.getresponse()
             response.read()
             return response.status == 200

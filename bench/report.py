@@ -436,6 +436,21 @@ def markdown(results: dict) -> str:
                                                         "off_vs_raw", "on_vs_raw", "statements_per_op",
                                                         "backlog_after_posting", "delivery"))
 
+    for key, title, ratio in (("pooling", "Connection pooling (same rounds)", "ratio_to_b1"),
+                              ("replicas", "A streaming read replica (same machine)", "ratio_to_primary_history")):
+        section = results.get(key)
+        if section and section.get("summary"):
+            lines.extend(["", f"## {title}", ""])
+            lines.extend(f"- {name}: {text}" for name, text in section["configs"].items())
+            lines.append("")
+            lines.append(_row(["cell", "config", "req/s", "ratio", "p50 ms", "p99 ms", "more", "rounds"]))
+            lines.append(_row(["---"] * 8))
+            for row in section["summary"]:
+                more = {k: row[k] for k in ("server_connections_peak", "pg_cpu_ms_per_request", "standby_lag_p99_ms",
+                                            "standby_lag_max_ms") if row.get(k) is not None}
+                lines.append(_row([row["cell"], row["config"], _fmt(row["throughput"], 0), row.get(ratio),
+                                   row["p50_ms"], row["p99_ms"], more or "–", row["rounds"]]))
+
     for key, title in (("bulk", "bulk_credit"), ("reconcile", "reconcile_wallets")):
         section = results.get(key)
         if section:

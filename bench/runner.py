@@ -18,6 +18,8 @@ Phases (each recorded, a failing phase is reported and does not hide the others)
 7. webhooks: API posting with one subscribed endpoint against none and against raw SQL, and the
    worker's delivery rate (``bench/webhooks.py``);
 8. pooling: persistent connections, Django's psycopg pool and PgBouncer, interleaved (``bench/pooling.py``);
+   replicas: a streaming standby of the cluster serving the history reads, and its lag under postings
+   (``bench/replicas.py``);
 9. a full invariant check of both databases.
 """
 
@@ -32,7 +34,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import data, grants, pages, paths, pooling, posting, report, webhooks
+from bench import data, grants, pages, paths, pooling, posting, replicas, report, webhooks
 from bench import profile as profiling
 from bench.pg import PrivateCluster, StatementCounter, machine_info, process_tree_cpu_seconds
 from bench.servers import SERVERS, Gunicorn, PgBouncer, Redis, app_server, stop_all
@@ -109,7 +111,7 @@ class Plan:
     webhooks_seconds: float = 3.0
     workers: int | None = None  # processes per application server; None: gunicorn.conf.py's
     phases: tuple[str, ...] = ("reads", "pages", "reconcile", "posting", "profile", "pgbouncer", "bulk", "grants",
-                               "webhooks", "pooling")
+                               "webhooks", "pooling", "replicas")
 
     @property
     def variants(self) -> tuple[str, ...]:
@@ -392,6 +394,16 @@ class Run:
         for row in self.results["pooling"]["summary"]:
             self.log(f"pooling {row['cell']} {row['config']}: {row['throughput']}/s (x{row['ratio_to_b1']} of B1), "
                      f"{row['server_connections_peak']} server connections")
+
+    def replicas_phase(self) -> None:
+        """A streaming standby serving the history, and its replay lag under postings (``bench/replicas.py``)."""
+        smoke = self.plan.mode == "smoke"
+        self.results["replicas"] = replicas.replicas(self, db=DB, rounds=1 if smoke else 3,
+                                                     seconds=0.5 if smoke else 3.0, workers=1 if smoke else None)
+        for row in self.results["replicas"]["summary"]:
+            lag = f", standby lag p99 {row['standby_lag_p99_ms']} ms" if "standby_lag_p99_ms" in row else ""
+            self.log(f"replicas {row['cell']} {row['config']}: {row['throughput']}/s "
+                     f"(x{row['ratio_to_primary_history']} of the primary's history){lag}")
 
     def reads_phase(self) -> None:
         with self.cluster.connect(DB, autocommit=True) as conn:

@@ -235,3 +235,23 @@ def test_the_bench_smoke_ran_the_three_pooling_configurations_with_the_invariant
     # PgBouncer never holds more server connections than its pool.
     bouncer_pool = int(pooling["configs"]["pgbouncer"].rsplit(" ", 1)[1])
     assert rows[("posting many x8", "pgbouncer")]["server_connections_peak"] <= bouncer_pool
+
+
+# The benchmark's replicas phase (bench/replicas.py), in the suite's one smoke run.
+def test_the_bench_smoke_read_the_history_from_a_real_standby_with_the_books_equal_on_both(smoke):
+    replicas = smoke["replicas"]
+    rows = {(r["cell"], r["config"]): r for r in replicas["summary"]}
+    for key in (("history x8", "primary"), ("history x8", "replica"), ("history x8 while posting", "replica"),
+                ("posting many x8", "primary")):
+        assert rows[key]["throughput"] > 0, rows[key]
+        assert rows[key]["invariants_ok"], rows[key]
+    # Which PostgreSQL did the reading: the standby's CPU for the replica server's history, none of it for
+    # the primary server's (the standby replays nothing while nothing is written).
+    on_standby = rows[("history x8", "replica")]["pg_cpu_ms_per_request"]
+    on_primary = rows[("history x8", "primary")]["pg_cpu_ms_per_request"]
+    assert on_standby["standby_pg"] > on_primary["standby_pg"], (on_standby, on_primary)
+    assert on_primary["primary_pg"] > on_standby["primary_pg"], (on_standby, on_primary)
+    # The lag was sampled while the postings replayed, and the standby's books are the primary's.
+    assert rows[("posting many x8", "primary")]["standby_lag_max_ms"] is not None
+    assert replicas["invariants_all"]["ok"] is True
+    assert replicas["invariants_standby"]["ok"] is True
