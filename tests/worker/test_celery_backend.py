@@ -145,14 +145,38 @@ def celery_side(django_db_setup, django_db_blocker, tmp_path_factory):
         side.close()
 
 
+def wait_for_quiet_database(*, quiet_for: float = 0.3, timeout: float = 15.0) -> None:
+    """Until no other session of this database has been in a statement or a transaction for
+    ``quiet_for`` seconds: the worker may still run a task a test's work enqueued (a sweep's follow-up),
+    and pytest-django's flush after a transactional test (one TRUNCATE of every table, its locks taken
+    table by table) would deadlock with it."""
+    quiet_since = None
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+                           "AND state IS DISTINCT FROM 'idle'")
+            if cursor.fetchone()[0]:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= quiet_for:
+                return
+            time.sleep(0.05)
+
+
 @pytest.fixture
 def celery(celery_side):
-    """The module's Celery side, a beat started by the test stopped after it."""
+    """The module's Celery side, a beat started by the test stopped after it; on PostgreSQL, the
+    worker's sessions quiet before the test's database flush."""
     before = len(celery_side.started)
     yield celery_side
     for process in celery_side.started[before:]:
         process.kill()
     del celery_side.started[before:]
+    if connection.vendor == "postgresql":
+        wait_for_quiet_database()
 
 
 def test_a_task_enqueued_through_django_tasks_runs_once_on_the_celery_worker(celery, tmp_path):
