@@ -93,18 +93,7 @@ NOT_PINNED_YET = {
     ("wallets/selectors/actors.py:ledger_entries_with_actor_labels", "wallets_customer"): "a join on customer id",
     ("wallets/selectors/approvals.py:pending_requests_of_customer", "wallets_hold"): "a join on hold id",
     ("wallets/selectors/movements.py:hold_list_active", "wallets_adjustmentrequest"): "a join on hold id",
-    ("wallets/ledger/effects.py:_write_counters", "wallets_wallet"): _BY_ID,
-    ("wallets/ledger/effects.py:_write_grants", "wallets_creditgrant"): _BY_ID,
-    ("wallets/ledger/effects.py:_write_holds", "wallets_hold"): _BY_ID,
-    ("wallets/ledger/effects.py:active_holds", "wallets_creditgrant"): _BY_ID,
-    ("wallets/ledger/effects.py:active_holds", "wallets_grantdraw"): _BY_ID,
-    ("wallets/ledger/effects.py:active_holds", "wallets_hold"): _BY_ID,
-    ("wallets/ledger/effects.py:load", "wallets_creditgrant"): _BY_ID,
-    ("wallets/ledger/effects.py:write", "wallets_wallet"): _BY_ID,
-    ("wallets/ledger/operations.py:_resolve", "wallets_hold"): _BY_ID,
-    ("wallets/ledger/operations.py:create_hold_in_transaction", "wallets_hold"): _BY_ID,
-    ("wallets/ledger/operations.py:pay", "wallets_ledgerentry"): _BY_ID,
-    ("wallets/ledger/operations.py:reverse_in_transaction", "wallets_ledgerentry"): _BY_ID,
+    ("wallets/ledger/operations.py:pay", "wallets_ledgerentry"): "a left join on entry id (the replay's entry)",
 }
 
 

@@ -46,23 +46,26 @@ def load(
     h = wallet.hints
     holds: tuple[machine.Hold, ...] = ()
     if h.held > 0 and (all_holds or (h.next_hold_expiry is not None and h.next_hold_expiry <= now)):
-        holds = active_holds(wallet.id)
+        holds = active_holds(wallet.business_id, wallet.id)
     # A hold released gives its grant money back: those grants are part of the state too.
     grant_ids = set(grant_ids) | {g for hold in holds for g, _ in hold.draws}
     grants: tuple[machine.Grant, ...] = ()
     if h.granted > 0 or grant_ids:
         wanted = Q(remaining__gt=0) | Q(entry_id__in=grant_ids) if grant_ids else Q(remaining__gt=0)
-        rows = (CreditGrant.objects.filter(wanted, wallet_id=wallet.id).order_by("expires_at", "entry_id")
+        rows = (CreditGrant.objects.filter(wanted, business_id=wallet.business_id, wallet_id=wallet.id)
+                .order_by("expires_at", "entry_id")
                 .values_list("entry_id", "expires_at", "remaining", "expired_amount", "amount", "reversed_amount"))
         grants = tuple(machine.Grant(*row) for row in rows)  # plain rows: no model instances to build
     return machine.WalletState(wallet.state.balance, wallet.state.entry_count, h.held, h.granted, grants, holds)
 
 
-def active_holds(wallet_id: str) -> tuple[machine.Hold, ...]:
-    rows = list(Hold.objects.filter(wallet_id=wallet_id, status=Hold.Status.ACTIVE).order_by("expires_at", "id"))
+def active_holds(business_id: str, wallet_id: str) -> tuple[machine.Hold, ...]:
+    rows = list(Hold.objects.filter(business_id=business_id, wallet_id=wallet_id, status=Hold.Status.ACTIVE)
+                .order_by("expires_at", "id"))
     draws: dict[str, list[tuple[str, int]]] = defaultdict(list)
     net = (
-        GrantDraw.objects.filter(hold_id__in=[r.id for r in rows])
+        GrantDraw.objects.filter(business_id=business_id, grant__business_id=business_id,
+                                 hold_id__in=[r.id for r in rows])
         .values("hold_id", "grant_id")
         .annotate(total=Sum("amount"))
         .order_by("hold_id", "grant__expires_at", "grant_id")
@@ -146,7 +149,8 @@ def write(
         start = (w.wallet.hints.held, w.wallet.hints.granted)
         low = (min([start[0], *(s.low_held for s in w.steps)]), min([start[1], *(s.low_granted for s in w.steps)]))
         if low != start:
-            Wallet.objects.filter(pk=w.wallet.id).update(held_balance=low[0], granted_balance=low[1])
+            Wallet.objects.filter(business_id=business_id, pk=w.wallet.id).update(held_balance=low[0],
+                                                                                granted_balance=low[1])
         finals.append(low)
         per_wallet = []
         for step, values_for in zip(w.steps, w.main_values, strict=True):
@@ -198,7 +202,7 @@ def write(
     if draws:
         GrantDraw.objects.bulk_create(draws)
     for w, low in zip(wallets, finals, strict=True):
-        _write_counters(w, low)
+        _write_counters(business_id, w, low)
     if events:
         outbox.written()
     return out
@@ -233,7 +237,7 @@ def _entry(row: dict[str, Any]) -> LedgerEntry:
     return entry
 
 
-def _write_counters(w: WalletWrite, low: tuple[int, int]) -> None:
+def _write_counters(business_id: str, w: WalletWrite, low: tuple[int, int]) -> None:
     old = w.wallet.hints
     final = w.steps[-1].state if w.steps else None
     if final is None:
@@ -252,7 +256,7 @@ def _write_counters(w: WalletWrite, low: tuple[int, int]) -> None:
     if next_hold != old.next_hold_expiry:
         changes["next_hold_expiry_at"] = next_hold
     if changes:
-        Wallet.objects.filter(pk=w.wallet.id).update(**changes)
+        Wallet.objects.filter(business_id=business_id, pk=w.wallet.id).update(**changes)
 
 
 def _earliest(*times: datetime.datetime | None) -> datetime.datetime | None:
@@ -286,7 +290,7 @@ def _write_grants(business_id: str, w: WalletWrite, now: datetime.datetime) -> N
         CreditGrant.objects.bulk_create(new)
     for grant in final.values():
         if grant.id not in created:
-            CreditGrant.objects.filter(pk=grant.id).update(
+            CreditGrant.objects.filter(business_id=business_id, pk=grant.id).update(
                 remaining=grant.remaining, expired_amount=grant.expired, reversed_amount=grant.reversed, updated_at=now
             )
 
@@ -314,7 +318,8 @@ def _write_holds(business_id: str, w: WalletWrite, now: datetime.datetime) -> No
                 **new_holds[hold.id],
             )
         else:
-            Hold.objects.filter(pk=hold.id).update(status=hold.status, captured_amount=hold.captured, updated_at=now)
+            Hold.objects.filter(business_id=business_id, pk=hold.id).update(
+                status=hold.status, captured_amount=hold.captured, updated_at=now)
 
 
 def entry_row(

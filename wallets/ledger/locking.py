@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -56,6 +56,8 @@ class LockedWallet:
     #: The posting API key's state (``sql.KEY_STATE_*``), read in the lock statement (``lock_wallet``
     #: with an ``api_key_id``); ``None`` without a key, or for a key that no longer exists.
     key_state: str | None = None
+    #: The wallet's business: every statement about the wallet's rows filters on it too (one shard).
+    business_id: str = field(kw_only=True)
 
     def clock(self, now: datetime.datetime) -> datetime.datetime:
         """The time of a new entry: ``now``, but never before the wallet's last entry (another app
@@ -103,6 +105,7 @@ def lock_wallet(
         _datetime(conn, updated_at),
         _alerts(webhooks, low_below, currency),
         key_state,
+        business_id=business_id,
     )
 
 
@@ -146,6 +149,7 @@ def lock_wallets(
                 _hints(conn, held, granted, next_grant, next_hold),
                 last_entry_at=_datetime(conn, updated_at),
                 alerts=_alerts(webhooks, low_below, currency),
+                business_id=business_id,
             )
     return found
 

@@ -163,8 +163,10 @@ def reverse_in_transaction(
                 replayed=True,
                 entry=prior,
             )
-    reversed_total = LedgerEntry.objects.filter(reversal_of_id=entry_id).aggregate(t=Sum("amount"))["t"] or 0
-    grant = CreditGrant.objects.filter(pk=entry_id).first() if original.expires_at is not None else None
+    reversed_total = (LedgerEntry.objects.filter(business_id=business_id, reversal_of_id=entry_id)
+                      .aggregate(t=Sum("amount"))["t"] or 0)
+    grant = (CreditGrant.objects.filter(business_id=business_id, pk=entry_id).first()
+             if original.expires_at is not None else None)
     draws = () if original.is_credit else effects.net_draws(entry_id)
     target = machine.Original(
         original.id,
@@ -327,7 +329,7 @@ def create_hold_in_transaction(
                 currency, amount, reference, reason)
             if not same or (expiry_given and prior.expires_at != expires_at):
                 raise IdempotencyKeyReused()
-            wallet = Wallet.objects.get(pk=prior.wallet_id)
+            wallet = Wallet.objects.get(business_id=business_id, pk=prior.wallet_id)
             return Result(
                 WalletAfter(
                     customer_id, currency, wallet.balance, wallet.held_balance, wallet.created_at, wallet.updated_at
@@ -364,7 +366,8 @@ def create_hold_in_transaction(
         state=state,
         new_holds=new,
     )
-    return Result(_after(locked, customer_id, currency, step.state, now), hold=Hold.objects.get(pk=hold_id))
+    hold = Hold.objects.get(business_id=business_id, pk=hold_id)
+    return Result(_after(locked, customer_id, currency, step.state, now), hold=hold)
 
 
 #: ``create_hold_in_transaction`` in its own durable transaction (the API's and the dashboard's holds).
@@ -456,7 +459,7 @@ def _resolve(
         now=now,
         state=state,
     )
-    hold.refresh_from_db()
+    hold = Hold.objects.get(business_id=business_id, pk=hold_id)  # as the step left it
     return Result(_after(locked, customer_id, hold.currency, step.state, now), entry=written.main, hold=hold)
 
 
