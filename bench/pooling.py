@@ -36,37 +36,54 @@ CONFIGS = ("persistent", "pool", "pgbouncer")
 CLIENTS = 8
 
 
-class ActivitySampler:
-    """Peak server connections per ``application_name`` on one database while it runs."""
+class Sampler:
+    """A thread that runs ``sample(conn)`` every ``every`` seconds on its own connection (``connect()``)
+    while the ``with`` block runs."""
 
-    def __init__(self, cluster, dbname: str, names: tuple[str, ...], every: float = 0.02):
-        self.cluster, self.dbname, self.names, self.every = cluster, dbname, names, every
-        self.peak: dict[str, dict[str, int]] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+    every: float = 0.02
+
+    def connect(self):
+        raise NotImplementedError
+
+    def sample(self, conn) -> None:
+        raise NotImplementedError
 
     def _run(self) -> None:
-        with self.cluster.connect(autocommit=True) as conn:  # the postgres database: not counted
+        with self.connect() as conn:
             while not self._stop.is_set():
-                rows = conn.execute(
-                    "SELECT application_name, count(*), count(*) FILTER (WHERE state = 'active') "
-                    "FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend' "
-                    "AND application_name = ANY(%s) GROUP BY 1", [self.dbname, list(self.names)]).fetchall()
-                for name, total, active in rows:
-                    peak = self.peak.setdefault(name, {"connections": 0, "active": 0})
-                    peak["connections"] = max(peak["connections"], total)
-                    peak["active"] = max(peak["active"], active)
+                self.sample(conn)
                 time.sleep(self.every)
 
-    def __enter__(self) -> ActivitySampler:
+    def __enter__(self):
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=5)
+        self._thread.join(timeout=5)
+
+
+class ActivitySampler(Sampler):
+    """Peak server connections per ``application_name`` on one database while it runs."""
+
+    def __init__(self, cluster, dbname: str, names: tuple[str, ...], every: float = 0.02):
+        self.cluster, self.dbname, self.names, self.every = cluster, dbname, names, every
+        self.peak: dict[str, dict[str, int]] = {}
+
+    def connect(self):
+        return self.cluster.connect(autocommit=True)  # the postgres database: not counted
+
+    def sample(self, conn) -> None:
+        rows = conn.execute(
+            "SELECT application_name, count(*), count(*) FILTER (WHERE state = 'active') "
+            "FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend' "
+            "AND application_name = ANY(%s) GROUP BY 1", [self.dbname, list(self.names)]).fetchall()
+        for name, total, active in rows:
+            peak = self.peak.setdefault(name, {"connections": 0, "active": 0})
+            peak["connections"] = max(peak["connections"], total)
+            peak["active"] = max(peak["active"], active)
 
     def of(self, name: str) -> dict[str, int]:
         return self.peak.get(name, {"connections": 0, "active": 0})

@@ -23,13 +23,12 @@ import contextlib
 import datetime
 import random
 import statistics
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from bench import data, posting
 from bench.pg import StatementCounter, process_tree_cpu_seconds
-from bench.pooling import read_cell
+from bench.pooling import Sampler, read_cell
 from tests.support import oracle
 from tests.support.postgres import PrivateStandby
 from walletproject.db_router import REPLICA_STATE_SQL
@@ -39,35 +38,23 @@ CLIENTS = 8
 HISTORY = "/customers/{customer}/wallets/ledger-entries?page_size=20"
 
 
-class LagSampler:
+class LagSampler(Sampler):
     """The standby's replay lag (the router's measure), every ``every`` seconds while it runs."""
 
     def __init__(self, standby: PrivateStandby, dbname: str, every: float = 0.02):
         self.standby, self.dbname, self.every = standby, dbname, every
         self.lags: list[float] = []
         self.unmeasured = 0  # behind with no replayed commit yet: the router calls it lagging
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def _run(self) -> None:
-        with self.standby.connect(dbname=self.dbname, autocommit=True) as conn:
-            while not self._stop.is_set():
-                lag = conn.execute(REPLICA_STATE_SQL).fetchone()[1]
-                if lag is None:
-                    self.unmeasured += 1
-                else:
-                    self.lags.append(float(lag) * 1000)
-                time.sleep(self.every)
+    def connect(self):
+        return self.standby.connect(dbname=self.dbname, autocommit=True)
 
-    def __enter__(self) -> LagSampler:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=5)
+    def sample(self, conn) -> None:
+        lag = conn.execute(REPLICA_STATE_SQL).fetchone()[1]
+        if lag is None:
+            self.unmeasured += 1
+        else:
+            self.lags.append(float(lag) * 1000)
 
     def summary(self) -> dict:
         ordered = sorted(self.lags)
@@ -185,7 +172,8 @@ def summarize(runs: list[dict]) -> list[dict]:
                 for name in with_cpu[0]["pg_cpu_s"]}
         lags = [r["standby_lag"] for r in these if "standby_lag" in r]
         if lags:
-            row["standby_lag_p99_ms"] = _median([lag["lag_ms"]["p99"] for lag in lags if lag["lag_ms"]["p99"]])
+            p99s = [lag["lag_ms"]["p99"] for lag in lags if lag["lag_ms"]["p99"] is not None]
+            row["standby_lag_p99_ms"] = _median(p99s)
             row["standby_lag_max_ms"] = max((lag["max_ms"] for lag in lags if lag["max_ms"] is not None), default=None)
             row["standby_lag_unmeasured_samples"] = sum(lag["unmeasured"] for lag in lags)
         rows.append(row)
