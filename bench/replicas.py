@@ -135,6 +135,8 @@ def replicas(run, *, db: str, rounds: int, seconds: float, workers: int | None =
         deadline = time.monotonic() + 60
         while not standby.replayed(lsn) and time.monotonic() < deadline:
             time.sleep(0.05)
+        if not standby.replayed(lsn):
+            run.void.append("replicas: the standby did not catch up within 60 s of the last posting")
         with standby.connect(dbname=db, autocommit=True) as replica_conn:
             on_standby = oracle.check(replica_conn.cursor(), snapshot=True, business_id=data.BUSINESS_ID)
         full = oracle.check(conn, snapshot=True, business_id=data.BUSINESS_ID)

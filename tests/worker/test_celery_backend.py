@@ -150,20 +150,21 @@ def wait_for_quiet_database(*, quiet_for: float = 0.3, timeout: float = 15.0) ->
     ``quiet_for`` seconds: the worker may still run a task a test's work enqueued (a sweep's follow-up),
     and pytest-django's flush after a transactional test (one TRUNCATE of every table, its locks taken
     table by table) would deadlock with it."""
-    quiet_since = None
-    deadline = time.monotonic() + timeout
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
+    quiet_since: list[float] = []  # when the sessions were last seen busy-free
+
+    def quiet() -> bool:
+        with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                            "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
                            "AND state IS DISTINCT FROM 'idle'")
-            if cursor.fetchone()[0]:
-                quiet_since = None
-            elif quiet_since is None:
-                quiet_since = time.monotonic()
-            elif time.monotonic() - quiet_since >= quiet_for:
-                return
-            time.sleep(0.05)
+            busy = cursor.fetchone()[0]
+        if busy:
+            quiet_since.clear()
+        elif not quiet_since:
+            quiet_since.append(time.monotonic())
+        return bool(quiet_since) and time.monotonic() - quiet_since[0] >= quiet_for
+
+    wait_until(quiet, timeout=timeout, what="the worker's database sessions going quiet")
 
 
 @pytest.fixture
