@@ -8,7 +8,7 @@ from wallets.management import demo
 from wallets.models import LedgerEntry, Wallet
 from wallets.selectors.reconcile import ledger_drift
 from wallets.services.actors import Actor
-from wallets.services.bulk import bulk_credit_file
+from wallets.services.bulk import BulkInterrupted, bulk_credit_file
 
 ACTOR = Actor.command("bulk_credit")
 
@@ -44,6 +44,23 @@ def test_bulk_posts_in_order_once_and_refuses_overdrafts(business, make_customer
     again = post_file(business, text, batch_size=2)
     assert (again.posted, again.already_done, again.rejected) == (0, 3, 2)
     assert LedgerEntry.objects.count() == 3
+
+
+def test_asked_to_stop_the_run_ends_between_batches_with_exact_counts(business, make_customer):
+    customers = [make_customer() for _ in range(4)]
+    text = "customer_id,amount,currency\n" + "".join(f"{c.id},{10 + i},USD\n" for i, c in enumerate(customers))
+    done: list[int] = []
+
+    with pytest.raises(BulkInterrupted) as stopped:
+        post_file(business, text, batch_size=1, on_progress=lambda n, total: done.append(n),
+                  should_stop=lambda: len(done) == 2)
+
+    result = stopped.value.result
+    assert (result.posted, result.batches, result.in_flight) == (2, 2, 0)
+    assert LedgerEntry.objects.count() == 2
+    rest = post_file(business, text, batch_size=1)
+    assert (rest.posted, rest.already_done) == (2, 2)
+    assert sorted(Wallet.objects.filter(currency="USD").values_list("balance", flat=True)) == [10, 11, 12, 13]
 
 
 def test_dry_run_and_all_or_nothing_write_nothing(business, make_customer):

@@ -110,6 +110,9 @@ class BulkResult:
     credit_rows: Counter = field(default_factory=Counter)  # currency -> rows
     debit_rows: Counter = field(default_factory=Counter)
     batches: int = 0
+    #: Rows of the batch under way when the run was cut short mid-batch (a second Ctrl-C): that
+    #: batch may or may not have committed, so it is in neither ``posted`` nor a rejection.
+    in_flight: int = 0
 
     @property
     def ok(self) -> bool:
@@ -121,8 +124,10 @@ class BulkResult:
 
 
 class BulkInterrupted(Exception):
-    """The run was interrupted (Ctrl-C): the batches counted in ``result`` are committed, the one
-    under way was rolled back. Running the same file again posts the rest."""
+    """The run was interrupted: the batches counted in ``result`` are committed. Asked to stop
+    (``should_stop``), it stops between batches; cut short by ``KeyboardInterrupt`` mid-batch, the
+    batch under way (``result.in_flight`` rows) may or may not have committed. Either way,
+    running the same file again posts the rest, each row once."""
 
     def __init__(self, result: "BulkResult"):
         self.result = result
@@ -375,6 +380,7 @@ def bulk_credit_file(
     all_or_nothing: bool = False,
     refuse_duplicates: bool = False,
     on_progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> BulkResult:
     """Parse, check and post a bulk file (see ``ledger_bulk_post``). Rejections in file order.
 
@@ -399,7 +405,7 @@ def bulk_credit_file(
     result = ledger_bulk_post(
         business_id=business_id, rows=rows, actor=actor, batch_size=batch_size, event_type=event_type,
         dry_run=dry_run, all_or_nothing=all_or_nothing, on_progress=on_progress, total_rows=total,
-        rejections=early,
+        rejections=early, should_stop=should_stop,
     )
     result.duplicates = duplicates
     return result
@@ -433,6 +439,7 @@ def ledger_bulk_post(
     on_progress: Progress | None = None,
     total_rows: int | None = None,
     rejections: list[RowRejection] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> BulkResult:
     """Post resolved rows (``bulk_rows_resolve``) with ``wallets.ledger.post_many``, each wallet's
     rows in their given order.
@@ -445,7 +452,9 @@ def ledger_bulk_post(
     - ``dry_run``: decides every row as one batch under the same locks and writes nothing.
 
     Raises ``BulkBatchFailed`` if the database refuses a batch (earlier batches stay posted, and
-    each row is posted whole or not at all: run the same rows again to resume).
+    each row is posted whole or not at all: run the same rows again to resume), and
+    ``BulkInterrupted`` when ``should_stop()`` turns true (checked before each batch, so the
+    counts are exact) or on ``KeyboardInterrupt`` (see ``BulkResult.in_flight``).
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
@@ -459,11 +468,17 @@ def ledger_bulk_post(
     # settled before any lock, until the first batch with nothing already there (for a new file:
     # after one batch); from then on the batches are new.
     settle_first = True
+    stopped = False
     try:
         for batch in batches:
+            if should_stop is not None and should_stop():
+                stopped = True
+                break
             settled = result.already_done + result.rejected
+            result.in_flight = len(batch)
             _post_batch(business_id, batch, actor, event_type, result, dry_run=dry_run,
                         all_or_nothing=all_or_nothing, settle_first=settle_first)
+            result.in_flight = 0
             settle_first = settle_first and result.already_done + result.rejected > settled
             done += len(batch)
             if on_progress:
@@ -472,6 +487,8 @@ def ledger_bulk_post(
         result.rejections.sort(key=lambda r: r.line)
         raise BulkInterrupted(result) from exc
     result.rejections.sort(key=lambda r: r.line)
+    if stopped:
+        raise BulkInterrupted(result)
     return result
 
 

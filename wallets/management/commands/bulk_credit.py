@@ -1,5 +1,7 @@
 import csv
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -32,7 +34,7 @@ from wallets.services.bulk import (
 EXIT_REJECTED = 1  # some rows were refused (the others are posted)
 EXIT_BAD_INPUT = 2  # bad arguments or an unreadable file: nothing posted
 EXIT_DB_FAILURE = 3  # a batch failed in the database: rerun the same file to resume
-EXIT_INTERRUPTED = 130  # Ctrl-C: the batches before it are posted; rerun the same file to resume
+EXIT_INTERRUPTED = 130  # Ctrl-C: stops after the batch under way; rerun the same file to resume
 SHOWN_REJECTIONS = 20
 
 
@@ -66,7 +68,8 @@ repeats instead.
 
 Exit status: 0 every row posted or already done; 1 some rows rejected; 2 bad arguments or file
 (nothing posted); 3 a batch failed in the database (earlier batches are posted: rerun to resume);
-130 interrupted with Ctrl-C (a summary of what was posted is printed; rerun to resume).
+130 interrupted with Ctrl-C: the run stops after the batch under way and prints exactly what was
+posted (a second Ctrl-C stops at once; that batch may then be posted or not); rerun to resume.
 
 Examples:
   python manage.py bulk_credit refunds.csv --business bus_TV52uJWWXt2yIoBBxpjaa --errors bad.csv
@@ -113,12 +116,13 @@ Examples:
                 raise CommandError("--errors must not be the input file.", returncode=EXIT_BAD_INPUT)
             self._write_errors(errors, None)  # fail now, before posting, if it cannot be written
         quiet = options["verbosity"] == 0
-        with self._progress(quiet) as on_progress:
+        with self._progress(quiet) as on_progress, _StopAfterBatch(self.stderr) as stop:
             try:
                 result = bulk_credit_file(
                     business_id=business_obj.id, data=data, actor=Actor.command("bulk_credit"),
                     batch_size=batch_size, event_type=event_type, dry_run=dry_run,
                     all_or_nothing=all_or_nothing, refuse_duplicates=refuse_duplicates, on_progress=on_progress,
+                    should_stop=stop.is_set,
                 )
             except InvalidInput as exc:
                 raise CommandError(f"Nothing posted: {exc}", returncode=EXIT_BAD_INPUT) from exc
@@ -134,9 +138,13 @@ Examples:
             self._write_errors(errors, result)
         self._summary(result, business_obj, show_rejections=not errors, stopped=failure is not None)
         if isinstance(failure, BulkInterrupted):
+            in_flight = (
+                f" The batch under way when it stopped ({result.in_flight:,} rows) may or may not be posted."
+                if result.in_flight else ""
+            )
             raise CommandError(
-                "Interrupted. The batches counted above are posted; run the same file again to post the rest "
-                "(rows already posted are skipped).",
+                f"Interrupted. The batches counted above are posted.{in_flight} Run the same file again to post "
+                "the rest (rows already posted are skipped).",
                 returncode=EXIT_INTERRUPTED,
             )
         if failure is not None:
@@ -228,6 +236,35 @@ Examples:
         if self.stdout.isatty():
             return _BarProgress(self.stdout._out)
         return _LineProgress(self.stdout)
+
+
+class _StopAfterBatch:
+    """The first Ctrl-C asks the run to stop after the batch under way, so the summary counts
+    exactly what committed (an interrupt during the commit could otherwise leave a posted batch
+    uncounted); a second Ctrl-C stops at once. Off the main thread (``call_command`` from a
+    thread) signals cannot be caught, and Ctrl-C keeps its usual meaning."""
+
+    def __init__(self, stderr):
+        self.stderr = stderr
+        self.requested = threading.Event()
+        self.previous = None
+
+    def __enter__(self) -> threading.Event:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._on_interrupt)
+        return self.requested
+
+    def _on_interrupt(self, signum, frame) -> None:
+        if self.requested.is_set():
+            raise KeyboardInterrupt
+        self.requested.set()
+        self.stderr.write("Stopping after the batch under way (Ctrl-C again to stop now)…")
+        self.stderr.flush()
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        return False
 
 
 class _NoProgress:
