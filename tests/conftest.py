@@ -15,6 +15,18 @@ from wallets.services.api_keys import api_key_create, business_get_or_create
 from wallets.services.exchange_rates import SNAPSHOT_PATH, SNAPSHOT_SOURCE
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """With ``--dist loadgroup`` (CI), every test marked ``xdist_group`` must carry its group in its
+    node id, which is how pytest-xdist keeps a group on one worker; a pytest that drops it (9.2 with
+    xdist 3.8: pytest-xdist#1386) would spread the bench smoke run's tests over both workers."""
+    if not config.getvalue("loadgroup"):
+        return
+    lost = [item.nodeid for item in items if item.get_closest_marker("xdist_group") and "@" not in item.nodeid]
+    if lost:
+        raise pytest.UsageError(f"--dist loadgroup is not grouping (pytest and pytest-xdist disagree): {lost[0]}")
+
+
 @pytest.fixture
 def business(db):
     return business_get_or_create(name="Acme")[0]

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-# One smoke run serves every test here, whichever xdist worker runs them: the first to get here runs it
-# under a file lock in the run's shared temporary directory and leaves its results there; the others read
-# them (pytest-xdist's recipe for a once-per-run fixture; its loadgroup scheduling did not keep these
-# tests on one worker).
+# One smoke run serves every test here. `--dist loadgroup` keeps them on one worker (tests/conftest.py
+# checks that it does); should they be spread anyway (another `--dist`), the first to get here runs it
+# under a file lock in the run's shared temporary directory and leaves its results there, and the others
+# read them (pytest-xdist's recipe for a once-per-run fixture).
 pytestmark = pytest.mark.xdist_group("bench_smoke")
 
 
