@@ -20,7 +20,7 @@ def pytest_collection_modifyitems(config, items):
     """With ``--dist loadgroup`` (CI), every test marked ``xdist_group`` must carry its group in its
     node id, which is how pytest-xdist keeps a group on one worker; a pytest that drops it (9.2 with
     xdist 3.8: pytest-xdist#1386) would spread the bench smoke run's tests over both workers."""
-    if not config.getvalue("loadgroup"):
+    if not getattr(config.option, "loadgroup", False):  # set in xdist's workers only
         return
     lost = [item.nodeid for item in items if item.get_closest_marker("xdist_group") and "@" not in item.nodeid]
     if lost:
@@ -93,10 +93,8 @@ def post():
     return post
 
 
-@pytest.fixture
-def reference_data(transactional_db):
-    """What data migrations wrote (the exchange-rate snapshot): a transactional test starts from
-    whatever the previous one flushed, so load it again (the load is idempotent)."""
+def _load_reference_data() -> None:
+    """What data migrations wrote (the exchange-rate snapshot), again; idempotent."""
     with open(SNAPSHOT_PATH, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     ExchangeRate.objects.bulk_create(
@@ -104,6 +102,21 @@ def reference_data(transactional_db):
                       as_of=datetime.date.fromisoformat(r["as_of"]), source=SNAPSHOT_SOURCE) for r in rows],
         ignore_conflicts=True,
     )
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, with the migrations' data there even when it is reused
+    (``--reuse-db``, the local default) after a run whose transactional tests flushed it."""
+    with django_db_blocker.unblock():
+        _load_reference_data()
+
+
+@pytest.fixture
+def reference_data(transactional_db):
+    """The migrations' data for a transactional test, which starts from whatever the previous one
+    flushed."""
+    _load_reference_data()
 
 
 # --- Real Chromium -----------------------------------------------------------------------------

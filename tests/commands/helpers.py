@@ -1,12 +1,19 @@
-"""Helpers for the command tests: run a command and get its exit status and output, write CSV
-text, read balances, and check the whole books with ``ledger_drift``."""
+"""Helpers for the command tests: run a command (in process, or as ``manage.py`` in a child) and
+get its exit status and output, write CSV text, read balances, and check the whole books with
+``ledger_drift``."""
 
 import csv
 import io
+import os
+import signal
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 
 from wallets.models import LedgerEntry, Wallet
 from wallets.selectors.reconcile import ledger_drift
@@ -60,3 +67,19 @@ def entry_count(**filters) -> int:
 def assert_books_right(business_id: str | None = None) -> None:
     problems = ledger_drift(business_id=business_id)
     assert problems == [], [str(p) for p in problems]
+
+
+def start_manage(*args: str) -> subprocess.Popen:
+    """``python manage.py *args`` in a child process on the test database, its output piped (text)."""
+    db = connection.settings_dict
+    url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    if db.get("PASSWORD"):
+        url = url.replace("@", f":{db['PASSWORD']}@", 1)
+    return subprocess.Popen(
+        [sys.executable, "manage.py", *args], cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A shell that starts jobs in the background (CI runners, nohup) ignores SIGINT, and a
+        # Python started with SIGINT ignored never raises KeyboardInterrupt: restore Ctrl-C.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509 - the only way to un-ignore it before exec
+    )

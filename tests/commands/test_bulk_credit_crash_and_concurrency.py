@@ -3,12 +3,10 @@ and API/service postings (or a second run of the same file) on the same wallets 
 Committed data (``transaction=True``): every batch really commits, as in production."""
 
 import contextlib
-import os
 import random
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -17,7 +15,7 @@ from pathlib import Path
 import pytest
 from django.db import connection, connections, transaction
 
-from tests.commands.helpers import assert_books_right, balance, entry_count, run_command
+from tests.commands.helpers import assert_books_right, balance, entry_count, run_command, start_manage
 from wallets import ledger
 from wallets.exceptions import InsufficientFunds
 from wallets.models import LedgerEntry, Wallet
@@ -95,14 +93,6 @@ def test_a_batch_refused_by_the_database_stops_the_run_and_a_rerun_posts_the_res
     assert_books_right()
 
 
-def _subprocess_env() -> dict[str, str]:
-    db = connection.settings_dict
-    url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    if db.get("PASSWORD"):
-        url = url.replace("@", f":{db['PASSWORD']}@", 1)
-    return {**os.environ, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
-
-
 @contextlib.contextmanager
 def slow_inserts():
     """Slow each insert statement down (not each row) so a signal lands in the middle of a run."""
@@ -120,13 +110,7 @@ def slow_inserts():
 
 def start_bulk_and_wait_for(path, business, entries: int) -> subprocess.Popen:
     """``manage.py bulk_credit`` in a child process (batches of 15), returned once ``entries`` are posted."""
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "bulk_credit", path, "--business", business.id, "--batch-size", "15"],
-        cwd=ROOT, env=_subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        # A shell that starts jobs in the background (CI runners, nohup) ignores SIGINT, and a
-        # Python started with SIGINT ignored never raises KeyboardInterrupt: restore Ctrl-C.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509 - the only way to un-ignore it before exec
-    )
+    process = start_manage("bulk_credit", path, "--business", business.id, "--batch-size", "15")
     first_line = process.stdout.readline()  # printed after the first batch committed
     assert "rows/s" in first_line, first_line + process.stderr.read()
     deadline = time.monotonic() + 60

@@ -3,7 +3,8 @@
 import pytest
 from django.core.management import load_command_class
 
-COMMANDS = ["bulk_credit", "reconcile_wallets", "low_balance_report", "seed_demo", "run_worker", "webhook_inbox"]
+COMMANDS = ["bulk_credit", "reconcile_wallets", "low_balance_report", "seed_demo", "run_worker", "webhook_inbox",
+            "create_api_key", "list_api_keys", "revoke_api_key", "load_exchange_rates", "rollup_ledger"]
 
 
 @pytest.mark.parametrize("name", COMMANDS)

@@ -1,4 +1,5 @@
-"""What the project's management commands share: help that keeps its line breaks (examples)."""
+"""What the project's management commands share: help that keeps its line breaks (examples), and
+Ctrl-C answered with a line and exit status 130 rather than a traceback."""
 
 from argparse import ArgumentTypeError, RawDescriptionHelpFormatter
 
@@ -11,10 +12,23 @@ class HelpFormatter(DjangoHelpFormatter, RawDescriptionHelpFormatter):
     """Django's order of arguments, with the description printed as written."""
 
 
+#: The shell's status for a program ended by SIGINT (128 + 2).
+EXIT_INTERRUPTED = 130
+
+
 class WalletsCommand(BaseCommand):
     def create_parser(self, prog_name, subcommand, **kwargs):
         kwargs.setdefault("formatter_class", HelpFormatter)
         return super().create_parser(prog_name, subcommand, **kwargs)
+
+    def execute(self, *args, **options):
+        """Ctrl-C ends the command with "Interrupted" and status 130. Every change a command makes
+        is a database transaction, so the one under way is rolled back (or, if the interrupt came
+        during its COMMIT, may be committed): what is written is whole either way."""
+        try:
+            return super().execute(*args, **options)
+        except KeyboardInterrupt:
+            raise CommandError("Interrupted (Ctrl-C).", returncode=EXIT_INTERRUPTED) from None
 
 
 def business_or_error(business_id: str) -> Business:

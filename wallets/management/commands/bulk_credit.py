@@ -19,7 +19,7 @@ from rich.progress import (
 from rich.text import Text
 
 from wallets.exceptions import InvalidInput
-from wallets.management.base import WalletsCommand, business_or_error, positive_int
+from wallets.management.base import EXIT_INTERRUPTED, WalletsCommand, business_or_error, positive_int
 from wallets.models import LedgerEntry
 from wallets.money import format_money
 from wallets.services.actors import Actor
@@ -34,7 +34,6 @@ from wallets.services.bulk import (
 EXIT_REJECTED = 1  # some rows were refused (the others are posted)
 EXIT_BAD_INPUT = 2  # bad arguments or an unreadable file: nothing posted
 EXIT_DB_FAILURE = 3  # a batch failed in the database: rerun the same file to resume
-EXIT_INTERRUPTED = 130  # Ctrl-C: stops after the batch under way; rerun the same file to resume
 SHOWN_REJECTIONS = 20
 
 

@@ -1,15 +1,19 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from wallets.management.base import WalletsCommand
 from wallets.services.actors import Actor
 from wallets.services.api_keys import api_key_create, business_get_or_create
 
 
-class Command(BaseCommand):
-    help = (
-        "Create an API key for a business (the business is created if it does not exist). "
-        "The key is printed once, alone on the last line of standard output; only its hash is stored.\n\n"
-        'Example: python manage.py create_api_key "Acme Inc" --name "billing backend" --read-only'
-    )
+class Command(WalletsCommand):
+    help = """\
+Create an API key for a business (the business is created if it does not exist). The key is
+printed once, alone on the last line of standard output; only its hash is stored.
+
+Examples:
+  python manage.py create_api_key "Acme Inc" --name "billing backend"
+  python manage.py create_api_key "Acme Inc" --name "reporting" --read-only
+"""
 
     def add_arguments(self, parser):
         parser.add_argument("business_name", help='The business\'s name, e.g. "Acme Inc".')

@@ -1,13 +1,16 @@
-from django.core.management.base import BaseCommand
 
+from wallets.management.base import WalletsCommand
 from wallets.models import ApiKey
 
 
-class Command(BaseCommand):
-    help = (
-        "List API keys (id, prefix, business, access, state). Secrets are never shown.\n\n"
-        "Example: python manage.py list_api_keys --business bus_TV52uJWWXt2yIoBBxpjaa --active"
-    )
+class Command(WalletsCommand):
+    help = """\
+List API keys (id, prefix, business, access, state). Secrets are never shown.
+
+Examples:
+  python manage.py list_api_keys
+  python manage.py list_api_keys --business bus_TV52uJWWXt2yIoBBxpjaa --active
+"""
 
     def add_arguments(self, parser):
         parser.add_argument("--business", help="Only this business id.")

@@ -1,15 +1,20 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from wallets.management.base import WalletsCommand
 from wallets.models import ApiKey
 from wallets.services.actors import Actor
 from wallets.services.api_keys import api_key_revoke
 
 
-class Command(BaseCommand):
-    help = (
-        "Revoke an API key by its id (key_…) or its prefix (wsk_…). It fails from the next request on.\n\n"
-        "Example: python manage.py revoke_api_key key_TV52uJWWXt2yIoBBxpjaa"
-    )
+class Command(WalletsCommand):
+    help = """\
+Revoke an API key by its id (key_…) or its prefix (wsk_…). It fails from the next request on, in
+every process.
+
+Examples:
+  python manage.py revoke_api_key key_TV52uJWWXt2yIoBBxpjaa
+  python manage.py revoke_api_key wsk_3fQ9xK2a
+"""
 
     def add_arguments(self, parser):
         parser.add_argument("key", help="The key's id (key_…) or the prefix shown by list_api_keys.")

@@ -1,13 +1,18 @@
 """Fill analytics' ledger rollup (``LedgerRollup``) of every business up to the last closed slot, so
 that a business's first analytics page does not build it. Safe to run at any time, and again."""
 
-from django.core.management.base import BaseCommand
-
+from wallets.management.base import WalletsCommand
 from wallets.services.rollups import ledger_rollup_refresh_all
 
 
-class Command(BaseCommand):
-    help = "Fill the analytics rollup of every business up to the last closed 15-minute slot."
+class Command(WalletsCommand):
+    help = """\
+Fill the analytics rollup of every business up to the last closed 15-minute slot, so that a
+business's first analytics page does not build it. Safe to run at any time, and again.
+
+Examples:
+  python manage.py rollup_ledger
+"""
 
     def handle(self, *args, **options):
         count = ledger_rollup_refresh_all()

@@ -1,0 +1,46 @@
+"""Ctrl-C ends any of the project's commands with a line and exit status 130, not a traceback,
+and what the command was doing is rolled back (``wallets.management.base.WalletsCommand``)."""
+
+import signal
+import time
+
+import pytest
+from django.db import connection, transaction
+
+from tests.commands.helpers import start_manage
+from wallets.models import ApiKey, SecurityEvent
+from wallets.services.api_keys import api_key_create
+
+pytestmark = pytest.mark.django_db(transaction=True)  # the child process sees only committed rows
+
+
+def wait_for_a_backend_waiting_on_a_lock(timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")  # pg_stat_activity is cached per transaction
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.05)
+    raise AssertionError("the command never waited on the row lock")
+
+
+def test_ctrl_c_ends_a_command_waiting_on_a_lock_with_130_and_changes_nothing(business):
+    key, _ = api_key_create(business=business)
+    with transaction.atomic():
+        ApiKey.objects.select_for_update().get(pk=key.pk)  # held: revoke_api_key waits for it
+        process = start_manage("revoke_api_key", key.id)
+        wait_for_a_backend_waiting_on_a_lock()
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+
+    assert process.returncode == 130, out + err
+    assert "Interrupted (Ctrl-C)." in err, err
+    assert "Traceback" not in err, err
+    key.refresh_from_db()
+    assert key.revoked_at is None
+    assert not SecurityEvent.objects.filter(kind=SecurityEvent.Kind.API_KEY_REVOKED).exists()
