@@ -119,3 +119,16 @@ class WebhookNotFound(WalletError):
 
     code = "NOT_FOUND"
     default_message = "Webhook not found."
+
+
+def raised_during_interrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` replaced a ``KeyboardInterrupt``: Ctrl-C that cuts a query short can leave
+    the connection busy, and the rollback Django then attempts fails with an error of its own."""
+    seen: set[int] = set()
+    cause = exc.__context__
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__context__
+    return False

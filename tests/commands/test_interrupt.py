@@ -5,9 +5,10 @@ import signal
 import time
 
 import pytest
-from django.db import connection, transaction
+from django.db import ProgrammingError, connection, transaction
 
 from tests.commands.helpers import start_manage
+from wallets.exceptions import raised_during_interrupt
 from wallets.models import ApiKey, SecurityEvent
 from wallets.services.api_keys import api_key_create
 
@@ -44,3 +45,19 @@ def test_ctrl_c_ends_a_command_waiting_on_a_lock_with_130_and_changes_nothing(bu
     key.refresh_from_db()
     assert key.revoked_at is None
     assert not SecurityEvent.objects.filter(kind=SecurityEvent.Kind.API_KEY_REVOKED).exists()
+
+
+def test_a_database_error_raised_while_ctrl_c_unwinds_counts_as_the_interrupt():
+    def rollback_of_a_cut_query():
+        try:
+            raise KeyboardInterrupt  # psycopg, waiting on the server
+        except KeyboardInterrupt:  # Django's atomic block, rolling back a connection still busy
+            raise ProgrammingError("can't change 'autocommit' now: connection in transaction status ACTIVE") from None
+
+    with pytest.raises(ProgrammingError) as during:
+        rollback_of_a_cut_query()
+    with pytest.raises(ProgrammingError) as alone:
+        raise ProgrammingError("relation does not exist")
+
+    assert raised_during_interrupt(during.value)  # `from None` hides the cause, not the context
+    assert not raised_during_interrupt(alone.value)

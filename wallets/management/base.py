@@ -4,7 +4,9 @@ Ctrl-C answered with a line and exit status 130 rather than a traceback."""
 from argparse import ArgumentTypeError, RawDescriptionHelpFormatter
 
 from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
+from django.db import DatabaseError
 
+from wallets.exceptions import raised_during_interrupt
 from wallets.models import Business
 
 
@@ -29,6 +31,10 @@ class WalletsCommand(BaseCommand):
             return super().execute(*args, **options)
         except KeyboardInterrupt:
             raise CommandError("Interrupted (Ctrl-C).", returncode=EXIT_INTERRUPTED) from None
+        except DatabaseError as exc:
+            if raised_during_interrupt(exc):
+                raise CommandError("Interrupted (Ctrl-C).", returncode=EXIT_INTERRUPTED) from None
+            raise
 
 
 def business_or_error(business_id: str) -> Business:

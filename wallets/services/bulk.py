@@ -34,7 +34,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from wallets import ledger
-from wallets.exceptions import InvalidInput
+from wallets.exceptions import InvalidInput, raised_during_interrupt
 from wallets.models import Customer, LedgerEntry
 from wallets.money import INT64_MAX, is_supported_currency
 from wallets.services.actors import Actor
@@ -510,6 +510,8 @@ def _post_batch(
                                         all_or_nothing=all_or_nothing, dry_run=dry_run,
                                         settle_known_first=settle_first)
     except DatabaseError as exc:
+        if raised_during_interrupt(exc):  # Ctrl-C mid-batch, not the database refusing it
+            raise KeyboardInterrupt from exc
         raise BulkBatchFailed([r.line for r in batch], result, exc) from exc
     rejections = []
     accepted: list[BulkRow] = []
