@@ -145,63 +145,62 @@ def test_a_run_killed_halfway_posts_whole_batches_and_the_rerun_posts_the_rest_o
     assert_books_right()
 
 
-def test_ctrl_c_prints_what_was_posted_and_the_rerun_posts_the_rest_once(business, customers, write_csv):
+def interrupted_run(business, customers, write_csv, *, presses: int):
+    """A run of 1,500 rows (batches of 15, inserts slowed) given Ctrl-C ``presses`` times once 150
+    rows are in, each press after the one before was handled (two at once would merge into one).
+    Returns the file, the exit status, stderr and the summary's "posted" figure."""
     rows = [[customers[i % 5].id, 1 + i % 97, "USD", f"row {i}"] for i in range(1500)]
     path = write_csv(rows)
     with slow_inserts():
         process = start_bulk_and_wait_for(path, business, 150)
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=60)
-
-    assert process.returncode == 130, out + err
-    assert "Stopping after the batch under way" in err, err
-    assert "Interrupted" in err, err
-    assert "may or may not" not in err, err
-    assert "Traceback" not in err, err
-    found = re.search(r"posted ([\d,]+), already done ([\d,]+), rejected ([\d,]+)", out)
-    assert found, out
-    posted_before = entry_count()
-    assert 150 <= posted_before < 1500
-    assert posted_before % 15 == 0  # whole batches only
-    # The summary tells the truth: the run stopped after the batch under way, so even a Ctrl-C
-    # landing during its commit cannot leave a posted batch out of the count.
-    assert int(found.group(1).replace(",", "")) == posted_before
-    assert_books_right()
-
-    rerun = bulk(path, business, "--batch-size", "15")
-    assert rerun.code == 0, rerun.text
-    assert summary(rerun) == {"posted": 1500 - posted_before, "already_done": posted_before, "rejected": 0}
-    assert_books_right()
-
-
-def test_a_second_ctrl_c_stops_mid_batch_and_says_that_batch_may_be_posted(business, customers, write_csv):
-    rows = [[customers[i % 5].id, 1 + i % 97, "USD", f"row {i}"] for i in range(1500)]
-    path = write_csv(rows)
-    with slow_inserts():
-        process = start_bulk_and_wait_for(path, business, 150)
-        process.send_signal(signal.SIGINT)
-        first = process.stderr.readline()  # the first is handled (two at once would merge into one)
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=60)
-        err = first + err
-
-    assert process.returncode == 130, out + err
+        err = ""
+        for press in range(presses):
+            process.send_signal(signal.SIGINT)
+            if press < presses - 1:
+                err += process.stderr.readline()  # "Stopping after the batch under way…"
+        out, rest = process.communicate(timeout=60)
+    err += rest
     assert "Traceback" not in err, err
     found = re.search(r"posted ([\d,]+), already done", out)
-    assert found, out
-    counted, posted_before = int(found.group(1).replace(",", "")), entry_count()
-    if "may or may not be posted" in err:  # cut short mid-batch (nearly always: a batch takes 50 ms+)
-        assert posted_before in (counted, counted + 15), (counted, posted_before)
-    else:  # both signals landed after the batch's end
-        assert posted_before == counted
+    assert found, out + err
+    return path, process.returncode, err, int(found.group(1).replace(",", ""))
+
+
+def assert_the_rerun_posts_the_rest_once(path, business, posted_before: int) -> None:
     assert posted_before % 15 == 0  # whole batches only
     assert_books_right()
-
     rerun = bulk(path, business, "--batch-size", "15")
     assert rerun.code == 0, rerun.text
     assert summary(rerun) == {"posted": 1500 - posted_before, "already_done": posted_before, "rejected": 0}
     assert entry_count() == 1500
     assert_books_right()
+
+
+def test_ctrl_c_prints_what_was_posted_and_the_rerun_posts_the_rest_once(business, customers, write_csv):
+    path, code, err, counted = interrupted_run(business, customers, write_csv, presses=1)
+
+    assert code == 130, err
+    assert "Stopping after the batch under way" in err, err
+    assert "Interrupted" in err, err
+    assert "may or may not" not in err, err
+    posted_before = entry_count()
+    assert 150 <= posted_before < 1500
+    # The summary tells the truth: the run stopped after the batch under way, so even a Ctrl-C
+    # landing during its commit cannot leave a posted batch out of the count.
+    assert counted == posted_before
+    assert_the_rerun_posts_the_rest_once(path, business, posted_before)
+
+
+def test_a_second_ctrl_c_stops_mid_batch_and_says_that_batch_may_be_posted(business, customers, write_csv):
+    path, code, err, counted = interrupted_run(business, customers, write_csv, presses=2)
+
+    assert code == 130, err
+    posted_before = entry_count()
+    if "may or may not be posted" in err:  # cut short mid-batch (nearly always: a batch takes 50 ms+)
+        assert posted_before in (counted, counted + 15), (counted, posted_before)
+    else:  # the second press landed after the batch's end
+        assert posted_before == counted
+    assert_the_rerun_posts_the_rest_once(path, business, posted_before)
 
 
 def run_in_threads(*works) -> list:
