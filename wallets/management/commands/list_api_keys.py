@@ -1,4 +1,3 @@
-
 from wallets.management.base import WalletsCommand
 from wallets.models import ApiKey
 
