@@ -69,15 +69,16 @@ def assert_books_right(business_id: str | None = None) -> None:
     assert problems == [], [str(p) for p in problems]
 
 
-def start_manage(*args: str) -> subprocess.Popen:
-    """``python manage.py *args`` in a child process on the test database, its output piped (text)."""
+def start_manage(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """``python manage.py *args`` in a child process on the test database (``env`` added to the
+    environment), its output piped (text)."""
     db = connection.settings_dict
     url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     if db.get("PASSWORD"):
         url = url.replace("@", f":{db['PASSWORD']}@", 1)
     return subprocess.Popen(
         [sys.executable, "manage.py", *args], cwd=Path(__file__).resolve().parents[2],
-        env={**os.environ, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1", **(env or {})},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         # A shell that starts jobs in the background (CI runners, nohup) ignores SIGINT, and a
         # Python started with SIGINT ignored never raises KeyboardInterrupt: restore Ctrl-C.

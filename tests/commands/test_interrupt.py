@@ -15,14 +15,15 @@ from wallets.services.api_keys import api_key_create
 pytestmark = pytest.mark.django_db(transaction=True)  # the child process sees only committed rows
 
 
-def wait_for_a_backend_waiting_on_a_lock(timeout: float = 30) -> None:
+def wait_for_a_backend_waiting_on_a_lock_on(table: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     with connection.cursor() as cursor:
         while time.monotonic() < deadline:
             cursor.execute("SELECT pg_stat_clear_snapshot()")  # pg_stat_activity is cached per transaction
             cursor.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid() AND query LIKE %s",
+                [f"%{table}%"],
             )
             if cursor.fetchone()[0]:
                 return
@@ -34,8 +35,9 @@ def test_ctrl_c_ends_a_command_waiting_on_a_lock_with_130_and_changes_nothing(bu
     key, _ = api_key_create(business=business)
     with transaction.atomic():
         ApiKey.objects.select_for_update().get(pk=key.pk)  # held: revoke_api_key waits for it
-        process = start_manage("revoke_api_key", key.id)
-        wait_for_a_backend_waiting_on_a_lock()
+        # The lock wait outlasts the test (the default lock_timeout, 5 s, could end it first on a busy machine).
+        process = start_manage("revoke_api_key", key.id, env={"WALLETS_DB_LOCK_TIMEOUT_MS": "120000"})
+        wait_for_a_backend_waiting_on_a_lock_on(ApiKey._meta.db_table)
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=30)
 
