@@ -19,7 +19,7 @@ from tests.ledger.coalescing import Posters, held, lock_wallet_row, queued, wait
 from tests.support import oracle
 from wallets import ledger
 from wallets.exceptions import ApiKeyRevoked, CustomerNotFound, IdempotencyKeyReused, InsufficientFunds, NotAllowed
-from wallets.ledger import coalesce
+from wallets.ledger import coalesce, locking
 from wallets.models import ApiKey, LedgerEntry, Wallet, WebhookEvent
 from wallets.selectors import low_balance_default
 from wallets.services.actors import Actor
@@ -139,6 +139,31 @@ def test_max_batch_size_splits_the_queue_in_arrival_order(business, make_custome
     assert [e.reason for e in entries] == [f"r{n}" for n in range(9)]
     times = Counter(e.created_at for e in entries[2:])  # r2..r8: batches of 3, 3 and the last one alone
     assert sorted(times.values()) == [1, 3, 3]
+
+
+@postgres_only
+def test_a_batch_locks_its_wallet_once(business, make_customer, coalescing, monkeypatch):
+    """The leader's lock statement is the batch's only one: the engine's batch step is given the
+    wallet it holds rather than locking it a second time (one round trip less under the lock)."""
+    customer = make_customer()
+    ledger.post(business_id=business.id, customer_id=customer.id, currency="USD", amount=1, is_credit=True,
+                actor=ACTOR, reason="r0")
+    wallet = Wallet.objects.get(customer_id=customer.id, currency="USD")
+    relocked = []
+    lock_wallets = locking.lock_wallets
+    monkeypatch.setattr(locking, "lock_wallets", lambda conn, **kw: relocked.append(kw) or lock_wallets(conn, **kw))
+    before = Counter(coalesce.batch_sizes)
+    posters = Posters(business.id, customer.id)
+    with held(lock_wallet_row(wallet.id)):
+        for n in range(1, 5):
+            posters.start(**credit(n, reason=f"r{n}"))
+    answers = posters.join()
+
+    assert sizes_since(before) == Counter({1: 1, 3: 1})  # r1 alone (it waited on the lock), r2-r4 together
+    assert relocked == []
+    assert [a.balance for a in answers] == [2, 4, 7, 11]
+    with connection.cursor() as cursor:
+        assert oracle.violations(cursor) == []
 
 
 @postgres_only

@@ -281,9 +281,9 @@ def _unconfirmed_keys(
 def _answers(
     business_id: str, locked: locking.LockedWallet, postings: list[engine.Posting], actor: Actor
 ) -> list[tuple[engine.PostingResult | None, BaseException | None]]:
-    done = engine._post_many_in_transaction(business_id, postings, actor, all_or_nothing=False, dry_run=False,
-                                            settle_known_first=False)
     customer_id, currency = postings[0].customer_id, postings[0].request.currency
+    done = engine._post_many_in_transaction(business_id, postings, actor, all_or_nothing=False, dry_run=False,
+                                            settle_known_first=False, locked_already={(customer_id, currency): locked})
     held, granted = locked.hints.held, locked.hints.granted
     written: dict[str, LedgerEntry] = {}
     earlier: dict[str, LedgerEntry] | None = None

@@ -296,7 +296,10 @@ def _post_many_in_transaction(
     all_or_nothing: bool,
     dry_run: bool,
     settle_known_first: bool,
+    locked_already: dict[tuple[str, str], locking.LockedWallet] | None = None,
 ) -> BatchResult:
+    """``post_many``'s work in the caller's transaction. ``locked_already``: wallets this
+    transaction has locked (the coalescer's leader), not locked a second time."""
     conn = sql.connection()
     postings = [replace(p, request=replace(p.request, kind=locking.kind(p.event_type, p.reference_object_id,
                                                                         p.expires_at))) for p in postings]
@@ -313,7 +316,9 @@ def _post_many_in_transaction(
         else:
             todo.append(i)
     pairs = {(postings[i].customer_id, postings[i].request.currency) for i in todo}
-    locked = locking.lock_wallets(conn, business_id=business_id, pairs=pairs) if pairs else {}
+    locked = {pair: w for pair, w in (locked_already or {}).items() if pair in pairs}
+    if pairs - locked.keys():
+        locked.update(locking.lock_wallets(conn, business_id=business_id, pairs=pairs - locked.keys()))
     _check_customers(business_id, {customer_id for customer_id, _ in pairs - locked.keys()})
     if locked or not settle_known_first:
         # Read (again) under the locks: whoever held them committed its keys first. (A key taken
