@@ -118,19 +118,25 @@ def test_a_batch_answers_each_request_as_post_does_one_at_a_time(business, make_
         assert oracle.violations(cursor) == []
 
 
-@postgres_only
-def test_max_batch_size_splits_the_queue_in_arrival_order(business, make_customer, coalescing):
-    coalescing.WALLETS_COALESCE_MAX_BATCH = 3
-    customer = make_customer()
+def credits_queued_behind_a_held_lock(business, customer, count: int):
+    """Credit 1 (reason r0), then credits 1..count (r1..) started while another connection holds the
+    wallet's row: r1 leads alone, waiting on the lock, the others queue behind it in order. Returns
+    the wallet, the batch sizes before, and the answers."""
     ledger.post(business_id=business.id, customer_id=customer.id, currency="USD", amount=1, is_credit=True,
                 actor=ACTOR, reason="r0")
     wallet = Wallet.objects.get(customer_id=customer.id, currency="USD")
     before = Counter(coalesce.batch_sizes)
     posters = Posters(business.id, customer.id)
     with held(lock_wallet_row(wallet.id)):
-        for n in range(1, 9):
+        for n in range(1, count + 1):
             posters.start(**credit(n, reason=f"r{n}"))
-    answers = posters.join()
+    return wallet, before, posters.join()
+
+
+@postgres_only
+def test_max_batch_size_splits_the_queue_in_arrival_order(business, make_customer, coalescing):
+    coalescing.WALLETS_COALESCE_MAX_BATCH = 3
+    wallet, before, answers = credits_queued_behind_a_held_lock(business, make_customer(), 8)
 
     assert [a.balance for a in answers] == [1 + sum(range(1, n + 1)) for n in range(1, 9)]
     # r1 alone (it waited on the lock), r2-r4 and r5-r7 in batches of three, r8 alone (the queue was empty).
@@ -145,19 +151,10 @@ def test_max_batch_size_splits_the_queue_in_arrival_order(business, make_custome
 def test_a_batch_locks_its_wallet_once(business, make_customer, coalescing, monkeypatch):
     """The leader's lock statement is the batch's only one: the engine's batch step is given the
     wallet it holds rather than locking it a second time (one round trip less under the lock)."""
-    customer = make_customer()
-    ledger.post(business_id=business.id, customer_id=customer.id, currency="USD", amount=1, is_credit=True,
-                actor=ACTOR, reason="r0")
-    wallet = Wallet.objects.get(customer_id=customer.id, currency="USD")
     relocked = []
     lock_wallets = locking.lock_wallets
     monkeypatch.setattr(locking, "lock_wallets", lambda conn, **kw: relocked.append(kw) or lock_wallets(conn, **kw))
-    before = Counter(coalesce.batch_sizes)
-    posters = Posters(business.id, customer.id)
-    with held(lock_wallet_row(wallet.id)):
-        for n in range(1, 5):
-            posters.start(**credit(n, reason=f"r{n}"))
-    answers = posters.join()
+    _, before, answers = credits_queued_behind_a_held_lock(business, make_customer(), 4)
 
     assert sizes_since(before) == Counter({1: 1, 3: 1})  # r1 alone (it waited on the lock), r2-r4 together
     assert relocked == []
