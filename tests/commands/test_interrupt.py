@@ -2,33 +2,17 @@
 and what the command was doing is rolled back (``wallets.management.base.WalletsCommand``)."""
 
 import signal
-import time
 
 import pytest
-from django.db import ProgrammingError, connection, transaction
+from django.db import ProgrammingError, transaction
 
 from tests.commands.helpers import start_manage
+from tests.support.locks import wait_for_a_lock_wait
 from wallets.exceptions import raised_during_interrupt
 from wallets.models import ApiKey, SecurityEvent
 from wallets.services.api_keys import api_key_create
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the child process sees only committed rows
-
-
-def wait_for_a_backend_waiting_on_a_lock_on(table: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute("SELECT pg_stat_clear_snapshot()")  # pg_stat_activity is cached per transaction
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid() AND query LIKE %s",
-                [f"%{table}%"],
-            )
-            if cursor.fetchone()[0]:
-                return
-            time.sleep(0.05)
-    raise AssertionError("the command never waited on the row lock")
 
 
 def test_ctrl_c_ends_a_command_waiting_on_a_lock_with_130_and_changes_nothing(business):
@@ -37,7 +21,7 @@ def test_ctrl_c_ends_a_command_waiting_on_a_lock_with_130_and_changes_nothing(bu
         ApiKey.objects.select_for_update().get(pk=key.pk)  # held: revoke_api_key waits for it
         # The lock wait outlasts the test (the default lock_timeout, 5 s, could end it first on a busy machine).
         process = start_manage("revoke_api_key", key.id, env={"WALLETS_DB_LOCK_TIMEOUT_MS": "120000"})
-        wait_for_a_backend_waiting_on_a_lock_on(ApiKey._meta.db_table)
+        wait_for_a_lock_wait(f"%{ApiKey._meta.db_table}%", what="revoke_api_key")
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=30)
 

@@ -17,6 +17,7 @@ from django.db import connection, transaction
 
 from tests.ledger.coalescing import Posters, held, lock_wallet_row, queued, wait_for
 from tests.support import oracle
+from tests.support.locks import sessions_waiting_on_a_lock
 from wallets import ledger
 from wallets.exceptions import ApiKeyRevoked, CustomerNotFound, IdempotencyKeyReused, InsufficientFunds, NotAllowed
 from wallets.ledger import coalesce, locking
@@ -185,7 +186,8 @@ def test_a_batch_that_loses_a_key_race_writes_nothing_and_each_posting_runs_alon
             posters.start(**credit(3, idempotency_key="raced", reason="usd"))
             posters.start(**debit(4, reason="last of the batch"))
         # The batch's insert now waits on the key's unique index; the other transaction commits.
-        wait_for(_an_insert_waits_on_a_lock, "the batch's insert to wait on the key")
+        wait_for(lambda: sessions_waiting_on_a_lock("COPY%wallets_ledgerentry%"),
+                 "the batch's insert to wait on the key")
         commit_the_key.set()
     answers = posters.join()
 
@@ -199,13 +201,6 @@ def test_a_batch_that_loses_a_key_race_writes_nothing_and_each_posting_runs_alon
     assert reasons == Counter(["open USD", "open INR", "leader", "first of the batch", "last of the batch", "inr"])
     with connection.cursor() as cursor:
         assert oracle.violations(cursor) == []
-
-
-def _an_insert_waits_on_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                       "AND query ILIKE 'COPY%%wallets_ledgerentry%%' AND pid <> pg_backend_pid()")
-        return cursor.fetchone()[0] > 0
 
 
 @postgres_only

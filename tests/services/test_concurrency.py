@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 from django.db import connection, connections
 
+from tests.support.locks import wait_for_a_lock_wait
 from wallets import ledger, services
 from wallets.exceptions import IdempotencyKeyReused, InsufficientFunds
 from wallets.models import Customer, LedgerEntry, Wallet
@@ -171,21 +172,6 @@ def test_creating_one_email_at_once_makes_one_customer(business):
 # --- Deterministic interleavings: the first posting holds its transaction open until told ----------
 
 
-def wait_until_a_backend_waits_for_a_lock(timeout: float = 20) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            if cursor.fetchone()[0]:
-                return
-            time.sleep(0.02)
-    raise AssertionError("the second posting never waited for the first one's lock")
-
-
 def hold_first_posting_then_race(customer, first_currency: str, second_currency: str):
     """T1 posts with key K and keeps its transaction open; T2 posts with K and must wait for it
     (on the wallet row, or on the unique key); then T1 commits. Returns what T2 got."""
@@ -227,7 +213,7 @@ def hold_first_posting_then_race(customer, first_currency: str, second_currency:
     t2 = threading.Thread(target=second)
     t2.start()
     try:
-        wait_until_a_backend_waits_for_a_lock()
+        wait_for_a_lock_wait(what="the second posting")
     finally:
         release.set()
         t1.join(timeout=30)

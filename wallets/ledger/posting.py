@@ -317,8 +317,8 @@ def _post_many_in_transaction(
             todo.append(i)
     pairs = {(postings[i].customer_id, postings[i].request.currency) for i in todo}
     locked = {pair: w for pair, w in (locked_already or {}).items() if pair in pairs}
-    if pairs - locked.keys():
-        locked.update(locking.lock_wallets(conn, business_id=business_id, pairs=pairs - locked.keys()))
+    if to_lock := pairs - locked.keys():
+        locked.update(locking.lock_wallets(conn, business_id=business_id, pairs=to_lock))
     _check_customers(business_id, {customer_id for customer_id, _ in pairs - locked.keys()})
     if locked or not settle_known_first:
         # Read (again) under the locks: whoever held them committed its keys first. (A key taken

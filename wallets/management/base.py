@@ -29,12 +29,10 @@ class WalletsCommand(BaseCommand):
         during its COMMIT, may be committed): what is written is whole either way."""
         try:
             return super().execute(*args, **options)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, DatabaseError) as exc:
+            if isinstance(exc, DatabaseError) and not raised_during_interrupt(exc):
+                raise
             raise CommandError("Interrupted (Ctrl-C).", returncode=EXIT_INTERRUPTED) from None
-        except DatabaseError as exc:
-            if raised_during_interrupt(exc):
-                raise CommandError("Interrupted (Ctrl-C).", returncode=EXIT_INTERRUPTED) from None
-            raise
 
 
 def business_or_error(business_id: str) -> Business:

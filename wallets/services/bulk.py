@@ -468,12 +468,10 @@ def ledger_bulk_post(
     # settled before any lock, until the first batch with nothing already there (for a new file:
     # after one batch); from then on the batches are new.
     settle_first = True
-    stopped = False
     try:
         for batch in batches:
             if should_stop is not None and should_stop():
-                stopped = True
-                break
+                raise BulkInterrupted(result)
             settled = result.already_done + result.rejected
             result.in_flight = len(batch)
             _post_batch(business_id, batch, actor, event_type, result, dry_run=dry_run,
@@ -484,11 +482,9 @@ def ledger_bulk_post(
             if on_progress:
                 on_progress(done, result.total_rows)
     except KeyboardInterrupt as exc:
-        result.rejections.sort(key=lambda r: r.line)
         raise BulkInterrupted(result) from exc
-    result.rejections.sort(key=lambda r: r.line)
-    if stopped:
-        raise BulkInterrupted(result)
+    finally:
+        result.rejections.sort(key=lambda r: r.line)
     return result
 
 
